@@ -1,0 +1,173 @@
+"""Provides the command line: `kstep inspect`, `kstep dump` (and, as they land, `report` and the app).
+
+stdout carries data, stderr diagnostics. Every KstepError is printed once, here, as one line naming the file and
+the problem; the exit code comes from `errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from kstep import __version__
+from kstep.errors import ExitCode, KstepError, UsageError, printable
+
+COMMANDS = ("inspect", "dump")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so usage errors are one line and exit 2."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kstep.io.load import ASSUME_KEYS
+
+    keys = "; ".join(f"{k}: {v}" for k, v in ASSUME_KEYS.items())
+    parser = _Parser(prog="kstep", description="Find the exact layer where two Keras models stop agreeing.")
+    parser.add_argument("--version", action="version", version=f"kstep {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="show what a model file is and how kstep will execute it",
+                       description="Show the writer, detected generation, assumptions, inputs/outputs and every "
+                                   f"layer with resolved parameters and weights. --assume keys: {keys}")
+    p.add_argument("model", metavar="MODEL", help="model file: .h5, .keras, or architecture .json (with --weights)")
+    p.add_argument("--weights", metavar="W.h5", help="weights file for an architecture .json")
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema kstep.inspect/1)")
+    p.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a fact kstep had to assume (repeatable)")
+
+    d = sub.add_parser("dump", help="run one input through a model and save every layer's output",
+                       description="Step INPUT through MODEL with kstep's numpy engine and write every layer's "
+                                   "output to OUT.npz (keys NAME, NAME:i, NAME@k, OUTER/INNER).")
+    d.add_argument("model", metavar="MODEL")
+    d.add_argument("input", metavar="INPUT", help=".npy (single input, batch axis included) or .npz keyed by "
+                                                  "input layer name")
+    d.add_argument("-o", "--output", required=True, metavar="OUT.npz")
+    d.add_argument("--weights", metavar="W.h5")
+    d.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    d.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE")
+    d.add_argument("--profile", action="store_true", help="print each layer's seconds and the total on stderr")
+    return parser
+
+
+def parse_assume(items: list[str], prefixes: tuple[str, ...] = ()) -> dict:
+    """['backend=theano'] -> {'backend': 'theano'}; with prefixes ('old', 'new') -> {'old': {...}, 'new': {...}}."""
+    out: dict = {p: {} for p in prefixes} if prefixes else {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise UsageError(f"--assume {item!r}: expected KEY=VALUE")
+        if prefixes:
+            side, dot, rest = key.partition(".")
+            if side not in prefixes or not rest:
+                raise UsageError(f"--assume {item!r}: expected {' or '.join(p + '.KEY' for p in prefixes)}=VALUE")
+            out[side][rest] = value
+        else:
+            out[key] = value
+    return out
+
+
+def cmd_inspect(args) -> int:
+    from kstep.describe import describe, to_text
+    from kstep.io.load import open_model
+
+    with open_model(args.model, args.weights, parse_assume(args.assume)) as mf:
+        doc = describe(mf)
+    if args.json:
+        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+    else:
+        sys.stdout.write(to_text(doc))
+    return ExitCode.OK
+
+
+def check_not_input(output: str, inputs: list[str | None]) -> None:
+    """Refuse an output path that is (or links to) one of the input files."""
+    if os.path.exists(output):
+        for path in inputs:
+            if path and os.path.exists(path) and os.path.samefile(output, path):
+                raise UsageError(f"-o {output} is one of the input files; refusing to overwrite it")
+
+
+def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez to a temp file beside `path`, then rename over it."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cmd_dump(args) -> int:
+    from kstep.engine.executor import Executor
+    from kstep.io.inputs import read_reference
+    from kstep.io.load import open_model
+
+    check_not_input(args.output, [args.model, args.input, args.weights])
+    with open_model(args.model, args.weights, parse_assume(args.assume)) as mf:
+        notes: list[str] = []
+        feeds = read_reference(args.input, mf.model, notes)
+        for note in notes:
+            print(printable(f"note: {note}"), file=sys.stderr)
+        arrays: dict[str, np.ndarray] = {}
+        unsupported = []
+        executor = Executor(mf, args.dtype)
+        start = time.perf_counter()
+        for result in executor.step(feeds):
+            if result.unsupported:
+                unsupported.append(result)
+                continue
+            if result.skipped:
+                continue
+            arrays.update(result.keyed_outputs())
+            if args.profile:
+                print(printable(f"{result.seconds:10.6f} s  {result.key} ({result.layer.kind})"), file=sys.stderr)
+        total = time.perf_counter() - start
+    if args.profile:
+        print(f"{total:10.6f} s  engine total", file=sys.stderr)
+    write_npz_atomic(args.output, arrays)
+    for result in unsupported:
+        print(printable(f"{args.model}: layer '{result.key}' ({result.layer.class_name}) is unsupported: "
+                        f"{result.unsupported}; upstream layers were written, downstream ones were not"),
+              file=sys.stderr)
+    return ExitCode.UNSUPPORTED if unsupported else ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        if not argv:
+            parser.print_help(sys.stderr)
+            return ExitCode.BAD_INPUT
+        args = parser.parse_args(argv)
+        if args.command == "inspect":
+            return int(cmd_inspect(args))
+        if args.command == "dump":
+            return int(cmd_dump(args))
+        raise UsageError(f"unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})")
+    except KstepError as exc:
+        print(exc.line(), file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return ExitCode.OK
+    except SystemExit as exc:  # argparse --help / --version
+        return int(exc.code or 0)
+
+

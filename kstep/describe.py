@@ -1,0 +1,168 @@
+"""Provides `describe`: a `ModelFile` -> the JSON-able document `kstep inspect --json` prints (schema
+`kstep.inspect/1`, documented in docs/inspect-json.md), and `to_text` for the human-readable form.
+
+Every string that came from the file passes through `errors.printable` in the text form, so a layer name can never
+act as a terminal escape sequence; the JSON form is escaped by the JSON encoder.
+"""
+
+from __future__ import annotations
+
+from kstep.engine import registry
+from kstep.errors import printable
+from kstep.ir import LayerSpec, ModelFile, ModelSpec
+
+SCHEMA = "kstep.inspect/1"
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _layer(spec: LayerSpec) -> dict:
+    doc = {
+        "name": spec.name,
+        "class_name": spec.class_name,
+        "kind": spec.kind,
+        "supported": registry.supported(spec.kind) and all(registry.supported(w.kind) for w in spec.wrapped),
+        "params": _jsonable(spec.params),
+        "weights": [{"name": w.name, "shape": list(w.shape), "stored_shapes": [list(s) for s in w.stored_shapes],
+                     "dtype": w.dtype, "transform": w.transform} for w in spec.weights],
+        "calls": [[{"layer": r.layer, "call": r.call, "tensor": r.tensor} for r in call.inputs]
+                  for call in spec.calls],
+        "trainable": spec.trainable,
+        "notes": list(spec.notes),
+    }
+    if spec.wrapped:
+        doc["wrapped"] = [_layer(w) for w in spec.wrapped]
+    if spec.inner is not None:
+        doc["model"] = _model(spec.inner)
+        doc["supported"] = all(layer["supported"] for layer in doc["model"]["layers"])
+    return doc
+
+
+def _model(model: ModelSpec) -> dict:
+    return {
+        "name": model.name,
+        "class_name": model.class_name,
+        "inputs": [_io(model, r.layer) for r in model.inputs],
+        "outputs": [{"layer": r.layer, "call": r.call, "tensor": r.tensor} for r in model.outputs],
+        "layers": [_layer(spec) for spec in model.layers if spec.kind != "InputLayer"],
+    }
+
+
+def _io(model: ModelSpec, name: str) -> dict:
+    params = model.layer(name).params
+    shape = params.get("batch_input_shape")
+    return {"name": name, "shape": None if shape is None else list(shape), "dtype": params.get("dtype")}
+
+
+def describe(mf: ModelFile) -> dict:
+    sem = mf.semantics
+    return {
+        "schema": SCHEMA,
+        "file": mf.path,
+        "format": mf.format,
+        "writer": {"keras_version": mf.stored_keras_version, "backend": mf.stored_backend},
+        "detected": {"generation": sem.generation, "keras_version": sem.keras_version, "backend": sem.backend,
+                     "evidence": list(mf.evidence)},
+        "assumptions": [{"key": f.key, "value": _jsonable(f.value), "source": f.source.value, "why": f.why}
+                        for f in mf.facts],
+        "model": _model(mf.model),
+        "unsupported": unsupported_layers(mf.model),
+    }
+
+
+def unsupported_layers(model: ModelSpec, prefix: str = "") -> list[dict]:
+    out = []
+    for spec in model.layers:
+        if spec.kind == "Model":
+            out.extend(unsupported_layers(spec.inner, prefix + spec.name + "/"))
+        elif not registry.supported(spec.kind) or any(not registry.supported(w.kind) for w in spec.wrapped):
+            out.append({"name": prefix + spec.name, "class_name": spec.class_name, "kind": spec.kind})
+    return out
+
+
+def _shape(shape) -> str:
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _params_text(params: dict) -> str:
+    keep = []
+    for k, v in params.items():
+        if k in ("batch_input_shape", "input_shape", "dtype", "build_config"):
+            continue
+        text = repr(v) if not isinstance(v, str) else v
+        if len(text) > 60:
+            text = text[:57] + "..."
+        keep.append(f"{k}={text}")
+    return ", ".join(keep)
+
+
+def to_text(doc: dict) -> str:
+    """The human-readable inspect output (plain text, control characters made visible)."""
+    lines = []
+    w, d = doc["writer"], doc["detected"]
+    lines.append(f"file      {doc['file']} ({doc['format']})")
+    lines.append(f"writer    keras_version={w['keras_version']!r} backend={w['backend']!r} (as stored)")
+    lines.append(f"detected  {d['generation']} {d['keras_version']}, backend {d['backend']}")
+    for ev in d["evidence"]:
+        lines.append(f"          - {ev}")
+    lines.append("assumptions (override with --assume KEY=VALUE)")
+    if not doc["assumptions"]:
+        lines.append("          none")
+    for a in doc["assumptions"]:
+        lines.append(f"  {a['key']} = {a['value']}  [{a['source']}] {a['why']}")
+    model = doc["model"]
+    _model_text(model, lines, "")
+    if doc["unsupported"]:
+        lines.append("unsupported layers (kstep cannot execute these; everything upstream still runs)")
+        for u in doc["unsupported"]:
+            lines.append(f"  {u['name']}  class {u['class_name']}")
+    return "\n".join(printable(line) for line in lines) + "\n"
+
+
+def _model_text(model: dict, lines: list[str], indent: str) -> None:
+    lines.append(f"{indent}model     {model['name']} ({model['class_name']})")
+    for i in model["inputs"]:
+        lines.append(f"{indent}  input   {i['name']} {_shape(i['shape'])} {i['dtype']}")
+    for o in model["outputs"]:
+        lines.append(f"{indent}  output  {o['layer']}" + (f" call {o['call']}" if o["call"] else "")
+                     + (f" tensor {o['tensor']}" if o["tensor"] else ""))
+    lines.append(f"{indent}layers in config order:")
+    for n, layer in enumerate(model["layers"]):
+        _layer_text(layer, lines, indent + "  ", n)
+
+
+def _layer_text(layer: dict, lines: list[str], indent: str, n: int | None) -> None:
+    mark = "" if layer["supported"] else "  UNSUPPORTED"
+    head = f"{indent}{'' if n is None else f'{n:>3} '}{layer['name']}  {layer['class_name']}"
+    if layer["kind"] != layer["class_name"]:
+        head += f" -> {layer['kind']}"
+    lines.append(head + mark)
+    sub = indent + "      "
+    params = _params_text(layer["params"])
+    if params:
+        lines.append(f"{sub}params: {params}")
+    for wt in layer["weights"]:
+        t = f" [{wt['transform']}]" if wt["transform"] else ""
+        lines.append(f"{sub}weight {wt['name']} {_shape(wt['shape'])} {wt['dtype']}{t}")
+    for c, call in enumerate(layer["calls"]):
+        srcs = ", ".join(r["layer"] + (f"@{r['call']}" if r["call"] else "") + (f":{r['tensor']}" if r["tensor"]
+                                                                                 else "") for r in call)
+        lines.append(f"{sub}{'call ' + str(c) + ' ' if len(layer['calls']) > 1 else ''}<- {srcs}")
+    for note in layer["notes"]:
+        lines.append(f"{sub}note: {note}")
+    for wrapped in layer.get("wrapped", []):
+        _layer_text(wrapped, lines, sub, None)
+    if "model" in layer:
+        _model_text(layer["model"], lines, sub)

@@ -1,0 +1,1 @@
+"""Provides kstep's numpy engine: one module per layer family, an explicit registry, a stepping executor."""

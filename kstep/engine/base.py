@@ -1,0 +1,84 @@
+"""Provides the contract between the executor and the layer kernels: `Call` in, `Out` out.
+
+A kernel is a plain function `kernel(call: Call) -> Out` registered by canonical kind in its family module's
+`KERNELS` dict. It reads `call.params` (tf.keras 2 config keys, defaults already filled in by the reader), the input
+arrays (batch axis first, already in the compute dtype) and the weights (canonical tf.keras 2 layouts, already in
+the compute dtype), asks `call.sem` about version semantics, and returns its output tensors. Kernels keep the
+compute dtype (float32 stays float32; use `np.asarray(c, x.dtype)` for constants) and never loop in Python over
+elements, only over time steps or a few groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from kstep.errors import UnsupportedLayer
+from kstep.ir import LayerSpec
+from kstep.semantics import Semantics
+
+
+@dataclass
+class Out:
+    """A kernel's result.
+
+    outputs: the layer's output tensors (one for most layers; several for return_state, merge_mode=None, ...).
+    pre_activation: the value before the fused activation, for layers that fuse one (Dense, Conv*, ...).
+    masks: one entry per output (array of bool, shape (batch, time), or None) when the kernel produces or consumes
+    a mask; None means "apply the executor's default rule" (pass the first input's mask through for the kinds in
+    registry.PASSES_MASK, drop it otherwise).
+    """
+
+    outputs: list[np.ndarray]
+    pre_activation: np.ndarray | None = None
+    masks: list[np.ndarray | None] | None = None
+
+
+@dataclass
+class Call:
+    """One layer call as a kernel sees it.
+
+    run_inner(spec, inputs, masks) runs another layer (a wrapper's inner layer) with the same semantics and dtype,
+    loading that layer's own weights, and returns its `Out`.
+    """
+
+    layer: LayerSpec
+    inputs: list[np.ndarray]
+    weights: list[np.ndarray]
+    sem: Semantics
+    dtype: np.dtype
+    masks: list[np.ndarray | None] = field(default_factory=list)
+    run_inner: Callable[[LayerSpec, list[np.ndarray], list], Out] | None = None
+
+    @property
+    def params(self) -> dict:
+        return self.layer.params
+
+    @property
+    def x(self) -> np.ndarray:
+        """The first (usually only) input."""
+        return self.inputs[0]
+
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The first input's mask, if any."""
+        return self.masks[0] if self.masks else None
+
+    def unsupported(self, reason: str) -> UnsupportedLayer:
+        """An error to raise for a configuration of a supported kind that kstep cannot execute."""
+        return UnsupportedLayer(self.layer.name, self.layer.kind, reason)
+
+
+Kernel = Callable[[Call], Out]
+
+
+def finish(call: Call, z: np.ndarray, activation_key: str = "activation") -> Out:
+    """Apply the layer's fused activation (params[activation_key]) to `z` and keep `z` as the pre-activation."""
+    from kstep.engine.activations import apply
+
+    name = call.params.get(activation_key) or "linear"
+    if name == "linear":
+        return Out([z])
+    return Out([apply(name, z, call.sem, call.params)], pre_activation=z)

@@ -1,0 +1,172 @@
+"""Provides the stepping executor: one reference input through a model, layer call by layer call.
+
+`Executor(model_file).step(feeds)` is a generator of `LayerResult`s in execution order (Kahn order, ties by config
+position), so a caller can show progress and stop early; nested models yield their inner layers (keys
+`OUTER/INNER`) before their own result. A layer whose kind the registry lacks is yielded as an unsupported
+result; everything that does not depend on it still runs, nothing downstream is invented.
+`Executor.run_layer(spec, inputs)` runs one layer in isolation on given inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from kstep.engine import registry
+from kstep.engine.base import Call, Out
+from kstep.errors import BadInput, UnsupportedLayer
+from kstep.io.order import execution_order
+from kstep.ir import LayerSpec, ModelFile, ModelSpec, TensorRef
+from kstep.semantics import Semantics
+
+
+@dataclass
+class LayerResult:
+    """One executed layer call. outputs: arrays (batch first); key: the dump key without the ':i' suffix."""
+
+    key: str
+    layer: LayerSpec
+    call: int
+    inputs: list[TensorRef]
+    outputs: list[np.ndarray] = field(default_factory=list)
+    pre_activation: np.ndarray | None = None
+    seconds: float = 0.0
+    unsupported: str | None = None  # the reason, when the layer could not run
+    skipped: bool = False  # an input came from an unsupported layer
+    masks: list | None = None  # per output: bool mask (batch, time) or None
+
+    def keyed_outputs(self) -> dict[str, np.ndarray]:
+        """{'NAME': out} or {'NAME:0': out0, 'NAME:1': out1, ...}."""
+        if len(self.outputs) == 1:
+            return {self.key: self.outputs[0]}
+        return {f"{self.key}:{i}": out for i, out in enumerate(self.outputs)}
+
+
+class Executor:
+    """Runs a `ModelFile` in numpy with the semantics its writer had; dtype is the compute dtype."""
+
+    def __init__(self, model_file: ModelFile, dtype: str | np.dtype = "float32"):
+        self.mf = model_file
+        self.sem: Semantics = model_file.semantics
+        self.dtype = np.dtype(dtype)
+        self._weights: dict[int, list[np.ndarray]] = {}
+
+    # -- weights -----------------------------------------------------------------------------------------------
+    def weights_of(self, spec: LayerSpec) -> list[np.ndarray]:
+        cached = self._weights.get(id(spec))
+        if cached is None:
+            cached = []
+            for ref in spec.weights:
+                arr = ref.load()
+                if arr.dtype.kind == "f" and arr.dtype != self.dtype:
+                    arr = arr.astype(self.dtype)
+                cached.append(arr)
+            self._weights[id(spec)] = cached
+        return cached
+
+    # -- one layer ---------------------------------------------------------------------------------------------
+    def run_layer(self, spec: LayerSpec, inputs: list[np.ndarray], masks: list | None = None) -> Out:
+        """Run one (non-model) layer on the given inputs; raises UnsupportedLayer for kinds kstep lacks."""
+        kernel = registry.lookup(spec.kind)
+        if kernel is None:
+            raise UnsupportedLayer(spec.name, spec.kind, "kstep has no implementation of this kind")
+        inputs = [self._cast(x) for x in inputs]
+        call = Call(layer=spec, inputs=inputs, weights=self.weights_of(spec), sem=self.sem, dtype=self.dtype,
+                    masks=list(masks) if masks else [None] * len(inputs), run_inner=self._run_inner)
+        try:
+            return kernel(call)
+        except UnsupportedLayer:
+            raise
+        except (ValueError, IndexError) as exc:
+            shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
+            raise BadInput(f"layer '{spec.name}' ({spec.kind}) cannot run on input shape {shapes} with its "
+                           f"weights {[tuple(w.shape) for w in call.weights]}: {exc}", path=self.mf.path) from None
+
+    def _run_inner(self, spec: LayerSpec, inputs: list[np.ndarray], masks: list) -> Out:
+        return self.run_layer(spec, inputs, masks)
+
+    def _cast(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind == "f" and x.dtype != self.dtype:
+            return x.astype(self.dtype)
+        return x
+
+    # -- whole model -------------------------------------------------------------------------------------------
+    def step(self, feeds: dict[str, np.ndarray]) -> Iterator[LayerResult]:
+        """Yield every layer call's result; `feeds` maps input layer names to arrays (batch axis first)."""
+        model = self.mf.model
+        tensors: dict[tuple[str, int, int], np.ndarray] = {}
+        masks: dict[tuple[str, int, int], np.ndarray | None] = {}
+        for ref in model.inputs:
+            if ref.layer not in feeds:
+                raise BadInput(f"no reference input for model input '{ref.layer}'")
+            tensors[(ref.layer, 0, 0)] = self._cast(feeds[ref.layer])
+        yield from self._run_graph(model, tensors, masks, prefix="")
+
+    def _run_graph(self, model: ModelSpec, tensors: dict, masks: dict, prefix: str) -> Iterator[LayerResult]:
+        dead: set[tuple[str, int]] = set()
+        for name, c in execution_order(model, self.mf.path):
+            spec = model.layer(name)
+            call = spec.calls[c]
+            key = prefix + (name if len(spec.calls) == 1 else f"{name}@{c}")
+            sources = [(r.layer, r.call) for r in call.inputs]
+            if any(s in dead for s in sources):
+                dead.add((name, c))
+                yield LayerResult(key, spec, c, call.inputs, skipped=True)
+                continue
+            try:
+                inputs = [tensors[(r.layer, r.call, r.tensor)] for r in call.inputs]
+            except KeyError as exc:
+                raise BadInput(f"layer '{name}' uses output {exc.args[0][2]} of '{exc.args[0][0]}', "
+                               "which that layer does not produce", path=self.mf.path) from None
+            in_masks = [masks.get((r.layer, r.call, r.tensor)) for r in call.inputs]
+            if spec.kind == "Model":
+                result = yield from self._run_nested(spec, inputs, in_masks, key, c)
+            else:
+                result = self._run_call(spec, c, key, inputs, in_masks)
+            if result.unsupported or result.skipped:
+                dead.add((name, c))
+                yield result
+                continue
+            for i, out in enumerate(result.outputs):
+                tensors[(name, c, i)] = out
+                masks[(name, c, i)] = result.masks[i] if result.masks else None
+            yield result
+
+    def _run_call(self, spec: LayerSpec, c: int, key: str, inputs, in_masks) -> LayerResult:
+        start = time.perf_counter()
+        try:
+            out = self.run_layer(spec, inputs, in_masks)
+        except UnsupportedLayer as exc:
+            return LayerResult(key, spec, c, spec.calls[c].inputs, unsupported=exc.reason)
+        seconds = time.perf_counter() - start
+        result = LayerResult(key, spec, c, spec.calls[c].inputs, outputs=list(out.outputs),
+                             pre_activation=out.pre_activation, seconds=seconds)
+        if out.masks is not None:
+            result.masks = list(out.masks)
+        elif spec.kind in registry.PASSES_MASK and in_masks and in_masks[0] is not None:
+            result.masks = [in_masks[0]] * len(out.outputs)
+        else:
+            result.masks = None
+        return result
+
+    def _run_nested(self, spec: LayerSpec, inputs, in_masks, key: str, c: int):
+        inner = spec.inner
+        if len(inputs) != len(inner.inputs):
+            raise BadInput(f"nested model '{spec.name}' takes {len(inner.inputs)} inputs, called with {len(inputs)}",
+                           path=self.mf.path)
+        tensors = {(r.layer, 0, 0): x for r, x in zip(inner.inputs, inputs)}
+        masks = {(r.layer, 0, 0): m for r, m in zip(inner.inputs, in_masks)}
+        start = time.perf_counter()
+        for result in self._run_graph(inner, tensors, masks, prefix=key + "/"):
+            yield result
+        seconds = time.perf_counter() - start
+        if any((r.layer, r.call, r.tensor) not in tensors for r in inner.outputs):
+            return LayerResult(key, spec, c, spec.calls[c].inputs, skipped=True)
+        result = LayerResult(key, spec, c, spec.calls[c].inputs,
+                             outputs=[tensors[(r.layer, r.call, r.tensor)] for r in inner.outputs], seconds=seconds)
+        result.masks = [masks.get((r.layer, r.call, r.tensor)) for r in inner.outputs]
+        return result

@@ -1,0 +1,96 @@
+"""Provides `read_reference`: a reference input file (.npy, or .npz keyed by input name) -> {input name: array}.
+
+Arrays are read with allow_pickle=False, so object arrays are refused; only bool/int/uint/float arrays pass.
+A missing batch axis is added (with a note) when the model's declared input rank says so.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+
+from kstep.errors import BadInput
+from kstep.io.h5safe import check_regular_file
+from kstep.ir import ModelSpec
+
+MAX_BYTES = 8 * 2**30
+
+
+def _check_array(arr, what: str, path: str) -> np.ndarray:
+    if not isinstance(arr, np.ndarray):
+        raise BadInput(f"{what} is not an array", path=path)
+    if arr.dtype.kind not in "biuf":
+        raise BadInput(f"{what} has dtype {arr.dtype}; expected numbers", path=path)
+    return arr
+
+
+def _load(path: str):
+    check_regular_file(path)
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode=None)
+    except ValueError as exc:
+        msg = str(exc)
+        if "allow_pickle" in msg or "pickle" in msg.lower():
+            raise BadInput("holds pickled Python objects; refused (arrays only, allow_pickle=False)",
+                           path=path) from None
+        raise BadInput(f"is not a readable .npy/.npz array file ({msg.splitlines()[0][:120]})", path=path) from None
+    except (OSError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
+        raise BadInput(f"is not a readable .npy/.npz array file ({type(exc).__name__})", path=path) from None
+
+
+def read_reference(path: str, model: ModelSpec, notes: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Read the reference input for `model`; `notes` collects what kstep changed (batch axis added)."""
+    notes = notes if notes is not None else []
+    data = _load(path)
+    names = [ref.layer for ref in model.inputs]
+    if isinstance(data, np.ndarray):
+        if len(names) != 1:
+            raise BadInput(f"the model has {len(names)} inputs ({', '.join(names)}); give an .npz keyed by "
+                           "input name", path=path)
+        feeds = {names[0]: _check_array(data, "the array", path)}
+    else:
+        with data:
+            keys = list(data.keys())
+            if len(names) == 1 and len(keys) == 1:
+                feeds = {names[0]: _check_array(_member(data, keys[0], path), keys[0], path)}
+            else:
+                missing = [n for n in names if n not in keys]
+                if missing:
+                    raise BadInput(f"has no array for model input '{missing[0]}' (has: {', '.join(keys)})",
+                                   path=path)
+                feeds = {n: _check_array(_member(data, n, path), n, path) for n in names}
+    for name in names:
+        feeds[name] = _fit_batch(feeds[name], model.layer(name).params.get("batch_input_shape"), name, path, notes)
+    return feeds
+
+
+def _member(npz, key: str, path: str) -> np.ndarray:
+    try:
+        return npz[key]
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise BadInput(f"array '{key}' holds pickled Python objects; refused", path=path) from None
+        raise BadInput(f"array '{key}' cannot be read ({exc})", path=path) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise BadInput(f"array '{key}' cannot be read ({type(exc).__name__})", path=path) from None
+
+
+def _fit_batch(arr: np.ndarray, declared, name: str, path: str, notes: list[str]) -> np.ndarray:
+    """Add a missing batch axis; refuse a shape that contradicts the declared input shape."""
+    if declared is None:
+        return arr
+    declared = tuple(declared)
+    if arr.ndim == len(declared) - 1:
+        arr = arr[None]
+        notes.append(f"{path}: input '{name}' had no batch axis; added one (shape {arr.shape})")
+    if arr.ndim != len(declared):
+        raise BadInput(f"input '{name}' has shape {arr.shape}; the model expects {_fmt(declared)}", path=path)
+    for got, want in zip(arr.shape[1:], declared[1:]):
+        if want is not None and got != want:
+            raise BadInput(f"input '{name}' has shape {arr.shape}; the model expects {_fmt(declared)}", path=path)
+    return arr
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join("batch" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + ")"

@@ -1,0 +1,138 @@
+"""Provides reading of Keras 3 `.keras` archives (zip: config.json, metadata.json, model.weights.h5).
+
+Nothing is extracted to disk. Member sizes and compression ratios are checked before a member is read, so a
+hostile archive cannot exhaust memory; member names are only looked up, never used as paths.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+
+
+
+from kstep.errors import BadInput
+from kstep.io import h5safe
+from kstep.io.weights import Stored, assign
+from kstep.ir import Fact, LayerSpec, ModelSpec
+
+MAX_JSON_BYTES = 64 * 2**20
+MAX_WEIGHTS_BYTES = 16 * 2**30
+MAX_RATIO = 200
+
+
+def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes | None:
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        return None
+    if info.file_size > limit:
+        raise BadInput(f"archive member {name} declares {info.file_size} bytes, over the limit of {limit}",
+                       path=path)
+    if info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_RATIO and info.file_size > 2**20:
+        raise BadInput(f"archive member {name} has a compression ratio over {MAX_RATIO}: refused (zip bomb?)",
+                       path=path)
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+        raise BadInput(f"archive member {name} cannot be read ({exc})", path=path) from None
+    if len(data) > limit:
+        raise BadInput(f"archive member {name} is larger than declared", path=path)
+    return data
+
+
+def open_keras_zip(path: str) -> tuple[dict, dict, "h5py.File"]:  # noqa: F821
+    """-> (config dict, metadata dict, open weights HDF5 file) of a .keras archive."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BadInput(f"is not a readable .keras zip archive ({exc})", path=path) from None
+    with zf:
+        cfg_bytes = read_member(zf, "config.json", MAX_JSON_BYTES, path)
+        if cfg_bytes is None:
+            raise BadInput("the .keras archive has no config.json", path=path)
+        meta_bytes = read_member(zf, "metadata.json", MAX_JSON_BYTES, path) or b"{}"
+        weights = read_member(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path)
+        if weights is None:
+            if "model.weights.npz" in zf.namelist():
+                raise BadInput("the .keras archive stores its weights as model.weights.npz; only model.weights.h5 "
+                               "is supported", path=path)
+            raise BadInput("the .keras archive has no model.weights.h5", path=path)
+    config = parse_json(cfg_bytes, "config.json", path)
+    meta = parse_json(meta_bytes, "metadata.json", path)
+    return config, (meta if isinstance(meta, dict) else {}), h5safe.open_h5_bytes(weights, path)
+
+
+def parse_json(data: bytes | str, what: str, path: str):
+    """JSON text -> object; invalid, non-UTF-8 or absurdly nested JSON is one BadInput."""
+    try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        return json.loads(data)
+    except RecursionError:
+        raise BadInput(f"{what} is nested too deeply to be a model config", path=path) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadInput(f"{what} is not valid JSON ({str(exc).splitlines()[0][:120]})", path=path) from None
+
+
+def snake_case(name: str) -> str:
+    """Keras 3's `naming.to_snake_case`."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _vars_of(group, path: str, layer: str) -> list[Stored]:
+    """Every variable under an object's group: its own vars/0.. first, then sub-objects in Keras's walk order."""
+    out: list[Stored] = []
+    vars_group = h5safe.child(group, "vars", path, "group")
+    if vars_group is not None:
+        keys = sorted(vars_group.keys(), key=lambda k: (0, int(k)) if k.isdigit() else (1, k))
+        for key in keys:
+            ds = h5safe.child(vars_group, key, path, f"variable of '{layer}'")
+            h5safe.check_dataset(ds, path, f"variable {key} of layer '{layer}'")
+            out.append(Stored(f"{group.name}/vars/{key}", tuple(int(d) for d in ds.shape), str(ds.dtype),
+                              (lambda ds=ds, key=key: h5safe.read_dataset(ds, path, f"variable {key} of '{layer}'"))))
+    preferred = ["cell", "forward_layer", "backward_layer", "layer"]
+    others = sorted(k for k in group.keys() if k not in preferred and k != "vars")
+    for key in [k for k in preferred if k in group] + others:
+        sub = h5safe.child(group, key, path, "group")
+        if hasattr(sub, "keys"):
+            out.extend(_vars_of(sub, path, layer))
+    return out
+
+
+def attach_keras3(model: ModelSpec, group, sem, path: str, facts: list[Fact]) -> None:
+    """Attach weights from a model.weights.h5 group holding `layers/<snake_class>[_n]/...` to every layer."""
+    layers_group = h5safe.child(group, "layers", path, "group")
+    if layers_group is None:
+        layers_group = h5safe.child(group, "_layer_checkpoint_dependencies", path, "group")
+    by_var_name = {}
+    if layers_group is not None:
+        for key in layers_group.keys():
+            sub = h5safe.child(layers_group, key, path, "group")
+            vg = h5safe.child(sub, "vars", path, "group") if hasattr(sub, "keys") else None
+            if vg is not None:
+                stored_name = h5safe.attr_str(vg, "name", path)
+                if stored_name:
+                    by_var_name[stored_name] = key
+    counts: dict[str, int] = {}
+    for spec in model.layers:
+        if spec.kind == "InputLayer":
+            continue
+        base = snake_case(spec.class_name)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        key = by_var_name.get(spec.name) or (base if n == 0 else f"{base}_{n}")
+        sub = h5safe.child(layers_group, key, path, "group") if layers_group is not None else None
+        if spec.kind == "Model":
+            if sub is not None:
+                attach_keras3(spec.inner, sub, sem, path, facts)
+                spec.weights = [w for inner in spec.inner.layers for w in inner.weights]
+            continue
+        stored = _vars_of(sub, path, spec.name) if sub is not None else []
+        assign(spec, stored, sem, path, facts)
+
+

@@ -1,0 +1,216 @@
+"""Provides `open_model`: any supported Keras file (plus optional separate weights) -> `ModelFile`.
+
+Formats: full-model .h5 of every generation (model_config + model_weights), Keras 3 `.keras` zip, and an
+architecture `.json` with a weights-only .h5 (`--weights`). A weights-only file alone is refused with a message
+asking for the architecture. Weights stay in the file until an array is needed (lazy `WeightRef.load`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from kstep.errors import BadInput
+from kstep.io import h5safe
+from kstep.io.canon import Context
+from kstep.io.detect import detect
+from kstep.io.graph import GraphParser
+from kstep.io.keras_zip import attach_keras3, open_keras_zip, parse_json
+from kstep.io.order import execution_order
+from kstep.io.weights import attach_h5
+from kstep.ir import Fact, ModelFile, Source
+
+ASSUME_KEYS = {
+    "backend": "backend that ran the file: theano | tensorflow | cntk | jax | torch | numpy",
+    "keras_version": "Keras version that wrote the file, e.g. 1.2.2",
+    "image_data_format": "keras.json image ordering for layers that did not store theirs: channels_first | "
+                         "channels_last (also th | tf)",
+    "layer.NAME.data_format": "image ordering of one layer",
+}
+MAX_CONFIG_BYTES = 64 * 2**20
+
+
+def open_model(path: str, weights: str | None = None, assume: dict[str, str] | None = None) -> ModelFile:
+    """Read `path` (and `weights`, for an architecture JSON) into a ModelFile; BadInput for anything unreadable."""
+    assume = _normalize_assume(dict(assume or {}))
+    h5safe.check_regular_file(path)
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK"):
+        return _open_keras_zip(path, assume)
+    if h5safe.is_hdf5(path):
+        return _open_h5(path, weights, assume)
+    if head.lstrip()[:1] in (b"{", b"[") or path.endswith(".json"):
+        return _open_json(path, weights, assume)
+    raise BadInput("is not a Keras model file (neither HDF5, .keras zip nor JSON)", path=path)
+
+
+def _normalize_assume(assume: dict[str, str]) -> dict[str, str]:
+    for key in list(assume):
+        if key != "image_data_format" and not key.endswith(".data_format"):
+            continue
+        value = {"th": "channels_first", "tf": "channels_last"}.get(assume[key], assume[key])
+        if value not in ("channels_first", "channels_last"):
+            raise BadInput(f"--assume {key}={assume[key]}: expected channels_first or channels_last")
+        assume[key] = value
+    for key in assume:
+        if key not in ASSUME_KEYS and not (key.startswith("layer.") and key.count(".") >= 2):
+            raise BadInput(f"--assume {key}: unknown key (known: {', '.join(ASSUME_KEYS)})")
+    return assume
+
+
+def _weights_group(f, path: str):
+    """The group holding `layer_names`: the root of a weights file, or `model_weights` of a full model."""
+    if h5safe.attr_list(f, "layer_names", path) is None:
+        mw = h5safe.child(f, "model_weights", path, "group")
+        if mw is not None:
+            return mw
+    return f
+
+
+def _all_weight_names(group, layer_names: list[str], path: str) -> list[str]:
+    names = []
+    for lname in layer_names:
+        g = h5safe.child(group, lname, path, "weights group")
+        if g is not None and hasattr(g, "attrs"):
+            names.extend(h5safe.attr_list(g, "weight_names", path) or [])
+    return names
+
+
+def _open_h5(path: str, weights: str | None, assume: dict) -> ModelFile:
+    f = h5safe.open_h5(path)
+    try:
+        config_text = h5safe.attr_str(f, "model_config", path)
+        if config_text is None:
+            if weights:
+                raise BadInput("has no model_config: give the architecture (.json) as MODEL and the weights "
+                               "with --weights", path=path)
+            if h5safe.attr_list(f, "layer_names", path) is not None or "layers" in f or "vars" in f:
+                raise BadInput("is a weights-only file (no model_config): pass the model architecture "
+                               "(.json or full model) as MODEL and this file with --weights", path=path)
+            raise BadInput("is an HDF5 file but not a Keras model (no model_config attribute)", path=path)
+        if len(config_text) > MAX_CONFIG_BYTES:
+            raise BadInput("model_config is larger than 64 MiB", path=path)
+        config = parse_json(config_text, "model_config", path)
+        group = _weights_group(f, path)
+        layer_names = h5safe.attr_list(group, "layer_names", path)
+        if layer_names is None:
+            raise BadInput("has a model_config but no model_weights/layer_names: saved without weights?", path=path)
+        version = h5safe.attr_str(group, "keras_version", path) or h5safe.attr_str(f, "keras_version", path)
+        backend = h5safe.attr_str(group, "backend", path) or h5safe.attr_str(f, "backend", path)
+        mf = _build(path, "h5", config, group, layer_names, version, backend, assume)
+        mf.close = f.close
+        return mf
+    except BaseException:
+        f.close()
+        raise
+
+
+def _open_json(path: str, weights: str | None, assume: dict) -> ModelFile:
+    size = os.path.getsize(path)
+    if size > MAX_CONFIG_BYTES:
+        raise BadInput("architecture JSON is larger than 64 MiB", path=path)
+    with open(path, "rb") as fh:
+        config = parse_json(fh.read(), "architecture JSON", path)
+    if not isinstance(config, dict):
+        raise BadInput("architecture JSON is not an object", path=path)
+    if not weights:
+        raise BadInput("is an architecture without weights: pass the weights file with --weights", path=path)
+    f = h5safe.open_h5(weights)
+    try:
+        group = _weights_group(f, weights)
+        layer_names = h5safe.attr_list(group, "layer_names", weights)
+        if layer_names is None:
+            raise BadInput("is not a Keras weights file (no layer_names)", path=weights)
+        version = h5safe.attr_str(group, "keras_version", weights)
+        backend = h5safe.attr_str(group, "backend", weights)
+        jv, jb = config.get("keras_version"), config.get("backend")
+        version = version or (jv if isinstance(jv, str) else None)
+        backend = backend or (jb if isinstance(jb, str) else None)
+        mf = _build(path, "json+h5", config, group, layer_names, version, backend, assume, weights_path=weights)
+        mf.close = f.close
+        return mf
+    except BaseException:
+        f.close()
+        raise
+
+
+def _open_keras_zip(path: str, assume: dict) -> ModelFile:
+    config, meta, wf = open_keras_zip(path)
+    try:
+        version = meta.get("keras_version") if isinstance(meta.get("keras_version"), str) else None
+        det = detect(version, None, [], assume, "metadata.json keras_version")
+        ctx = _context(config, det.semantics, assume)
+        parser = GraphParser(ctx, path)
+        model = parser.model(config)
+        facts = det.facts + [ctx.image_data_format_fact] + parser.facts
+        attach_keras3(model, wf, det.semantics, path, facts)
+        execution_order(model, path)
+        return ModelFile(path, "keras", version, None, det.semantics, det.evidence, _dedupe(facts), model,
+                         close=wf.close)
+    except BaseException:
+        wf.close()
+        raise
+
+
+def _build(path, fmt, config, group, layer_names, version, backend, assume, weights_path=None) -> ModelFile:
+    wpath = weights_path or path
+    det = detect(version, backend, _all_weight_names(group, layer_names, wpath), assume)
+    ctx = _context(config, det.semantics, assume)
+    parser = GraphParser(ctx, path, layer_names)
+    model = parser.model(config)
+    facts = det.facts + [ctx.image_data_format_fact] + parser.facts
+    attach_h5(model, group, layer_names, det.semantics, wpath, facts)
+    execution_order(model, path)
+    return ModelFile(path, fmt, version, backend, det.semantics, det.evidence, _dedupe(facts), model)
+
+
+def _dedupe(facts: list[Fact]) -> list[Fact]:
+    seen, out = set(), []
+    for fact in facts:
+        if fact.key not in seen:
+            seen.add(fact.key)
+            out.append(fact)
+    return out
+
+
+def _context(config, sem, assume) -> Context:
+    """Decide the keras.json image ordering for layers that did not store theirs, from evidence in the file."""
+    if "image_data_format" in assume:
+        value = assume["image_data_format"]
+        fact = Fact("image_data_format", value, Source.OVERRIDE, "--assume image_data_format")
+        return Context(sem, assume, value, fact)
+    seen = set()
+    _scan_orderings(config, seen, 0)
+    if len(seen) == 1:
+        value = seen.pop()
+        why = f"every layer that stored an ordering in this file uses {value}"
+    elif sem.generation == "keras1" and sem.backend == "theano":
+        value = "channels_first"
+        why = ("no consistent ordering stored in the file; Keras 1 with Theano defaulted to 'th'"
+               + (" (the file mixes both)" if seen else ""))
+    else:
+        value = "channels_last"
+        why = (f"no consistent ordering stored in the file; the {sem.backend} default 'channels_last'"
+               + (" (the file mixes both)" if seen else ""))
+    return Context(sem, assume, value, Fact("image_data_format", value, Source.ASSUMED, why))
+
+
+def _scan_orderings(node, seen: set, depth: int) -> None:
+    if depth > 64:
+        return
+    if isinstance(node, dict):
+        for key in ("dim_ordering", "data_format"):
+            value = node.get(key)
+            if value in ("th", "channels_first"):
+                seen.add("channels_first")
+            elif value in ("tf", "channels_last"):
+                seen.add("channels_last")
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                _scan_orderings(value, seen, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            if isinstance(value, (dict, list)):
+                _scan_orderings(value, seen, depth + 1)
+
+

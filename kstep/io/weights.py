@@ -1,0 +1,298 @@
+"""Provides weight attachment: stored weight datasets -> lazily loaded `WeightRef`s in canonical layout.
+
+For every layer with weights, the stored datasets are found by their verbatim names (`weight_names`), checked
+(count, no external storage), and wrapped in a `WeightRef` whose `load()` reads and converts on first use. Keras 1
+layouts are converted here, once, each conversion recorded in `WeightRef.transform` (§3.2 of
+../shared/docs/keras-formats.md): per-gate LSTM (i,c,f,o) and GRU (z,r,h) arrays concatenated in canonical order,
+'th' kernels transposed to (..spatial, in, out), Keras 1 Conv1D's dummy axis dropped. A kernel is never flipped
+here: that is an execution fact (Theano convolves) that the engine applies from `Semantics`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from kstep.errors import BadInput
+from kstep.io import h5safe
+from kstep.ir import Fact, LayerSpec, ModelSpec, Source, WeightRef
+from kstep.semantics import Semantics
+
+
+@dataclass
+class Stored:
+    """One stored dataset: its name, shape, dtype and a reader."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    read: Callable[[], np.ndarray]
+
+
+def stored_from_group(group, names: list[str], path: str, layer: str) -> list[Stored]:
+    """The datasets named in `names` inside `group` (names nest groups at '/')."""
+    out = []
+    for wname in names:
+        ds = h5safe.resolve(group, wname, path, f"weight '{wname}' of layer '{layer}'")
+        if ds is None:
+            raise BadInput(f"layer '{layer}' lists weight '{wname}' but the file has no such dataset", path=path)
+        what = f"weight '{wname}' of layer '{layer}'"
+        h5safe.check_dataset(ds, path, what)
+        out.append(Stored(wname, tuple(int(d) for d in ds.shape), str(ds.dtype),
+                          (lambda ds=ds, what=what: h5safe.read_dataset(ds, path, what))))
+    return out
+
+
+# --- expected weights per kind (names in canonical order) -------------------------------------------------------
+def expected_names(spec: LayerSpec) -> list[str] | None:
+    """Canonical weight names the layer needs, or None when kstep does not know the kind (anything is accepted)."""
+    k, p = spec.kind, spec.params
+    bias = ["bias"] if p.get("use_bias", True) else []
+    if k in ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+             "LocallyConnected1D", "LocallyConnected2D"):
+        return ["kernel"] + bias
+    if k in ("SeparableConv1D", "SeparableConv2D"):
+        return ["depthwise_kernel", "pointwise_kernel"] + bias
+    if k in ("DepthwiseConv1D", "DepthwiseConv2D"):
+        return ["depthwise_kernel"] + bias
+    if k in ("SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM2D"):
+        return ["kernel", "recurrent_kernel"] + (["bias"] if p.get("use_bias", True) or k.startswith("CuDNN")
+                                                 else [])
+    if k == "BatchNormalization":
+        return (["gamma"] if p.get("scale", True) else []) + (["beta"] if p.get("center", True) else []) + [
+            "moving_mean", "moving_variance"]
+    if k in ("LayerNormalization", "GroupNormalization"):
+        return (["gamma"] if p.get("scale", True) else []) + (["beta"] if p.get("center", True) else [])
+    if k == "Embedding":
+        return ["embeddings"]
+    if k == "PReLU":
+        return ["alpha"]
+    if k == "Highway":
+        return ["W", "W_carry", "b", "b_carry"] if p.get("use_bias", True) else ["W", "W_carry"]
+    if k == "MaxoutDense":
+        return ["W", "b"] if p.get("use_bias", True) else ["W"]
+    if k == "ParametricSoftplus":
+        return ["alphas", "betas"]
+    if k == "SReLU":
+        return ["t_left", "a_left", "t_right", "a_right"]
+    if k in ("Activation", "Dropout", "Flatten", "Reshape", "Permute", "RepeatVector", "Masking", "InputLayer",
+             "Merge", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
+             "LeakyReLU", "ELU", "ThresholdedReLU", "ReLU", "Softmax", "GaussianNoise", "GaussianDropout",
+             "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "ActivityRegularization",
+             "Rescaling", "CenterCrop", "UnitNormalization") or "Pooling" in k or k.startswith(
+             ("UpSampling", "ZeroPadding", "Cropping")):
+        return []
+    return None
+
+
+# --- Keras 1 conversions ----------------------------------------------------------------------------------------
+LSTM_K1_ORDER = (0, 2, 1, 3)  # stored gates i, c, f, o -> canonical i, f, c, o
+
+
+def _concat_gates(stored: list[Stored], n_gates: int, order: tuple[int, ...], what: str) -> list[WeightRef]:
+    """Keras 1 per-gate arrays [W_g, U_g, b_g] * n_gates -> kernel, recurrent_kernel, bias in canonical order."""
+    out = []
+    for j, cname in enumerate(("kernel", "recurrent_kernel", "bias")):
+        parts = [stored[3 * g + j] for g in order]
+        shape = parts[0].shape[:-1] + (sum(s.shape[-1] for s in parts),)
+        out.append(WeightRef(
+            name="+".join(s.name for s in parts), shape=shape, dtype=parts[0].dtype,
+            stored_shapes=tuple(s.shape for s in parts),
+            load=(lambda parts=parts: np.concatenate([s.read() for s in parts], axis=-1)),
+            transform=f"Keras 1 per-gate {what} arrays concatenated as {cname}"))
+    return out
+
+
+def _plain(s: Stored) -> WeightRef:
+    return WeightRef(s.name, s.shape, s.dtype, (s.shape,), s.read)
+
+
+def _transposed(s: Stored, axes: tuple[int, ...], why: str) -> WeightRef:
+    shape = tuple(s.shape[a] for a in axes)
+    return WeightRef(s.name, shape, s.dtype, (s.shape,),
+                     (lambda: np.ascontiguousarray(np.transpose(s.read(), axes))),
+                     transform=f"{why}: transpose{axes}")
+
+
+def convert(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str) -> list[WeightRef]:
+    """Stored arrays of one (non-wrapper, non-model) layer -> canonical WeightRefs."""
+    k, p = spec.kind, spec.params
+    if sem.generation == "keras1":
+        cf = p.get("data_format") == "channels_first"
+        if k in ("LSTM", "ConvLSTM2D") and len(stored) == 12:
+            refs = _concat_gates(stored, 4, LSTM_K1_ORDER, "i,c,f,o")
+            if k == "ConvLSTM2D" and cf:
+                refs[0] = _transposed_ref(refs[0], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
+                refs[1] = _transposed_ref(refs[1], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
+            return refs
+        if k == "GRU" and len(stored) == 9:
+            return _concat_gates(stored, 3, (0, 1, 2), "z,r,h")
+        out = [_plain(s) for s in stored]
+        if out and k == "Conv1D" and len(stored[0].shape) == 4:
+            s = stored[0]
+            if s.shape[1] == 1:
+                out[0] = WeightRef(s.name, (s.shape[0], s.shape[2], s.shape[3]), s.dtype, (s.shape,),
+                                   (lambda s=s: np.ascontiguousarray(s.read()[:, 0, :, :])),
+                                   transform="Keras 1 Conv1D kernel (k,1,in,out): dummy axis dropped")
+            else:
+                out[0] = WeightRef(s.name, (s.shape[2], s.shape[1], s.shape[0]), s.dtype, (s.shape,),
+                                   (lambda s=s: np.ascontiguousarray(np.transpose(s.read(), (2, 3, 1, 0))[:, 0])),
+                                   transform="Keras 1.0.x Conv1D kernel (out,in,k,1): transpose(2,3,1,0), "
+                                             "dummy axis dropped")
+        elif out and cf and k in ("Conv2D", "LocallyConnected2D") and len(stored[0].shape) == 4 and k == "Conv2D":
+            out[0] = _transposed(stored[0], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c) -> (r,c,in,out)")
+        elif out and cf and k == "Conv3D" and len(stored[0].shape) == 5:
+            out[0] = _transposed(stored[0], (2, 3, 4, 1, 0), "Keras 1 'th' kernel (out,in,d1,d2,d3)")
+        elif out and k == "Conv2DTranspose" and len(stored[0].shape) == 4:
+            axes = (2, 3, 0, 1) if cf else (0, 1, 3, 2)
+            out[0] = _transposed(stored[0], axes, f"Keras 1 Deconvolution2D '{'th' if cf else 'tf'}' kernel")
+        elif out and k == "BatchNormalization" and len(stored) == 4:
+            s = stored[3]
+            out[3] = WeightRef(s.name, s.shape, s.dtype, (s.shape,), s.read,
+                               transform="Keras 1 running_std holds the moving variance (Keras >= 1.0.6)")
+        return out
+    return [_plain(s) for s in stored]
+
+
+def _transposed_ref(ref: WeightRef, axes, why) -> WeightRef:
+    load = ref.load
+    return WeightRef(ref.name, tuple(ref.shape[a] for a in axes), ref.dtype, ref.stored_shapes,
+                     (lambda: np.ascontiguousarray(np.transpose(load(), axes))),
+                     transform=f"{ref.transform}; {why}: transpose{axes}")
+
+
+def assign(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, facts: list[Fact]) -> None:
+    """Attach `stored` (this layer's datasets in stored order) to `spec`, recursing into wrappers and models."""
+    if spec.kind == "Model":
+        _assign_nested(spec, stored, sem, path, facts)
+        return
+    if spec.kind == "Bidirectional" and len(spec.wrapped) == 2:
+        half = len(stored) // 2
+        if len(stored) % 2:
+            raise BadInput(f"layer '{spec.name}' (Bidirectional) has {len(stored)} weights, not an even number",
+                           path=path)
+        assign(spec.wrapped[0], stored[:half], sem, path, facts)
+        assign(spec.wrapped[1], stored[half:], sem, path, facts)
+        spec.weights = spec.wrapped[0].weights + spec.wrapped[1].weights
+        return
+    if spec.kind == "TimeDistributed" and spec.wrapped:
+        assign(spec.wrapped[0], stored, sem, path, facts)
+        spec.weights = list(spec.wrapped[0].weights)
+        return
+    refs = convert(spec, stored, sem, path)
+    expected = expected_names(spec)
+    if expected is not None and len(refs) != len(expected):
+        need = " and ".join(expected) if expected else "no weights"
+        opts = f" with use_bias={spec.params.get('use_bias', True)}" if "bias" in expected or "use_bias" in \
+            spec.params else ""
+        raise BadInput(f"layer '{spec.name}' has {len(stored)} weights, {spec.kind}{opts} needs {need}", path=path)
+    spec.weights = refs
+    if spec.kind == "PReLU" and refs and "shared_axes" not in spec.params:
+        shared = [i + 1 for i, d in enumerate(refs[0].shape) if d == 1] or None
+        spec.params["shared_axes"] = shared
+        facts.append(Fact(f"layer.{spec.name}.shared_axes", shared, Source.ASSUMED,
+                          f"Keras 1 did not store shared_axes; alpha shape {refs[0].shape} has 1 on these axes"))
+
+
+def count_needed(spec: LayerSpec) -> int | None:
+    """How many stored arrays a layer consumes (None when unknown)."""
+    if spec.kind == "Model":
+        total = 0
+        for inner in spec.inner.layers:
+            n = count_needed(inner)
+            if n is None:
+                return None
+            total += n
+        return total
+    if spec.kind == "Bidirectional":
+        n = [count_needed(w) for w in spec.wrapped]
+        return None if None in n else sum(n)
+    if spec.kind == "TimeDistributed" and spec.wrapped:
+        return count_needed(spec.wrapped[0])
+    names = expected_names(spec)
+    return None if names is None else len(names)
+
+
+def _assign_nested(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, facts: list[Fact]) -> None:
+    """A nested model's group holds every inner layer's weights: match them by name, else split by count."""
+    inner = [layer for layer in spec.inner.layers if layer.kind != "InputLayer"]
+    buckets: dict[str, list[Stored]] = {layer.name: [] for layer in inner}
+    names_sorted = sorted(buckets, key=len, reverse=True)
+    matched = True
+    for s in stored:
+        owner = _owner(s.name, names_sorted)
+        if owner is None:
+            matched = False
+            break
+        buckets[owner].append(s)
+    if matched:
+        for layer in inner:
+            if buckets[layer.name] or count_needed(layer) in (0, None):
+                assign(layer, buckets[layer.name], sem, path, facts)
+            else:
+                assign(layer, [], sem, path, facts)
+    else:
+        _assign_positional(inner, stored, sem, path, facts, spec.name)
+    spec.weights = [w for layer in inner for w in layer.weights]
+
+
+def _owner(wname: str, names_by_length: list[str]) -> str | None:
+    parts = wname.split("/")
+    for name in names_by_length:
+        if name in parts[:-1]:
+            return name
+    base = parts[-1]
+    for name in names_by_length:
+        if base.startswith(name + "_"):
+            return name
+    return None
+
+
+def _assign_positional(inner, stored, sem, path, facts, model_name):
+    """Trainable weights of every inner layer first, then the non-trainable ones (Keras's nested order)."""
+    counts = []
+    for layer in inner:
+        n = count_needed(layer)
+        if n is None:
+            raise BadInput(f"nested model '{model_name}': cannot tell which weights belong to layer "
+                           f"'{layer.name}' ({layer.kind})", path=path)
+        counts.append(n)
+    if sum(counts) != len(stored):
+        raise BadInput(f"nested model '{model_name}' has {len(stored)} weights, its layers need {sum(counts)}",
+                       path=path)
+    pos = 0
+    for layer, n in zip(inner, counts):
+        assign(layer, stored[pos:pos + n], sem, path, facts)
+        pos += n
+
+
+def attach_h5(model: ModelSpec, group, layer_names: list[str], sem: Semantics, path: str,
+              facts: list[Fact]) -> None:
+    """Attach weights from a Keras weights group (`model_weights` or a weights-file root) to every layer."""
+    by_name = {}
+    for name in layer_names:
+        g = h5safe.child(group, name, path, "weights group")
+        if g is None:
+            raise BadInput(f"layer_names lists '{name}' but the file has no such group", path=path)
+        names = h5safe.attr_list(g, "weight_names", path) or []
+        by_name[name] = stored_from_group(g, names, path, name)
+    with_weights = [layer for layer in model.layers if layer.kind != "InputLayer"]
+    unmatched = [layer for layer in with_weights if layer.name not in by_name]
+    stored_nonempty = [n for n in layer_names if by_name[n]]
+    if any(count_needed(layer) != 0 for layer in unmatched) and unmatched:
+        need = [layer for layer in with_weights if count_needed(layer) != 0]
+        if len(need) == len(stored_nonempty) and all(layer.name not in by_name or not by_name[layer.name]
+                                                      for layer in unmatched):
+            # Keras loads by position: the i-th group with weights goes to the i-th layer that has weights.
+            facts.append(Fact("weights.matching", "by position", Source.ASSUMED,
+                              "weight group names do not match the layer names; Keras loads by position"))
+            for layer, gname in zip(need, stored_nonempty):
+                assign(layer, by_name[gname], sem, path, facts)
+            return
+        missing = [layer.name for layer in unmatched if count_needed(layer) != 0]
+        if missing:
+            raise BadInput(f"layer '{missing[0]}' has no weights group in the file", path=path)
+    for layer in with_weights:
+        assign(layer, by_name.get(layer.name, []), sem, path, facts)

@@ -1,0 +1,69 @@
+"""Provides `Semantics`: how the Keras version and backend that wrote a file executed it.
+
+This is the one place where version semantics live. The reader (`kstep.io`) builds a `Semantics` from what the file
+says (and what it had to assume, recorded as facts); the engine only asks it questions, never looks at versions
+itself. Sources for every rule: ../shared/docs/keras-formats.md (section numbers in the docstrings).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+GENERATIONS = ("keras1", "keras2", "tf.keras", "keras3")
+BACKENDS = ("theano", "tensorflow", "cntk", "jax", "torch", "numpy")
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    """'2.2.4-tf' -> (2, 2, 4); '1' -> (1, 0, 0); unparsable parts count as 0."""
+    nums = [int(n) for n in re.findall(r"\d+", version.split("-")[0])[:3]]
+    while len(nums) < 3:
+        nums.append(0)
+    return tuple(nums)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """Execution semantics of one model file.
+
+    generation: keras1 | keras2 | tf.keras | keras3.  keras_version: as stored, or the assumed one ('1.2.2').
+    backend: theano | tensorflow | cntk | jax | torch | numpy (stored, or assumed for Keras 1 files).
+    """
+
+    generation: str
+    keras_version: str
+    backend: str
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        return version_tuple(self.keras_version)
+
+    @property
+    def theano(self) -> bool:
+        """Theano ran this file: true convolution and Theano's own 'same' padding rules (§4.1, §4.2)."""
+        return self.backend == "theano"
+
+    def flips_kernel(self, kind: str) -> bool:
+        """Whether `kind` computed a true convolution (spatially flipped kernel) rather than a cross-correlation.
+
+        Theano flips Conv1D/2D/3D, the transposed convolutions and ConvLSTM2D; depthwise and separable
+        convolutions correlate on every backend (§4.1).
+        """
+        return self.theano and kind in {
+            "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "ConvLSTM2D",
+        }
+
+    @property
+    def hard_sigmoid(self) -> str:
+        """Which hard_sigmoid formula: '0.2x+0.5' (Keras 1, 2, tf.keras 2) or 'x/6+0.5' (Keras 3) (§4.4)."""
+        return "x/6+0.5" if self.generation == "keras3" else "0.2x+0.5"
+
+    @property
+    def avg_pool_same_counts_padding(self) -> bool:
+        """Keras 2.0.4-2.1.4 on Theano averaged 'same' pools with padded zeros counted (§4.2, keras#9479)."""
+        return self.theano and (2, 0, 4) <= self.version <= (2, 1, 4)
+
+    @property
+    def epsilon(self) -> float:
+        """K.epsilon(): 1e-7 in every generation (written 10e-8 in Keras 1) (§4.7)."""
+        return 1e-7
