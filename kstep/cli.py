@@ -18,7 +18,7 @@ import numpy as np
 from kstep import __version__
 from kstep.errors import ExitCode, KstepError, UsageError, printable
 
-COMMANDS = ("inspect", "dump")
+COMMANDS = ("inspect", "dump", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,7 +56,39 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     d.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE")
     d.add_argument("--profile", action="store_true", help="print each layer's seconds and the total on stderr")
+
+    r = sub.add_parser("report", help="compare two models on one input; report the first divergence and why",
+                       description="Run REF through OLD and NEW layer by layer, find where they first diverge beyond "
+                                   "tolerance, diagnose why (each cause verified by re-running with the fix) and "
+                                   "write the report. Exit 0: agree; 1: diverge; 2: bad input; 3: stopped at an "
+                                   "unsupported layer with no divergence before it.")
+    add_compare_options(r)
+    r.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomically); default: stdout")
+    r.add_argument("--format", choices=("md", "json", "html"), help="default: from -o's suffix, else md")
     return parser
+
+
+def add_compare_options(p: argparse.ArgumentParser) -> None:
+    """The options `kstep report` and the app `kstep OLD NEW REF` share."""
+    p.add_argument("old", metavar="OLD", help="the reference model file (e.g. saved by Keras 1.2.2)")
+    p.add_argument("new", metavar="NEW", help="the migrated model file")
+    p.add_argument("ref", metavar="REF", help="reference input: .npy, or .npz keyed by input name")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: max(1e-5, 10x each layer's float32 "
+                                              "noise measured by a float64 re-run))")
+    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
+    p.add_argument("--tolerance", action="append", default=[], metavar="LAYER=ATOL,RTOL",
+                   help="per-layer tolerance (repeatable)")
+    p.add_argument("--map", action="append", default=[], metavar="OLDNAME=NEWNAME",
+                   help="force a layer pair (repeatable)")
+    p.add_argument("--ref-new", metavar="REF2", help="a separately preprocessed input for NEW")
+    p.add_argument("--pre-old", action="append", default=[], metavar="EXPR",
+                   help="transform OLD's input: scale:1/255, scale:255, bgr, transpose:0,3,1,2, mean:M[,M..]")
+    p.add_argument("--pre-new", action="append", default=[], metavar="EXPR", help="transform NEW's input (same set)")
+    p.add_argument("--weights-old", metavar="W.h5", help="weights for an OLD architecture .json")
+    p.add_argument("--weights-new", metavar="W.h5", help="weights for a NEW architecture .json")
+    p.add_argument("--assume", action="append", default=[], metavar="old.KEY=VALUE|new.KEY=VALUE",
+                   help="override a fact kstep assumed about OLD or NEW (repeatable)")
+    p.add_argument("--no-noise", action="store_true", help="skip the float64 re-run (atol then 1e-5 unless --atol)")
 
 
 def parse_assume(items: list[str], prefixes: tuple[str, ...] = ()) -> dict:
@@ -147,6 +179,75 @@ def cmd_dump(args) -> int:
     return ExitCode.UNSUPPORTED if unsupported else ExitCode.OK
 
 
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"{flag} {item!r}: expected A=B")
+        out[key] = value
+    return out
+
+
+def compare_options(args):
+    """argparse namespace -> kstep.compare.analyze.Options."""
+    from kstep.compare.analyze import Options
+    from kstep.compare.preprocess import parse
+
+    per_layer = {}
+    for layer, spec in _pairs(args.tolerance, "--tolerance").items():
+        try:
+            atol, rtol = (float(v) for v in spec.split(","))
+        except ValueError:
+            raise UsageError(f"--tolerance {layer}={spec}: expected ATOL,RTOL") from None
+        per_layer[layer] = (atol, rtol)
+    assume = parse_assume(args.assume, ("old", "new"))
+    return Options(atol=args.atol, rtol=args.rtol, per_layer=per_layer, forced=_pairs(args.map, "--map"),
+                   pre_old=[parse(x) for x in args.pre_old], pre_new=[parse(x) for x in args.pre_new],
+                   noise=not args.no_noise, assume_old=assume["old"], assume_new=assume["new"],
+                   weights_old=args.weights_old, weights_new=args.weights_new)
+
+
+def exit_code_for(analysis) -> int:
+    if analysis.first_divergence is not None and analysis.first_divergence.reason != "unsupported":
+        return ExitCode.DIVERGE
+    if analysis.first_divergence is not None:
+        return ExitCode.UNSUPPORTED
+    return ExitCode.OK
+
+
+def run_comparison(args, argv: list[str]):
+    """Open, compute and close one comparison; returns the finished Analysis."""
+    from kstep.compare.analyze import Comparison
+
+    options = compare_options(args)
+    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, options, ["kstep"] + argv)
+    try:
+        for _ in comparison.run():
+            pass
+        return comparison.analysis()
+    finally:
+        comparison.close()
+
+
+def cmd_report(args, argv: list[str]) -> int:
+    from kstep.report import format_for, write_report
+
+    inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
+    if args.output:
+        check_not_input(args.output, inputs)
+    analysis = run_comparison(args, argv)
+    fmt = format_for(args.output, args.format)
+    if args.output:
+        write_report(analysis, args.output, fmt, inputs)
+    else:
+        sys.stdout.write(fmt.render(analysis))
+    for note in analysis.input_notes:
+        if note.startswith("warning"):
+            print(printable(note), file=sys.stderr)
+    return exit_code_for(analysis)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -159,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             return int(cmd_inspect(args))
         if args.command == "dump":
             return int(cmd_dump(args))
+        if args.command == "report":
+            return int(cmd_report(args, argv))
         raise UsageError(f"unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})")
     except KstepError as exc:
         print(exc.line(), file=sys.stderr)

@@ -37,6 +37,8 @@ class LayerResult:
     unsupported: str | None = None  # the reason, when the layer could not run
     skipped: bool = False  # an input came from an unsupported layer
     masks: list | None = None  # per output: bool mask (batch, time) or None
+    input_arrays: list[np.ndarray] = field(default_factory=list, repr=False)  # the arrays this call read
+    input_masks: list = field(default_factory=list, repr=False)
 
     def keyed_outputs(self) -> dict[str, np.ndarray]:
         """{'NAME': out} or {'NAME:0': out0, 'NAME:1': out1, ...}."""
@@ -68,13 +70,21 @@ class Executor:
         return cached
 
     # -- one layer ---------------------------------------------------------------------------------------------
-    def run_layer(self, spec: LayerSpec, inputs: list[np.ndarray], masks: list | None = None) -> Out:
-        """Run one (non-model) layer on the given inputs; raises UnsupportedLayer for kinds kstep lacks."""
+    def run_layer(self, spec: LayerSpec, inputs: list[np.ndarray], masks: list | None = None,
+                  weights: list[np.ndarray] | None = None, sem: Semantics | None = None) -> Out:
+        """Run one (non-model) layer on the given inputs, optionally with other weights or semantics (diagnosis).
+
+        Raises UnsupportedLayer for kinds kstep lacks.
+        """
         kernel = registry.lookup(spec.kind)
         if kernel is None:
             raise UnsupportedLayer(spec.name, spec.kind, "kstep has no implementation of this kind")
         inputs = [self._cast(x) for x in inputs]
-        call = Call(layer=spec, inputs=inputs, weights=self.weights_of(spec), sem=self.sem, dtype=self.dtype,
+        if weights is None:
+            weights = self.weights_of(spec)
+        else:
+            weights = [self._cast(w) for w in weights]
+        call = Call(layer=spec, inputs=inputs, weights=weights, sem=sem or self.sem, dtype=self.dtype,
                     masks=list(masks) if masks else [None] * len(inputs), run_inner=self._run_inner)
         try:
             return kernel(call)
@@ -127,6 +137,7 @@ class Executor:
                 result = yield from self._run_nested(spec, inputs, in_masks, key, c)
             else:
                 result = self._run_call(spec, c, key, inputs, in_masks)
+            result.input_arrays, result.input_masks = inputs, in_masks
             if result.unsupported or result.skipped:
                 dead.add((name, c))
                 yield result

@@ -1,0 +1,1 @@
+"""Provides the comparison of two models: alignment, layout mapping, statistics, first divergence, diagnosis."""

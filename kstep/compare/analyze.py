@@ -1,0 +1,406 @@
+"""Provides `Comparison`: two model files and a reference input -> the `Analysis` (kstep.analysis).
+
+Steps (each yields progress, so the TUI can show rows as they fill in): run OLD and NEW in float32 keeping every
+layer's output, re-run both in float64 for each layer's numeric noise floor, align the layers, and judge every
+row: shapes, weights in effective form, propagated activations (each model fed its own upstream outputs) and
+isolated activations (the NEW layer fed OLD's inputs, so a layer is blamed only for what it adds). Then find the
+first divergence and try the known migration causes on it (kstep.compare.diagnose).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from kstep import __version__
+from kstep.analysis import (AGREE, DIVERGE, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis, FileInfo,
+                            FirstDivergence, Row, SampleVerdict, Side, Stats, Tolerance)
+from kstep.compare import diagnose
+from kstep.compare.align import Item, align
+from kstep.compare.effective import compare_weights
+from kstep.compare.layout import Tag, describe, input_tag, to_new, to_old
+from kstep.compare.metrics import compare_arrays, max_abs
+from kstep.compare.preprocess import Transform, apply_all
+from kstep.compare.trace import Trace, _consumers, collect, start_trace, step_trace
+from kstep.engine.executor import LayerResult
+from kstep.errors import BadInput, KstepError
+from kstep.io.inputs import read_reference
+from kstep.io.load import open_model
+from kstep.ir import ModelFile
+
+DEFAULT_RTOL = 1e-4
+MIN_ATOL = 1e-5
+NOISE_FACTOR = 10.0
+IDENTITY_KINDS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+                  "GaussianDropout", "AlphaDropout", "ActivityRegularization", "InputLayer"}
+WEIGHTS_OK = ("identical", "equal within tolerance")
+
+
+@dataclass
+class Options:
+    """What `kstep report` / the app were asked for, besides the three files."""
+
+    atol: float | None = None
+    rtol: float = DEFAULT_RTOL
+    per_layer: dict[str, tuple[float, float]] = field(default_factory=dict)
+    forced: dict[str, str] = field(default_factory=dict)
+    pre_old: list[Transform] = field(default_factory=list)
+    pre_new: list[Transform] = field(default_factory=list)
+    noise: bool = True
+    assume_old: dict[str, str] = field(default_factory=dict)
+    assume_new: dict[str, str] = field(default_factory=dict)
+    weights_old: str | None = None
+    weights_new: str | None = None
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_info(mf: ModelFile, path: str) -> FileInfo:
+    return FileInfo(path=path, sha256=sha256(mf.path), keras_version=mf.stored_keras_version,
+                    backend=mf.stored_backend, generation=mf.semantics.generation,
+                    detected_backend=mf.semantics.backend,
+                    assumptions=[(f.key, f.value, f.source.value, f.why) for f in mf.facts])
+
+
+class Comparison:
+    """Open both models and the reference input(s); `run()` computes, `analysis()` returns the current state."""
+
+    def __init__(self, old_path: str, new_path: str, ref_path: str, ref_new_path: str | None = None,
+                 options: Options | None = None, command: list[str] | None = None):
+        self.options = options or Options()
+        self.command = list(command or [])
+        self.notes: list[str] = []
+        self.old = open_model(old_path, self.options.weights_old, self.options.assume_old)
+        try:
+            self.new = open_model(new_path, self.options.weights_new, self.options.assume_new)
+        except BaseException:
+            self.old.close()
+            raise
+        try:
+            self._read_inputs(ref_path, ref_new_path)
+        except BaseException:
+            self.close()
+            raise
+        self.old_info = file_info(self.old, old_path)
+        self.new_info = file_info(self.new, new_path)
+        self.rows: list[Row] = []
+        self.first: FirstDivergence | None = None
+        self.verdicts: list[SampleVerdict] = []
+        self.done = False
+        self.old_trace: Trace | None = None
+        self.new_trace: Trace | None = None
+        self.noise: dict[tuple[str, str], float] = {}
+        self.pairs: list[tuple[Item | None, Item | None]] = []
+
+    def close(self) -> None:
+        self.old.close()
+        self.new.close()
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+    def _read_inputs(self, ref_path: str, ref_new_path: str | None) -> None:
+        feeds_old = read_reference(ref_path, self.old.model, self.notes)
+        old_names = [r.layer for r in self.old.model.inputs]
+        new_names = [r.layer for r in self.new.model.inputs]
+        if len(old_names) != len(new_names):
+            raise BadInput(f"OLD has {len(old_names)} inputs and NEW has {len(new_names)}; kstep pairs inputs "
+                           "by position")
+        self.in_tags_old = {n: input_tag(_consumers(self.old.model, n), feeds_old[n].ndim) for n in old_names}
+        if ref_new_path:
+            feeds_new = read_reference(ref_new_path, self.new.model, self.notes)
+        else:
+            feeds_new = {}
+            for o, n in zip(old_names, new_names):
+                tag_new = input_tag(_consumers(self.new.model, n), feeds_old[o].ndim)
+                x = to_new(feeds_old[o], self.in_tags_old[o], tag_new)
+                if x is not feeds_old[o]:
+                    self.notes.append(f"NEW input '{n}' is the reference transposed {self.in_tags_old[o]} -> "
+                                      f"{tag_new}")
+                feeds_new[n] = x
+        self.in_tags_new = {n: input_tag(_consumers(self.new.model, n), feeds_new[n].ndim) for n in new_names}
+        for names, feeds, tags, pre, side in ((old_names, feeds_old, self.in_tags_old, self.options.pre_old, "OLD"),
+                                              (new_names, feeds_new, self.in_tags_new, self.options.pre_new, "NEW")):
+            for name in names:
+                x = feeds[name]
+                if pre:
+                    x = apply_all(x, pre, tags[name].fmt == "channels_first")
+                    self.notes.append(f"{side} input '{name}': applied {', '.join(str(t) for t in pre)}")
+                if x.dtype.kind == "f" and x.dtype != np.float32:
+                    self.notes.append(f"{side} input '{name}' ({x.dtype}) cast to float32")
+                if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+                    self.notes.append(f"warning: {side} input '{name}' contains NaN or Inf")
+                feeds[name] = x
+        self.feeds_old, self.feeds_new = feeds_old, feeds_new
+        self.input_pairs = list(zip(old_names, new_names))
+
+    # -- tolerance ---------------------------------------------------------------------------------------------
+    def tolerance_for(self, o: Item | None, n: Item | None) -> Tolerance:
+        for item in (o, n):
+            if item is not None:
+                for k in (item.key, item.name):
+                    if k in self.options.per_layer:
+                        atol, rtol = self.options.per_layer[k]
+                        return Tolerance(atol, rtol, f"--tolerance {k}")
+        noise = max(self.noise.get(("old", o.key), 0.0) if o else 0.0,
+                    self.noise.get(("new", n.key), 0.0) if n else 0.0)
+        if self.options.atol is not None:
+            return Tolerance(self.options.atol, self.options.rtol, "--atol", noise_floor=noise)
+        return Tolerance(max(MIN_ATOL, NOISE_FACTOR * noise), self.options.rtol,
+                         "default: max(1e-5, 10x float32 noise)", noise_floor=noise)
+
+    # -- running -----------------------------------------------------------------------------------------------
+    def run(self) -> Iterator[tuple[str, int, int]]:
+        """Compute everything; yields (phase, done, total) as it goes."""
+        n_old = _count_calls(self.old.model)
+        n_new = _count_calls(self.new.model)
+        self.old_trace = start_trace(self.old, self.feeds_old)
+        for i, _ in enumerate(step_trace(self.old_trace)):
+            yield ("old", i + 1, n_old)
+        self.new_trace = start_trace(self.new, self.feeds_new)
+        for i, _ in enumerate(step_trace(self.new_trace)):
+            yield ("new", i + 1, n_new)
+        if self.options.noise:
+            for side, mf, feeds, trace in (("old", self.old, self.feeds_old, self.old_trace),
+                                           ("new", self.new, self.feeds_new, self.new_trace)):
+                t64 = collect(mf, feeds, "float64")
+                for r in t64.results:
+                    r32 = trace.by_key.get(r.key)
+                    if r32 is not None and r.outputs and r32.outputs:
+                        self.noise[(side, r.key)] = max(max_abs(a, b) for a, b in zip(r.outputs, r32.outputs))
+                yield ("noise:" + side, 1, 1)
+        self.pairs = align(_items(self.old_trace), _items(self.new_trace), self.options.forced)
+        self.rows = []
+        for i, (o, n) in enumerate(self.pairs):
+            self.rows.append(self.judge_row(i, o, n))
+            yield ("compare", i + 1, len(self.pairs))
+        self.first = self.find_first_divergence()
+        yield ("diagnose", 1, 1)
+        self.verdicts = self.final_verdicts()
+        self.done = True
+
+    def judge_row(self, index: int, o: Item | None, n: Item | None) -> Row:
+        ot, nt = self.old_trace, self.new_trace
+        ro = ot.by_key[o.key] if o else None
+        rn = nt.by_key[n.key] if n else None
+        row = Row(index, _side(ro), _side(rn), PENDING)
+        if ro is None or rn is None:
+            row.status = UNMATCHED
+            row.note = "present in OLD only" if rn is None else "present in NEW only"
+            return row
+        if ro.unsupported or rn.unsupported:
+            row.status = UNSUPPORTED
+            bad = ro if ro.unsupported else rn
+            row.note = f"{'OLD' if bad is ro else 'NEW'} layer {bad.layer.class_name} is unsupported: {bad.unsupported}"
+            return row
+        if ro.skipped or rn.skipped or not ro.outputs or not rn.outputs:
+            row.note = "not computed: it depends on an unsupported layer"
+            return row
+        tol = self.tolerance_for(o, n)
+        tag_o, tag_n = ot.out_tag(ro), nt.out_tag(rn)
+        row.layout = describe(tag_o, tag_n)
+        row.propagated = self._compare_outputs(ro, rn, ot, nt, tol)
+        row.config_diff = config_diff(ro.layer.params, rn.layer.params)
+        if ro.layer.kind != "Model" and rn.layer.kind != "Model":
+            if ro.layer.weights or rn.layer.weights:
+                in_o = ot.in_tags(ro)[0] if ro.input_arrays else Tag()
+                in_n = nt.in_tags(rn)[0] if rn.input_arrays else Tag()
+                row.weights = compare_weights(ro.layer, ot.executor.weights_of(ro.layer), self.old.semantics, in_o,
+                                              rn.layer, nt.executor.weights_of(rn.layer), self.new.semantics, in_n,
+                                              Tolerance(MIN_ATOL, self.options.rtol))
+            row.isolated = self.isolated(ro, rn, tol)
+        shapes_ok = row.propagated.shape_old == row.propagated.shape_new
+        weights_ok = all(w.verdict in WEIGHTS_OK for w in row.weights)
+        if not shapes_ok:
+            row.status = MISMATCH
+            row.note = f"shape {row.propagated.shape_old} vs {row.propagated.shape_new} (after layout mapping)"
+        elif row.isolated is not None and not row.isolated.passed:
+            row.status = DIVERGE
+        elif not weights_ok:
+            row.status = MISMATCH
+            row.note = "weights differ"
+        elif not row.propagated.passed:
+            row.status = NOISE if row.isolated is not None else DIVERGE
+        else:
+            row.status = AGREE
+        return row
+
+    def _compare_outputs(self, ro: LayerResult, rn: LayerResult, ot: Trace, nt: Trace, tol: Tolerance) -> Stats:
+        worst = None
+        for a, b in zip(ro.outputs, rn.outputs):
+            s = compare_arrays(a, to_old(b, ot.tag_of(a), nt.tag_of(b)), tol)
+            if worst is None or (not s.passed and worst.passed) or (s.passed == worst.passed
+                                                                     and s.max_abs > worst.max_abs):
+                worst = s
+        if len(ro.outputs) != len(rn.outputs):
+            worst.passed = False
+        return worst
+
+    def isolated(self, ro: LayerResult, rn: LayerResult, tol: Tolerance, weights=None, spec=None,
+                 sem=None) -> Stats | None:
+        """Run NEW's layer on OLD's inputs (mapped into NEW's layout); compare with OLD's output."""
+        ot, nt = self.old_trace, self.new_trace
+        if len(ro.input_arrays) != len(rn.input_arrays):
+            return None
+        inputs = [to_new(x, ot.tag_of(x), nt.tag_of(y)) for x, y in zip(ro.input_arrays, rn.input_arrays)]
+        try:
+            out = nt.executor.run_layer(spec or rn.layer, inputs, ro.input_masks, weights=weights, sem=sem)
+        except KstepError:
+            return None
+        worst = None
+        for a, b, b_ref in zip(ro.outputs, out.outputs, rn.outputs):
+            s = compare_arrays(a, to_old(b, ot.tag_of(a), nt.tag_of(b_ref)), tol)
+            if worst is None or (not s.passed and worst.passed) or s.max_abs > worst.max_abs:
+                worst = s
+        return worst
+
+    # -- verdicts ----------------------------------------------------------------------------------------------
+    def inputs_differ(self) -> list[tuple[str, str, Stats]]:
+        out = []
+        tol = Tolerance(MIN_ATOL, self.options.rtol)
+        for o, n in self.input_pairs:
+            a = self.feeds_old[o]
+            b = to_old(self.feeds_new[n], self.in_tags_old[o], self.in_tags_new[n])
+            s = compare_arrays(a, b, tol)
+            if not s.passed:
+                out.append((o, n, s))
+        return out
+
+    def find_first_divergence(self) -> FirstDivergence | None:
+        differing_inputs = self.inputs_differ()
+        if differing_inputs:
+            for row in self.rows:
+                if row.propagated is not None and not row.propagated.passed:
+                    hyps = diagnose.input_hypotheses(self, row, differing_inputs)
+                    return _first(row, "input", hyps, "the inputs differ: "
+                                  + ", ".join(f"{o} vs {n}: {s}" for o, n, s in differing_inputs))
+            return None
+        for row in self.rows:
+            if row.status == UNSUPPORTED:
+                return FirstDivergence(row.index, _key(row.old), _key(row.new), "unsupported", "unsupported_layer",
+                                       [], row.note + "; the comparison stops here")
+            if row.status == UNMATCHED:
+                side = row.old or row.new
+                if side.kind in IDENTITY_KINDS:
+                    continue
+                return FirstDivergence(row.index, _key(row.old), _key(row.new), "architecture",
+                                       "architecture_changed", [],
+                                       f"layer {side.key} ({side.kind}) is {row.note}")
+            if row.status in (MISMATCH, DIVERGE):
+                reason = "shape" if row.note.startswith("shape") else (
+                    "weights" if any(w.verdict not in WEIGHTS_OK for w in row.weights) else "activation")
+                hyps = diagnose.layer_hypotheses(self, row)
+                return _first(row, reason, hyps, _summary(row))
+        return None
+
+    def final_verdicts(self) -> list[SampleVerdict]:
+        ot, nt = self.old_trace, self.new_trace
+        out_keys = set()
+        for r in self.old.model.outputs:
+            spec = self.old.model.layer(r.layer)
+            out_keys.add(r.layer if len(spec.calls) == 1 else f"{r.layer}@{r.call}")
+        verdicts = []
+        for row in self.rows:
+            if not (row.old and row.new and row.old.key in out_keys and row.propagated is not None):
+                continue
+            a = ot.by_key[row.old.key].outputs[0]
+            b = nt.by_key[row.new.key].outputs[0]
+            b = to_old(b, ot.tag_of(a), nt.tag_of(b))
+            if a.shape != b.shape:
+                continue
+            tol = row.propagated.tolerance
+            for s in range(a.shape[0]):
+                ok = compare_arrays(a[s], b[s], tol).passed
+                t_old = int(np.argmax(a[s])) if a.ndim == 2 else None
+                t_new = int(np.argmax(b[s])) if a.ndim == 2 else None
+                verdicts.append(SampleVerdict(s, ok, t_old, t_new))
+            break
+        return verdicts
+
+    def analysis(self) -> Analysis:
+        rows = self.rows if self.done else self.rows + []
+        tol = Tolerance(self.options.atol if self.options.atol is not None else MIN_ATOL, self.options.rtol,
+                        "--atol/--rtol" if self.options.atol is not None else
+                        "default: atol = max(1e-5, 10x the layer's float32-vs-float64 noise), rtol 1e-4")
+        return Analysis(old=self.old_info, new=self.new_info, kstep_version=__version__, command=self.command,
+                        tolerance=tol, rows=rows, first_divergence=self.first, verdicts=self.verdicts,
+                        input_notes=list(self.notes), complete=self.done)
+
+
+def _count_calls(model) -> int:
+    n = 0
+    for spec in model.layers:
+        if spec.kind == "InputLayer":
+            continue
+        n += len(spec.calls)
+        if spec.kind == "Model":
+            n += len(spec.calls) * _count_calls(spec.inner)
+    return n
+
+
+def _items(trace: Trace) -> list[Item]:
+    return [Item(r.key, r.layer.name, r.layer.kind) for r in trace.results]
+
+
+def _side(result: LayerResult | None) -> Side | None:
+    if result is None:
+        return None
+    shape = tuple(result.outputs[0].shape) if result.outputs else None
+    return Side(result.key, result.layer.name, result.layer.class_name, result.layer.kind, shape,
+                dict(result.layer.params))
+
+
+def _key(side: Side | None) -> str | None:
+    return None if side is None else side.key
+
+
+IGNORED_PARAMS = {"name", "trainable", "dtype", "batch_input_shape", "input_shape", "build_config", "data_format",
+                  "implementation", "unroll", "stateful", "time_major", "momentum", "dropout", "recurrent_dropout",
+                  "seed", "noise_shape", "rate", "mode_type", "output_shape_type", "output_mask_type", "arguments",
+                  "output_shape", "output_mask", "sparse", "ragged", "autocast", "input_dim", "input_length"}
+
+
+def config_diff(old: dict, new: dict) -> list[tuple[str, object, object]]:
+    """Parameters whose resolved values differ (layout-only parameters left out: layouts are mapped)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in IGNORED_PARAMS or key.endswith(("_initializer", "_regularizer", "_constraint")):
+            continue
+        a, b = old.get(key), new.get(key)
+        if _norm(a) != _norm(b):
+            out.append((key, a, b))
+    return out
+
+
+def _norm(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_norm(v) for v in value)
+    return value
+
+
+def _first(row: Row, reason: str, hyps, summary: str) -> FirstDivergence:
+    cause = next((h.code for h in hyps if h.explains), None)
+    return FirstDivergence(row.index, _key(row.old), _key(row.new), reason, cause, hyps, summary)
+
+
+def _summary(row: Row) -> str:
+    parts = []
+    if row.note:
+        parts.append(row.note)
+    bad = [w for w in row.weights if w.verdict not in WEIGHTS_OK]
+    for w in bad:
+        parts.append(f"weight {w.name_new or w.name_old}: {w.verdict}")
+    if row.isolated is not None:
+        parts.append(f"isolated: {row.isolated}")
+    elif row.propagated is not None:
+        parts.append(f"propagated: {row.propagated}")
+    for key, a, b in row.config_diff:
+        parts.append(f"config {key}: {a!r} vs {b!r}")
+    return "; ".join(parts)

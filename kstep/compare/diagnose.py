@@ -1,0 +1,194 @@
+"""Provides the diagnosis: known migration causes, each tried by re-running with the fix applied.
+
+A cause is reported as the explanation only when its fix closes the gap below tolerance; every hypothesis tried is
+kept with its before/after error, so the report shows what was ruled out. Layer causes re-run the NEW layer alone
+on OLD's inputs (isolated); input causes re-run the whole NEW model on the corrected input. When a fact about OLD
+was assumed (a Keras 1 file's backend), the alternative is tried too and the `--assume` flag that makes it so is
+suggested.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+
+from kstep.analysis import Hypothesis, Row
+from kstep.compare.effective import GATES, effective, flip_spatial, permute_gates
+from kstep.compare.layout import dense_rows_to_old, to_old
+from kstep.compare.metrics import compare_arrays
+from kstep.compare.preprocess import Transform, apply_all
+from kstep.compare.trace import collect
+
+CONV_KINDS = {"Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+NOT_CONFIG = {"units", "filters", "kernel_size", "use_bias", "center", "scale", "return_sequences", "return_state",
+              "output_dim", "input_dim", "target_shape", "dims", "n", "size", "cropping", "depth_multiplier"}
+
+
+def _try(cmp, row: Row, code: str, title: str, action: str, *, weights=None, spec=None, sem=None,
+         detail: str = "") -> Hypothesis:
+    ro, rn = cmp.old_trace.by_key[row.old.key], cmp.new_trace.by_key[row.new.key]
+    before = row.isolated.max_abs if row.isolated is not None else row.propagated.max_abs
+    tol = row.propagated.tolerance
+    stats = cmp.isolated(ro, rn, tol, weights=weights, spec=spec, sem=sem)
+    after = None if stats is None else stats.max_abs
+    return Hypothesis(code, title, bool(stats is not None and stats.passed), before, after, action, detail)
+
+
+def layer_hypotheses(cmp, row: Row) -> list[Hypothesis]:
+    """Try every cause that applies to this layer pair; the first that explains is the diagnosis."""
+    if row.old is None or row.new is None or row.propagated is None:
+        return []
+    ro, rn = cmp.old_trace.by_key[row.old.key], cmp.new_trace.by_key[row.new.key]
+    if ro.layer.kind == "Model" or rn.layer.kind == "Model":
+        return []
+    ow = cmp.old_trace.executor.weights_of(ro.layer)
+    nw = cmp.new_trace.executor.weights_of(rn.layer)
+    kind = rn.layer.kind
+    name = row.new.key
+    hyps: list[Hypothesis] = []
+
+    if kind in CONV_KINDS and nw:
+        flipped = [flip_spatial(nw[0])] + list(nw[1:])
+        hyps.append(_try(cmp, row, "theano_kernel_flip", "convolution kernels need flipping between Theano and "
+                         "TensorFlow", f"flip the kernels of {name} with keras.utils.conv_utils.convert_kernel "
+                         "(kernel[::-1, ::-1]) when moving Theano weights to TensorFlow", weights=flipped))
+        if nw[0].ndim == 4 and nw[0].shape[0] == nw[0].shape[1]:
+            swapped = [np.ascontiguousarray(np.swapaxes(nw[0], 0, 1))] + list(nw[1:])
+            hyps.append(_try(cmp, row, "conv_kernel_layout", "kernel rows and columns swapped",
+                             f"transpose the kernel of {name} as (1, 0, 2, 3)", weights=swapped))
+    if kind == "Dense" and nw and ro.input_arrays:
+        t_old = cmp.old_trace.tag_of(ro.input_arrays[0])
+        t_new = cmp.new_trace.tag_of(rn.input_arrays[0])
+        if t_old.kind == "flat" and t_new.kind == "flat" and t_old.order != t_new.order:
+            # NEW's kernel rows still read OLD's flatten order: re-order them to read NEW's
+            hyps.append(_try(cmp, row, "flatten_dense_order", "Dense rows after a Flatten in the other channel order",
+                             f"permute the rows of {name}'s kernel from {t_old.order} to {t_new.order} order "
+                             "(keras.utils.layer_utils.convert_dense_weights_data_format)",
+                             weights=[dense_rows_to_old(nw[0], t_new, t_old)] + list(nw[1:])))
+    gates = GATES.get(kind)
+    if gates and len(nw) >= 2 and nw[0].shape[-1] % len(gates) == 0:
+        hyps.extend(_gate_order(cmp, row, nw, gates, name))
+    old_p, new_p = ro.layer.params, rn.layer.params
+    if kind == "GRU" and old_p.get("reset_after") != new_p.get("reset_after") and ro.layer.kind == "GRU":
+        spec = dataclasses.replace(rn.layer, params=dict(new_p, reset_after=old_p.get("reset_after")))
+        hyps.append(_try(cmp, row, "gru_reset_after", "GRU reset_after differs (tf.keras 2 and Keras 3 default "
+                         "to True)", f"build {name} with reset_after={old_p.get('reset_after')} and OLD's weights",
+                         weights=list(ow), spec=spec))
+    for key, a, b in row.config_diff:
+        if key in NOT_CONFIG or key == "reset_after":
+            continue
+        spec = dataclasses.replace(rn.layer, params=dict(new_p, **{key: a}))
+        code = "recurrent_activation" if key == "recurrent_activation" else f"config:{key}"
+        title = f"parameter {key} differs: OLD {a!r}, NEW {b!r}"
+        sem = cmp.old.semantics if key in ("activation", "recurrent_activation") else None
+        hyps.append(_try(cmp, row, code, title, f"set {key}={a!r} on {name}", spec=spec, sem=sem))
+    if any(w.verdict == "different" for w in row.weights) and ow and len(ow) == len(nw):
+        hyps.append(_weights_changed(cmp, row, ro, rn, ow, name))
+    hyps.extend(_assumed_backend(cmp, row, ro, rn))
+    return hyps
+
+
+def _gate_order(cmp, row, nw, gates, name) -> list[Hypothesis]:
+    n = len(gates)
+    best = None
+    for perm in itertools.permutations(range(n)):
+        if perm == tuple(range(n)):
+            continue
+        fixed = [permute_gates(w, perm, n) for w in nw[:3]] + list(nw[3:])
+        h = _try(cmp, row, "rnn_gate_order", "recurrent gates in another order",
+                 f"reorder the gate blocks of {name}'s kernel, recurrent kernel and bias as "
+                 f"{','.join(gates[p] for p in perm)} -> {','.join(gates)}", weights=fixed)
+        if best is None or (h.after is not None and (best.after is None or h.after < best.after)):
+            best = h
+        if h.explains:
+            return [h]
+    return [best] if best else []
+
+
+def _weights_changed(cmp, row, ro, rn, ow, name) -> Hypothesis:
+    """Does NEW's layer, given OLD's weights (in NEW's execution form), reproduce OLD? Then only weights differ."""
+    eff_old = effective(ro.layer, ow, cmp.old.semantics)
+    as_new = effective(rn.layer, eff_old, cmp.new.semantics)  # a flip is its own inverse
+    if rn.layer.kind == "Dense" and ro.input_arrays:
+        t_old = cmp.old_trace.tag_of(ro.input_arrays[0])
+        t_new = cmp.new_trace.tag_of(rn.input_arrays[0])
+        as_new = [dense_rows_to_old(as_new[0], t_new, t_old)] + as_new[1:]
+    h = _try(cmp, row, "weights_changed", "the weights differ and no known transform explains it",
+             f"{name}'s weights are not OLD's (retrained or re-initialised?): copy OLD's weights into it",
+             weights=as_new)
+    return h
+
+
+def _assumed_backend(cmp, row, ro, rn) -> list[Hypothesis]:
+    fact = next((f for f in cmp.old.facts if f.key == "backend"), None)
+    if fact is None or fact.source.value != "assumed" or not cmp.old.semantics.flips_kernel(ro.layer.kind):
+        return []
+    alt = "tensorflow" if cmp.old.semantics.backend == "theano" else "theano"
+    sem = dataclasses.replace(cmp.old.semantics, backend=alt)
+    before = row.isolated.max_abs if row.isolated is not None else row.propagated.max_abs
+    try:
+        out = cmp.old_trace.executor.run_layer(ro.layer, ro.input_arrays, ro.input_masks, sem=sem)
+    except Exception:  # noqa: BLE001 - a failed alternative simply does not explain the gap
+        return []
+    a = out.outputs[0]
+    b = to_old(rn.outputs[0], cmp.old_trace.tag_of(ro.outputs[0]), cmp.new_trace.tag_of(rn.outputs[0]))
+    stats = compare_arrays(a, b, row.propagated.tolerance)
+    return [Hypothesis(f"assume:old.backend={alt}", f"OLD's backend was assumed ({fact.value}); with {alt} the "
+                       "models agree here", stats.passed, before, stats.max_abs,
+                       f"pass --assume old.backend={alt}")]
+
+
+def input_hypotheses(cmp, row: Row, differing) -> list[Hypothesis]:
+    """The inputs differ: try scale, mean and channel-order fixes of NEW's input, verified by re-running NEW."""
+    if len(differing) != 1:
+        return []
+    o, n, stats = differing[0]
+    a = cmp.feeds_old[o].astype(np.float64)
+    tag_o, tag_n = cmp.in_tags_old[o], cmp.in_tags_new[n]
+    b = to_old(cmp.feeds_new[n], tag_o, tag_n).astype(np.float64)
+    cf_new = tag_n.fmt == "channels_first"
+    candidates: list[tuple[str, str, Transform]] = []
+    denom = float(np.sum(a * a))
+    if denom > 0:
+        s = float(np.sum(a * b) / denom)
+        if s != 0 and np.allclose(a * s, b, rtol=1e-4, atol=1e-5 * max(1.0, abs(s))):
+            nice = _nice_fraction(1.0 / s)
+            candidates.append(("input_scale", f"NEW's input is OLD's times {s:g} (0..255 vs 0..1?)",
+                               Transform("scale", (1.0 / s,)) if nice is None else nice))
+    if a.ndim >= 3:
+        axis = 1 if tag_o.fmt == "channels_first" else -1
+        if np.allclose(np.flip(a, axis=axis), b, rtol=1e-4, atol=1e-5):
+            candidates.append(("input_channel_order", "NEW's input has its channels reversed (RGB vs BGR)",
+                               Transform("bgr", ())))
+        red = tuple(i for i in range(a.ndim) if i != (axis % a.ndim))
+        shift = (b - a).mean(axis=red)
+        if np.abs(shift).max() > 0 and np.allclose(a + np.expand_dims(shift, red), b, rtol=1e-4, atol=1e-4):
+            candidates.append(("input_scale", "NEW's input is OLD's with a per-channel mean added or subtracted",
+                               Transform("mean", tuple(float(v) for v in np.atleast_1d(shift)))))
+    hyps = []
+    for code, title, transform in candidates:
+        feeds = dict(cmp.feeds_new)
+        feeds[n] = apply_all(cmp.feeds_new[n], [transform], cf_new)
+        trace = collect(cmp.new, feeds)
+        rn = trace.by_key.get(row.new.key)
+        ro = cmp.old_trace.by_key[row.old.key]
+        after = None
+        ok = False
+        if rn is not None and rn.outputs:
+            s2 = compare_arrays(ro.outputs[0], to_old(rn.outputs[0], cmp.old_trace.tag_of(ro.outputs[0]),
+                                                      trace.tag_of(rn.outputs[0])), row.propagated.tolerance)
+            after, ok = s2.max_abs, s2.passed
+        hyps.append(Hypothesis(code, title, ok, row.propagated.max_abs, after, f"pass --pre-new {transform}"))
+    return hyps
+
+
+def _nice_fraction(x: float) -> Transform | None:
+    """scale:1/255 rather than scale:0.00392157 when the factor is 1/k or k for an integer k."""
+    for k in (255.0, 127.5, 256.0, 128.0, 2.0, 10.0, 100.0):
+        if abs(x * k - 1) < 1e-5:
+            return Transform("scale", (1.0 / k,))
+        if abs(x / k - 1) < 1e-5:
+            return Transform("scale", (k,))
+    return None

@@ -1,0 +1,105 @@
+"""Provides weight comparison in effective form, and the known transforms that relate two weight arrays.
+
+Effective form: a convolution kernel as the cross-correlation that was actually executed (Theano's true
+convolution flips it), and a Dense kernel that reads a flattened feature map with its rows in OLD's flatten order.
+A correct Theano -> TensorFlow migration is then "identical"; an unflipped kernel is "equal up to a spatial flip".
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from kstep.analysis import Tolerance, WeightDiff
+from kstep.compare.layout import Tag, dense_rows_to_old
+from kstep.compare.metrics import compare_arrays
+from kstep.ir import LayerSpec
+from kstep.semantics import Semantics
+
+GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "ConvLSTM2D": ("i", "f", "c", "o"),
+         "CuDNNLSTM": ("i", "f", "c", "o"), "CuDNNGRU": ("z", "r", "h")}
+
+
+def flip_spatial(kernel: np.ndarray) -> np.ndarray:
+    """Reverse every axis except the last two (keras.utils.conv_utils.convert_kernel)."""
+    if kernel.ndim < 3:
+        return kernel
+    return np.ascontiguousarray(kernel[(slice(None, None, -1),) * (kernel.ndim - 2)])
+
+
+def effective(spec: LayerSpec, weights: list[np.ndarray], sem: Semantics) -> list[np.ndarray]:
+    """The weights as executed: Theano-flipped convolution kernels flipped back into correlation form."""
+    out = list(weights)
+    if sem.flips_kernel(spec.kind) and out:
+        out[0] = flip_spatial(out[0])
+        if spec.kind == "ConvLSTM2D" and len(out) > 1:
+            out[1] = flip_spatial(out[1])
+    return out
+
+
+def permute_gates(w: np.ndarray, perm: tuple[int, ...], n: int) -> np.ndarray:
+    """Reorder the n gate blocks on the last axis of w (or the last axis of each row for a (2, 3u) bias)."""
+    blocks = np.split(w, n, axis=-1)
+    return np.concatenate([blocks[p] for p in perm], axis=-1)
+
+
+def weight_names(spec: LayerSpec) -> list[str]:
+    return [w.name for w in spec.weights]
+
+
+def compare_weights(old_spec: LayerSpec, old_w: list[np.ndarray], old_sem: Semantics, old_in: Tag,
+                    new_spec: LayerSpec, new_w: list[np.ndarray], new_sem: Semantics, new_in: Tag,
+                    tol: Tolerance) -> list[WeightDiff]:
+    """Per weight array (paired by canonical position): identical, equal up to a known transform, or different."""
+    eo = effective(old_spec, old_w, old_sem)
+    en = effective(new_spec, new_w, new_sem)
+    if new_spec.kind == "Dense" and en and old_in.kind == "flat":
+        en[0] = dense_rows_to_old(en[0], old_in, new_in)
+    names_o, names_n = weight_names(old_spec), weight_names(new_spec)
+    diffs = []
+    for i in range(max(len(eo), len(en))):
+        a = eo[i] if i < len(eo) else None
+        b = en[i] if i < len(en) else None
+        no = names_o[i] if i < len(names_o) else None
+        nn = names_n[i] if i < len(names_n) else None
+        if a is None or b is None:
+            diffs.append(WeightDiff(no, nn, None if a is None else a.shape, None if b is None else b.shape,
+                                    "missing"))
+            continue
+        if a.shape != b.shape:
+            diffs.append(WeightDiff(no, nn, a.shape, b.shape, "shape mismatch"))
+            continue
+        stats = compare_arrays(a, b, tol)
+        if stats.max_abs == 0:
+            verdict = "identical"
+        elif stats.passed:
+            verdict = "equal within tolerance"
+        else:
+            verdict = explain(old_spec, i, a, b, tol, old_in, new_in, en) or "different"
+        diffs.append(WeightDiff(no, nn, a.shape, b.shape, verdict, stats.max_abs))
+    return diffs
+
+
+def explain(spec: LayerSpec, index: int, a: np.ndarray, b: np.ndarray, tol: Tolerance, old_in: Tag, new_in: Tag,
+            new_eff: list[np.ndarray]) -> str | None:
+    """Name the known transform that maps NEW's effective array b onto OLD's a, if one does."""
+    if a.ndim >= 3 and compare_arrays(a, flip_spatial(b), tol).passed:
+        return "equal up to a spatial flip"
+    if a.ndim == 4 and a.shape[0] == a.shape[1] and compare_arrays(a, np.swapaxes(b, 0, 1), tol).passed:
+        return "equal up to swapped kernel rows/columns"
+    if spec.kind == "Dense" and index == 0 and old_in.kind == "flat":
+        alt = dense_rows_to_old(b, new_in, old_in)  # b's rows mapped the other way: rows left unpermuted
+        for cand in (alt, dense_rows_to_old(alt, new_in, old_in)):
+            if compare_arrays(a, cand, tol).passed:
+                return "equal up to flatten row order"
+    gates = GATES.get(spec.kind)
+    if gates and a.shape[-1] % len(gates) == 0:
+        n = len(gates)
+        for perm in itertools.permutations(range(n)):
+            if perm == tuple(range(n)):
+                continue
+            if compare_arrays(a, permute_gates(b, perm, n), tol).passed:
+                order = ",".join(gates[p] for p in perm)
+                return f"equal up to gate order ({order} read as {','.join(gates)})"
+    return None

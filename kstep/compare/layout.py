@@ -1,0 +1,138 @@
+"""Provides layout tags for every tensor of a run, and the mappings between two models' layouts.
+
+A tag says how a tensor's axes are laid out: `Image(fmt)` for feature maps in channels_first or channels_last,
+`Flat(order, spatial, channels)` for a Flatten of a feature map ('chw' or 'hwc' element order), `Plain()` for
+everything else. Comparing OLD and NEW maps NEW's tensor into OLD's layout (`to_old`); feeding OLD's inputs to a NEW
+layer maps the other way (`to_new`). The tags follow Keras's own semantics: a Keras >= 2.2 Flatten with
+data_format='channels_first' permutes to channels-last before flattening (docs/canonical.md, formats §4.5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kstep.ir import LayerSpec
+
+SHAPE_PRESERVING = {
+    "Activation", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "BatchNormalization", "LeakyReLU", "PReLU", "ELU",
+    "ThresholdedReLU", "ReLU", "Softmax", "ParametricSoftplus", "SReLU", "Add", "Subtract", "Multiply", "Average",
+    "Maximum", "Minimum", "Masking", "Rescaling", "Normalization", "LayerNormalization", "UnitNormalization",
+    "GroupNormalization",
+}
+
+
+@dataclass(frozen=True)
+class Tag:
+    """How a tensor is laid out. kind: plain | image | flat."""
+
+    kind: str = "plain"
+    fmt: str = ""  # image: channels_first | channels_last
+    order: str = ""  # flat: chw | hwc
+    spatial: tuple[int, ...] = ()
+    channels: int = 0
+
+    def __str__(self) -> str:
+        if self.kind == "image":
+            return "NCHW" if self.fmt == "channels_first" else "NHWC"
+        if self.kind == "flat":
+            return f"flatten({self.order})"
+        return "plain"
+
+
+PLAIN = Tag()
+
+
+def image(fmt: str) -> Tag:
+    return Tag("image", fmt=fmt)
+
+
+def output_tag(spec: LayerSpec, in_tags: list[Tag], in_shapes: list[tuple], out_shape: tuple) -> Tag:
+    """The layout tag of a layer's first output, from its kind, params and its inputs' tags."""
+    kind = spec.kind
+    first = in_tags[0] if in_tags else PLAIN
+    fmt = spec.params.get("data_format")
+    if kind == "Flatten":
+        if first.kind != "image" or len(in_shapes[0]) < 3:
+            return PLAIN
+        shape = in_shapes[0]
+        if first.fmt == "channels_first":
+            spatial, channels = tuple(shape[2:]), shape[1]
+            order = "hwc" if fmt == "channels_first" else "chw"
+        else:
+            spatial, channels = tuple(shape[1:-1]), shape[-1]
+            order = "hwc"
+        return Tag("flat", order=order, spatial=spatial, channels=channels)
+    if fmt in ("channels_first", "channels_last") and len(out_shape) >= 3 and not kind.startswith("Global"):
+        return image(fmt)
+    if kind.startswith("Global") and spec.params.get("keepdims") and fmt:
+        return image(fmt)
+    if kind in SHAPE_PRESERVING or kind == "Concatenate" or kind == "Merge":
+        return first if len(out_shape) == len(in_shapes[0] if in_shapes else ()) else PLAIN
+    if kind in ("TimeDistributed", "Bidirectional"):
+        return PLAIN
+    return PLAIN
+
+
+def input_tag(consumers: list[LayerSpec], rank: int) -> Tag:
+    """An input's tag: the image ordering of the first image layer that reads it (rank >= 3), else plain."""
+    if rank < 3:
+        return PLAIN
+    for spec in consumers:
+        fmt = spec.params.get("data_format")
+        if fmt in ("channels_first", "channels_last"):
+            return image(fmt)
+        if spec.kind == "BatchNormalization":
+            axis = spec.params.get("axis")
+            if axis == 1:
+                return image("channels_first")
+    return PLAIN
+
+
+def _flat_perm(tag: Tag) -> np.ndarray:
+    """Index array: position i of a 'chw'-ordered flat vector holds element perm[i] of the 'hwc'-ordered one."""
+    hw = int(np.prod(tag.spatial)) if tag.spatial else 1
+    c = tag.channels
+    idx = np.arange(hw * c).reshape(hw, c)  # hwc order: element (p, ch) at p*c + ch
+    return idx.T.reshape(-1)  # chw order: (ch, p)
+
+
+def describe(old: Tag, new: Tag) -> str:
+    """How NEW's tensor is mapped onto OLD's layout for comparison ('same' when nothing is done)."""
+    if old == new or old.kind != new.kind:
+        return "same"
+    if old.kind == "image" and old.fmt != new.fmt:
+        return f"{new}->{old}".lower()
+    if old.kind == "flat" and old.order != new.order:
+        return f"flatten({new.order})->flatten({old.order})"
+    return "same"
+
+
+def to_old(x: np.ndarray, old: Tag, new: Tag) -> np.ndarray:
+    """NEW's tensor `x` (layout `new`) in OLD's layout `old`."""
+    if old.kind == "image" and new.kind == "image" and old.fmt != new.fmt and x.ndim >= 3:
+        return np.moveaxis(x, -1, 1) if old.fmt == "channels_first" else np.moveaxis(x, 1, -1)
+    if old.kind == "flat" and new.kind == "flat" and old.order != new.order and old.spatial == new.spatial:
+        perm = _flat_perm(old)
+        return x[..., perm] if old.order == "chw" else x[..., np.argsort(perm)]
+    return x
+
+
+def to_new(x: np.ndarray, old: Tag, new: Tag) -> np.ndarray:
+    """OLD's tensor `x` (layout `old`) in NEW's layout `new`."""
+    if old.kind == "image" and new.kind == "image" and old.fmt != new.fmt and x.ndim >= 3:
+        return np.moveaxis(x, 1, -1) if old.fmt == "channels_first" else np.moveaxis(x, -1, 1)
+    if old.kind == "flat" and new.kind == "flat" and old.order != new.order and old.spatial == new.spatial:
+        perm = _flat_perm(old)
+        return x[..., np.argsort(perm)] if old.order == "chw" else x[..., perm]
+    return x
+
+
+def dense_rows_to_old(kernel: np.ndarray, old: Tag, new: Tag) -> np.ndarray:
+    """A Dense kernel (in, units) that reads NEW's flat layout, with rows reordered to read OLD's layout."""
+    if old.kind == "flat" and new.kind == "flat" and old.order != new.order and old.spatial == new.spatial:
+        perm = _flat_perm(old)
+        return kernel[perm] if old.order == "chw" else kernel[np.argsort(perm)]
+    return kernel

@@ -1,0 +1,89 @@
+"""Provides `Trace`: one model run through kstep's engine with every layer call's result and layout tag kept.
+
+Tags are computed as results arrive: a model input's tag comes from the layers that read it, a layer's from its
+kind, params and its inputs' tags (kstep.compare.layout). Arrays are matched to their tags by identity, since the
+executor hands each output array object unchanged to its consumers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from kstep.compare.layout import PLAIN, Tag, input_tag, output_tag
+from kstep.engine.executor import Executor, LayerResult
+from kstep.ir import ModelFile, ModelSpec
+
+
+@dataclass
+class Trace:
+    """Every result of one run, by dump key, in execution order, with layout tags."""
+
+    mf: ModelFile
+    executor: Executor
+    feeds: dict[str, np.ndarray]
+    results: list[LayerResult] = field(default_factory=list)
+    by_key: dict[str, LayerResult] = field(default_factory=dict)
+    tags: dict[int, Tag] = field(default_factory=dict)  # id(array) -> tag
+    input_tags: dict[str, Tag] = field(default_factory=dict)
+    unsupported: list[LayerResult] = field(default_factory=list)
+
+    def tag_of(self, arr: np.ndarray) -> Tag:
+        return self.tags.get(id(arr), PLAIN)
+
+    def out_tag(self, result: LayerResult) -> Tag:
+        return self.tag_of(result.outputs[0]) if result.outputs else PLAIN
+
+    def in_tags(self, result: LayerResult) -> list[Tag]:
+        return [self.tag_of(x) for x in result.input_arrays]
+
+
+def _consumers(model: ModelSpec, name: str):
+    out = []
+    for spec in model.layers:
+        for call in spec.calls:
+            if any(r.layer == name for r in call.inputs):
+                out.append(spec)
+                if spec.kind == "Model":
+                    out.extend(_consumers(spec.inner, spec.inner.inputs[0].layer) if spec.inner.inputs else [])
+    return out
+
+
+def start_trace(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32") -> Trace:
+    executor = Executor(mf, dtype)
+    feeds = {k: executor._cast(v) for k, v in feeds.items()}
+    trace = Trace(mf, executor, feeds)
+    for name, arr in feeds.items():
+        tag = input_tag(_consumers(mf.model, name), arr.ndim)
+        trace.tags[id(arr)] = tag
+        trace.input_tags[name] = tag
+    return trace
+
+
+def step_trace(trace: Trace) -> Iterator[LayerResult]:
+    for result in trace.executor.step(trace.feeds):
+        trace.results.append(result)
+        trace.by_key[result.key] = result
+        if result.unsupported:
+            trace.unsupported.append(result)
+        if result.outputs:
+            in_tags = trace.in_tags(result)
+            in_shapes = [tuple(x.shape) for x in result.input_arrays]
+            if result.layer.kind == "Model":
+                tag = trace.tag_of(result.outputs[0])
+            else:
+                tag = output_tag(result.layer, in_tags, in_shapes, tuple(result.outputs[0].shape))
+            trace.tags.setdefault(id(result.outputs[0]), tag)
+            for extra in result.outputs[1:]:
+                trace.tags.setdefault(id(extra), PLAIN)
+        yield result
+
+
+def collect(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32") -> Trace:
+    """Run to the end and return the Trace."""
+    trace = start_trace(mf, feeds, dtype)
+    for _ in step_trace(trace):
+        pass
+    return trace

@@ -1,0 +1,62 @@
+"""Provides the report writers, one per format, shared by `kstep report` and the TUI's export dialog.
+
+FORMATS maps a format name to a `Format` (file suffix + render function `Analysis -> str`). `write_report` writes
+atomically (temp file + rename) and refuses to replace any input file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Callable
+
+from kstep.analysis import Analysis
+from kstep.errors import UsageError
+from kstep.report.to_html import to_html
+from kstep.report.to_json import to_json
+from kstep.report.to_markdown import to_markdown
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str
+    render: Callable[[Analysis], str]
+
+
+FORMATS = {
+    "md": Format("md", ".md", to_markdown),
+    "json": Format("json", ".json", to_json),
+    "html": Format("html", ".html", to_html),
+}
+
+
+def format_for(path: str | None, explicit: str | None) -> Format:
+    """--format wins; else the output file's suffix; else Markdown."""
+    if explicit:
+        return FORMATS[explicit]
+    if path:
+        for fmt in FORMATS.values():
+            if path.endswith(fmt.suffix) or (fmt.name == "md" and path.endswith(".markdown")):
+                return fmt
+    return FORMATS["md"]
+
+
+def write_report(analysis: Analysis, path: str, fmt: Format, inputs: list[str]) -> None:
+    """Render and write atomically; refuse a path that is (or links to) one of `inputs`."""
+    if os.path.exists(path):
+        for src in inputs:
+            if src and os.path.exists(src) and os.path.samefile(path, src):
+                raise UsageError(f"-o {path} is one of the input files; refusing to overwrite it")
+    text = fmt.render(analysis)
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=fmt.suffix, dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,68 @@
+"""Provides `to_html`: the Markdown report's content as one self-contained HTML page, every string escaped."""
+
+from __future__ import annotations
+
+import html
+
+from kstep.analysis import GLYPHS, Analysis
+from kstep.errors import printable
+from kstep.report.to_markdown import num, shape
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:72em}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-family:monospace}
+.diverge,.mismatch{background:#fdd}.noise{background:#ffd}.agree{background:#efe}.unsupported{background:#eee}"""
+
+
+def h(text) -> str:
+    return html.escape(printable(str(text)), quote=True)
+
+
+def to_html(a: Analysis) -> str:
+    out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"><title>kstep report</title>",
+           f"<style>{STYLE}</style></head><body>", "<h1>kstep report</h1>", "<ul>"]
+    for label, f in (("OLD", a.old), ("NEW", a.new)):
+        out.append(f"<li><b>{label}</b>: <code>{h(f.path)}</code> sha256 <code>{h(f.sha256[:16])}…</code>; "
+                   f"keras_version {h(f.keras_version or 'not stored')}, backend {h(f.backend or 'not stored')}; "
+                   f"executed as {h(f.generation)} on {h(f.detected_backend)}<ul>")
+        for key, value, source, why in f.assumptions:
+            out.append(f"<li>{h(key)} = {h(value)} ({h(source)}: {h(why)}; override with "
+                       f"<code>--assume {label.lower()}.{h(key)}=…</code>)</li>")
+        out.append("</ul></li>")
+    out.append(f"<li>kstep {h(a.kstep_version)}; command: <code>{h(' '.join(a.command))}</code></li>")
+    out.append(f"<li>tolerance: {h(a.tolerance.source)}, rtol {num(a.tolerance.rtol)}</li>")
+    for note in a.input_notes:
+        out.append(f"<li>note: {h(note)}</li>")
+    out.append("</ul>")
+    f = a.first_divergence
+    if f is None:
+        out.append("<h2>Verdict: the models agree within tolerance</h2>" if a.agree else
+                   "<h2>Verdict: no divergence before an unsupported layer</h2>")
+    else:
+        out.append(f"<h2>First divergence: {h(f.old_layer or f.new_layer)}"
+                   + (f" ({h(f.cause)})" if f.cause else "") + "</h2>")
+        out.append(f"<p>reason: {h(f.reason)}; {h(f.summary)}</p>")
+        explained = [x for x in f.hypotheses if x.explains]
+        if explained:
+            x = explained[0]
+            out.append(f"<p><b>{h(x.code)}</b>: {h(x.title)}. With the fix the gap goes from {num(x.before)} to "
+                       f"{num(x.after)}.</p><p>Action: {h(x.action)}.</p>")
+        elif not f.cause:
+            out.append("<p>No known migration cause closes the gap.</p>")
+        if f.hypotheses:
+            out.append("<table><tr><th>hypothesis</th><th>explains</th><th>before</th><th>after</th></tr>")
+            for x in f.hypotheses:
+                out.append(f"<tr><td>{h(x.code)}</td><td>{'yes' if x.explains else 'no'}</td>"
+                           f"<td>{num(x.before)}</td><td>{num(x.after)}</td></tr>")
+            out.append("</table>")
+    out.append("<h2>Layers</h2><table><tr><th>#</th><th>st</th><th>OLD layer</th><th>NEW layer</th><th>kind</th>"
+               "<th>out shape</th><th>max abs</th><th>max rel</th><th>isolated</th></tr>")
+    for r in a.rows:
+        side = r.old or r.new
+        p, i = r.propagated, r.isolated
+        out.append(f"<tr class=\"{h(r.status)}\"><td>{r.index}</td><td>{h(GLYPHS[r.status])} {h(r.status)}</td>"
+                   f"<td>{h(r.old.key) if r.old else '-'}</td><td>{h(r.new.key) if r.new else '-'}</td>"
+                   f"<td>{h(side.kind)}</td><td>{h(shape(side.shape))}</td><td>{num(p.max_abs) if p is not None else '-'}</td>"
+                   f"<td>{num(p.max_rel) if p is not None else '-'}</td>"
+                   f"<td>{num(i.max_abs) if i is not None else '-'}</td></tr>")
+    out.append("</table></body></html>")
+    return "\n".join(out) + "\n"

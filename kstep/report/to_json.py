@@ -1,0 +1,106 @@
+"""Provides `to_dict` / `to_json`: the analysis as one versioned JSON document (schema `kstep.report/1`).
+
+Keys are in a fixed order (the order written here), numbers as floats or null; no timestamps or durations, so the
+same inputs give byte-identical reports. The schema is documented in docs/report-json.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from kstep.analysis import Analysis, FileInfo, FirstDivergence, Hypothesis, Row, Side, Stats, Tolerance
+
+SCHEMA = "kstep.report/1"
+
+
+def _num(x):
+    if x is None:
+        return None
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(f"{x:.6g}")
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return _num(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _file(f: FileInfo) -> dict:
+    return {"path": f.path, "sha256": f.sha256, "keras_version": f.keras_version, "backend": f.backend,
+            "generation": f.generation, "executed_with_backend": f.detected_backend,
+            "assumptions": [{"key": k, "value": _plain(v), "source": s, "why": w} for k, v, s, w in f.assumptions]}
+
+
+def _tol(t: Tolerance) -> dict:
+    return {"atol": _num(t.atol), "rtol": _num(t.rtol), "source": t.source, "noise_floor": _num(t.noise_floor)}
+
+
+def _stats(s: Stats | None) -> dict | None:
+    if s is None:
+        return None
+    return {"passed": s.passed, "max_abs": _num(s.max_abs), "max_rel": _num(s.max_rel), "mean_abs": _num(s.mean_abs),
+            "worst_index": None if s.worst_index is None else list(s.worst_index), "worst_old": _num(s.worst_old),
+            "worst_new": _num(s.worst_new), "nan_mismatch": s.nan_mismatch, "shape_old": list(s.shape_old),
+            "shape_new": list(s.shape_new), "tolerance": _tol(s.tolerance)}
+
+
+def _side(s: Side | None) -> dict | None:
+    if s is None:
+        return None
+    return {"key": s.key, "name": s.name, "class_name": s.class_name, "kind": s.kind,
+            "shape": None if s.shape is None else list(s.shape)}
+
+
+def _hyp(h: Hypothesis) -> dict:
+    return {"code": h.code, "title": h.title, "explains": h.explains, "before": _num(h.before),
+            "after": _num(h.after), "action": h.action, "detail": h.detail}
+
+
+def _row(r: Row) -> dict:
+    return {"index": r.index, "status": r.status, "old": _side(r.old), "new": _side(r.new), "layout": r.layout,
+            "propagated": _stats(r.propagated), "isolated": _stats(r.isolated),
+            "weights": [{"old": w.name_old, "new": w.name_new, "shape_old": _plain(w.shape_old),
+                         "shape_new": _plain(w.shape_new), "verdict": w.verdict, "max_abs": _num(w.max_abs)}
+                        for w in r.weights],
+            "config_diff": [{"param": k, "old": _plain(a), "new": _plain(b)} for k, a, b in r.config_diff],
+            "note": r.note}
+
+
+def _first(f: FirstDivergence | None) -> dict | None:
+    if f is None:
+        return None
+    return {"row": f.row, "layer_old": f.old_layer, "layer_new": f.new_layer, "reason": f.reason, "cause": f.cause,
+            "summary": f.summary, "hypotheses": [_hyp(h) for h in f.hypotheses]}
+
+
+def to_dict(a: Analysis) -> dict:
+    return {
+        "schema": SCHEMA,
+        "kstep_version": a.kstep_version,
+        "command": list(a.command),
+        "old": _file(a.old),
+        "new": _file(a.new),
+        "tolerance": _tol(a.tolerance),
+        "input_notes": list(a.input_notes),
+        "agree": a.agree,
+        "first_divergence": _first(a.first_divergence),
+        "verdicts": [{"sample": v.sample, "outputs_agree": v.outputs_agree, "top1_old": v.top1_old,
+                      "top1_new": v.top1_new} for v in a.verdicts],
+        "layers": [_row(r) for r in a.rows],
+    }
+
+
+def to_json(a: Analysis) -> str:
+    return json.dumps(to_dict(a), indent=1, ensure_ascii=True) + "\n"
