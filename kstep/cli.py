@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kstep.io.load import ASSUME_KEYS
 
     keys = "; ".join(f"{k}: {v}" for k, v in ASSUME_KEYS.items())
-    parser = _Parser(prog="kstep", description="Find the exact layer where two Keras models stop agreeing.")
+    parser = _Parser(prog="kstep", description="Find the exact layer where two Keras models stop agreeing. "
+                                               "Run `kstep OLD NEW REF` for the debugger, or a command below.",
+                     usage="kstep OLD NEW REF [options]\n       kstep {inspect,dump,report} ...")
     parser.add_argument("--version", action="version", version=f"kstep {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
@@ -248,6 +250,27 @@ def cmd_report(args, argv: list[str]) -> int:
     return exit_code_for(analysis)
 
 
+def build_app_parser() -> argparse.ArgumentParser:
+    """`kstep OLD NEW REF [options]`: every `kstep report` option except -o/--format."""
+    parser = _Parser(prog="kstep", description="Open the debugger on OLD and NEW stepped through REF (when stdout "
+                                               "is not a terminal, print the Markdown report instead).")
+    add_compare_options(parser)
+    return parser
+
+
+def cmd_app(args, argv: list[str]) -> int:
+    """The debugger; without a terminal on stdout, the Markdown report with `report`'s exit code."""
+    if not sys.stdout.isatty():
+        from kstep.report import FORMATS
+
+        analysis = run_comparison(args, argv)
+        sys.stdout.write(FORMATS["md"].render(analysis))
+        return exit_code_for(analysis)
+    from kstep.tui.launch import launch
+
+    return launch(args, argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -255,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         if not argv:
             parser.print_help(sys.stderr)
             return ExitCode.BAD_INPUT
+        if argv[0] not in COMMANDS and not argv[0].startswith("-"):
+            return int(cmd_app(build_app_parser().parse_args(argv), argv))
         args = parser.parse_args(argv)
         if args.command == "inspect":
             return int(cmd_inspect(args))

@@ -100,6 +100,7 @@ class Comparison:
         self.new_trace: Trace | None = None
         self.noise: dict[tuple[str, str], float] = {}
         self.pairs: list[tuple[Item | None, Item | None]] = []
+        self.iso_cache: dict[int, list[np.ndarray] | None] = {}
 
     def close(self) -> None:
         self.old.close()
@@ -215,7 +216,10 @@ class Comparison:
                 row.weights = compare_weights(ro.layer, ot.executor.weights_of(ro.layer), self.old.semantics, in_o,
                                               rn.layer, nt.executor.weights_of(rn.layer), self.new.semantics, in_n,
                                               Tolerance(MIN_ATOL, self.options.rtol))
-            row.isolated = self.isolated(ro, rn, tol)
+            if index not in self.iso_cache:
+                self.iso_cache[index] = self.isolated_outputs(ro, rn)
+            mapped = self.iso_cache[index]
+            row.isolated = None if mapped is None else _worst(ro.outputs, mapped, tol)
         shapes_ok = row.propagated.shape_old == row.propagated.shape_new
         weights_ok = all(w.verdict in WEIGHTS_OK for w in row.weights)
         if not shapes_ok:
@@ -233,19 +237,15 @@ class Comparison:
         return row
 
     def _compare_outputs(self, ro: LayerResult, rn: LayerResult, ot: Trace, nt: Trace, tol: Tolerance) -> Stats:
-        worst = None
-        for a, b in zip(ro.outputs, rn.outputs):
-            s = compare_arrays(a, to_old(b, ot.tag_of(a), nt.tag_of(b)), tol)
-            if worst is None or (not s.passed and worst.passed) or (s.passed == worst.passed
-                                                                     and s.max_abs > worst.max_abs):
-                worst = s
+        mapped = [to_old(b, ot.tag_of(a), nt.tag_of(b)) for a, b in zip(ro.outputs, rn.outputs)]
+        worst = _worst(ro.outputs, mapped, tol)
         if len(ro.outputs) != len(rn.outputs):
             worst.passed = False
         return worst
 
-    def isolated(self, ro: LayerResult, rn: LayerResult, tol: Tolerance, weights=None, spec=None,
-                 sem=None) -> Stats | None:
-        """Run NEW's layer on OLD's inputs (mapped into NEW's layout); compare with OLD's output."""
+    def isolated_outputs(self, ro: LayerResult, rn: LayerResult, weights=None, spec=None,
+                         sem=None) -> list[np.ndarray] | None:
+        """Run NEW's layer on OLD's inputs (mapped into NEW's layout); its outputs mapped into OLD's layout."""
         ot, nt = self.old_trace, self.new_trace
         if len(ro.input_arrays) != len(rn.input_arrays):
             return None
@@ -254,12 +254,14 @@ class Comparison:
             out = nt.executor.run_layer(spec or rn.layer, inputs, ro.input_masks, weights=weights, sem=sem)
         except KstepError:
             return None
-        worst = None
-        for a, b, b_ref in zip(ro.outputs, out.outputs, rn.outputs):
-            s = compare_arrays(a, to_old(b, ot.tag_of(a), nt.tag_of(b_ref)), tol)
-            if worst is None or (not s.passed and worst.passed) or s.max_abs > worst.max_abs:
-                worst = s
-        return worst
+        return [to_old(b, ot.tag_of(a), nt.tag_of(b_ref)) for a, b, b_ref in zip(ro.outputs, out.outputs,
+                                                                                  rn.outputs)]
+
+    def isolated(self, ro: LayerResult, rn: LayerResult, tol: Tolerance, weights=None, spec=None,
+                 sem=None) -> Stats | None:
+        """Stats of NEW's layer fed OLD's inputs against OLD's output (None when it cannot be fed)."""
+        mapped = self.isolated_outputs(ro, rn, weights, spec, sem)
+        return None if mapped is None else _worst(ro.outputs, mapped, tol)
 
     # -- verdicts ----------------------------------------------------------------------------------------------
     def inputs_differ(self) -> list[tuple[str, str, Stats]]:
@@ -324,6 +326,27 @@ class Comparison:
             break
         return verdicts
 
+    def retolerance(self, atol: float | None, rtol: float) -> Analysis:
+        """Judge every row again under a new tolerance, from the kept outputs (the engine does not re-run)."""
+        self.options.atol, self.options.rtol = atol, rtol
+        self.rows = [self.judge_row(i, o, n) for i, (o, n) in enumerate(self.pairs)]
+        self.first = self.find_first_divergence()
+        self.verdicts = self.final_verdicts()
+        return self.analysis()
+
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Row `index`'s first output: OLD's and NEW's mapped into OLD's layout (for the activations view)."""
+        if not 0 <= index < len(self.pairs):
+            return None
+        o, n = self.pairs[index]
+        if o is None or n is None:
+            return None
+        ro, rn = self.old_trace.by_key[o.key], self.new_trace.by_key[n.key]
+        if not ro.outputs or not rn.outputs:
+            return None
+        return ro.outputs[0], to_old(rn.outputs[0], self.old_trace.tag_of(ro.outputs[0]),
+                                     self.new_trace.tag_of(rn.outputs[0]))
+
     def analysis(self) -> Analysis:
         rows = self.rows if self.done else self.rows + []
         tol = Tolerance(self.options.atol if self.options.atol is not None else MIN_ATOL, self.options.rtol,
@@ -332,6 +355,16 @@ class Comparison:
         return Analysis(old=self.old_info, new=self.new_info, kstep_version=__version__, command=self.command,
                         tolerance=tol, rows=rows, first_divergence=self.first, verdicts=self.verdicts,
                         input_notes=list(self.notes), complete=self.done)
+
+
+def _worst(olds: list[np.ndarray], news: list[np.ndarray], tol: Tolerance) -> Stats:
+    """The worst of several output comparisons: a failing one before a passing one, then the larger error."""
+    worst = None
+    for a, b in zip(olds, news):
+        s = compare_arrays(a, b, tol)
+        if worst is None or (worst.passed and not s.passed) or (s.passed == worst.passed and s.max_abs > worst.max_abs):
+            worst = s
+    return worst
 
 
 def _count_calls(model) -> int:

@@ -23,8 +23,11 @@ def compare_arrays(old: np.ndarray, new: np.ndarray, tol: Tolerance) -> Stats:
                      tuple(old.shape), tuple(new.shape))
     if old.size == 0:
         return Stats(0.0, 0.0, 0.0, None, None, None, 0, True, tol, tuple(old.shape), tuple(new.shape))
-    b = old.astype(np.float64)
-    a = new.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _compare(old.astype(np.float64), new.astype(np.float64), tol, tuple(old.shape), tuple(new.shape))
+
+
+def _compare(b: np.ndarray, a: np.ndarray, tol: Tolerance, shape_old: tuple, shape_new: tuple) -> Stats:
     nan_a, nan_b = np.isnan(a), np.isnan(b)
     both_nan = nan_a & nan_b
     diff = np.abs(a - b)
@@ -50,8 +53,8 @@ def compare_arrays(old: np.ndarray, new: np.ndarray, tol: Tolerance) -> Stats:
         nan_mismatch=nan_mismatch,
         passed=ok,
         tolerance=tol,
-        shape_old=tuple(old.shape),
-        shape_new=tuple(new.shape),
+        shape_old=shape_old,
+        shape_new=shape_new,
     )
 
 

@@ -207,7 +207,8 @@ def gelu(x, sem=None, approximate=False):
         c = _c(np.sqrt(2.0 / np.pi), x)
         return _c(0.5, x) * x * (_c(1, x) + np.tanh(c * (x + _c(0.044715, x) * x * x * x)))
     x64 = x.astype(np.float64)
-    return (0.5 * x64 * erfc(-x64 / np.sqrt(2.0))).astype(x.dtype)
+    with np.errstate(invalid="ignore"):  # -inf * erfc(inf) = -inf * 0 is NaN, as in Keras
+        return (0.5 * x64 * erfc(-x64 / np.sqrt(2.0))).astype(x.dtype)
 
 
 def mish(x, sem=None):

@@ -12,7 +12,7 @@ import re
 from kstep.analysis import GLYPHS, Analysis, FileInfo, Stats
 from kstep.errors import printable
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 
 
 def md(text) -> str:

@@ -1,0 +1,53 @@
+"""One tolerance definition, numeric edges: NaN, inf, zeros, shape mismatch, per-element rtol."""
+
+import numpy as np
+import pytest
+
+from kstep.analysis import Tolerance
+from kstep.compare.metrics import compare_arrays
+
+TOL = Tolerance(1e-5, 1e-4)
+
+
+@pytest.mark.parametrize("old,new,passed", [
+    ([1.0, 2.0], [1.0, 2.0], True),
+    ([1.0, 2.0], [1.0, 2.0 + 1e-6], True),
+    ([1000.0], [1000.05], True),          # rtol * |old| = 0.1
+    ([1000.0], [1000.2], False),
+    ([0.0], [2e-5], False),               # atol only near zero
+    ([np.nan, 1.0], [np.nan, 1.0], True),  # NaN at the same positions matches
+    ([np.nan, 1.0], [0.0, 1.0], False),   # NaN on one side never passes
+    ([1.0, 1.0], [np.nan, 1.0], False),
+    ([np.inf], [np.inf], True),
+    ([np.inf], [-np.inf], False),
+    ([1.0], [np.inf], False),
+    ([], [], True),
+])
+def test_edges(old, new, passed):
+    """NaN never passes unless both sides have it at the same place; inf only equals the same inf."""
+    s = compare_arrays(np.array(old, np.float32), np.array(new, np.float32), TOL)
+    assert s.passed is passed
+    assert bool(s) is passed
+
+
+def test_shape_mismatch_fails():
+    s = compare_arrays(np.zeros((2, 3)), np.zeros((3, 2)), TOL)
+    assert not s and s.max_abs == float("inf") and s.shape_old == (2, 3) and s.shape_new == (3, 2)
+
+
+def test_worst_element_and_relative_floor():
+    """The worst element is reported with both values; max_rel uses a floor of 1 on |old|."""
+    old = np.array([[0.0, 10.0], [0.001, 5.0]], np.float32)
+    new = np.array([[0.0, 10.5], [0.002, 5.0]], np.float32)
+    s = compare_arrays(old, new, TOL)
+    assert s.worst_index == (0, 1) and s.worst_old == 10.0 and s.worst_new == 10.5
+    assert s.max_rel == pytest.approx(0.05)
+    assert "beyond" in str(s)
+
+
+def test_float32_values_are_compared_in_float64():
+    """Subtraction happens in float64: a float32 difference of one ulp at 1e8 is not lost."""
+    old = np.array([1e8], np.float32)
+    new = np.nextafter(old, np.float32(2e8))
+    s = compare_arrays(old, new, Tolerance(0.0, 0.0))
+    assert s.max_abs == 8.0 and not s.passed

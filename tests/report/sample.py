@@ -1,0 +1,39 @@
+"""A fixed, hand-built Analysis for the golden-file tests of the report writers (rendering only)."""
+
+from kstep.analysis import (AGREE, DIVERGE, NOISE, UNMATCHED, Analysis, FileInfo, FirstDivergence, Hypothesis, Row,
+                            SampleVerdict, Side, Stats, Tolerance, WeightDiff)
+
+TOL = Tolerance(1e-5, 1e-4, "default: max(1e-5, 10x float32 noise)", noise_floor=2.4e-7)
+HOSTILE = "[bold red]X[/] <script>alert(1)</script> `tick` \x1b]52;c;aGk=\x07"
+
+
+def stats(max_abs, passed, shape=(2, 4, 8, 8)):
+    return Stats(max_abs, max_abs / 2, max_abs / 10, (1, 3, 2, 1) if max_abs else None, 0.412 if max_abs else None,
+                 -0.249 if max_abs else None, 0, passed, TOL, shape, shape)
+
+
+def sample_analysis() -> Analysis:
+    old = FileInfo("old.h5", "a" * 64, "1.2.2", None, "keras1", "theano",
+                   [("backend", "theano", "assumed", "none of the 12 weight names ends in ':0'")])
+    new = FileInfo("new.h5", "b" * 64, "2.21.0", "tensorflow", "tf.keras", "tensorflow", [])
+    rows = [
+        Row(0, Side("conv1", "conv1", "Convolution2D", "Conv2D", (2, 4, 8, 8)),
+            Side("conv1", "conv1", "Conv2D", "Conv2D", (2, 8, 8, 4)), DIVERGE, stats(0.662, False),
+            stats(0.662, False), [WeightDiff("conv1_W", "conv1/kernel:0", (3, 3, 3, 4), (3, 3, 3, 4),
+                                             "equal up to a spatial flip", 0.52)], [], "nhwc->nchw"),
+        Row(1, Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 4, 8, 8)),
+            Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 8, 8, 4)), NOISE,
+            stats(0.81, False), stats(0.0, True), [], [], "nhwc->nchw"),
+        Row(2, Side(HOSTILE, HOSTILE, "Dense", "Dense", (2, 4)), Side("fc", "fc", "Dense", "Dense", (2, 4)), AGREE,
+            stats(0.0, True, (2, 4)), stats(0.0, True, (2, 4))),
+        Row(3, Side("drop", "drop", "Dropout", "Dropout", (2, 4)), None, UNMATCHED, note="present in OLD only"),
+    ]
+    hyps = [Hypothesis("theano_kernel_flip", "convolution kernels need flipping between Theano and TensorFlow",
+                       True, 0.662, 0.0, "flip the kernels of conv1 with keras.utils.conv_utils.convert_kernel"),
+            Hypothesis("conv_kernel_layout", "kernel rows and columns swapped", False, 0.662, 0.666,
+                       "transpose the kernel of conv1 as (1, 0, 2, 3)")]
+    first = FirstDivergence(0, "conv1", "conv1", "weights", "theano_kernel_flip", hyps,
+                            "weight conv1/kernel:0: equal up to a spatial flip")
+    return Analysis(old, new, "0.1.0", ["kstep", "report", "old.h5", "new.h5", "ref.npy"], TOL, rows, first,
+                    [SampleVerdict(0, False, 3, 1), SampleVerdict(1, True, 2, 2)],
+                    ["NEW input 'input_1' is the reference transposed NCHW -> NHWC"])
