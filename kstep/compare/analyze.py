@@ -157,6 +157,12 @@ class Comparison:
         return Tolerance(max(MIN_ATOL, NOISE_FACTOR * noise), self.options.rtol,
                          "default: max(1e-5, 10x float32 noise)", noise_floor=noise)
 
+    def weight_tolerance(self, row_tol: Tolerance) -> Tolerance:
+        """Weights have no float32 noise: the user's atol/rtol, else 1e-5 and rtol."""
+        if row_tol.source.startswith("--"):
+            return Tolerance(row_tol.atol, row_tol.rtol, row_tol.source)
+        return Tolerance(MIN_ATOL, row_tol.rtol, "default for weights")
+
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> Iterator[tuple[str, int, int]]:
         """Compute everything; yields (phase, done, total) as it goes."""
@@ -215,7 +221,7 @@ class Comparison:
                 in_n = nt.in_tags(rn)[0] if rn.input_arrays else Tag()
                 row.weights = compare_weights(ro.layer, ot.executor.weights_of(ro.layer), self.old.semantics, in_o,
                                               rn.layer, nt.executor.weights_of(rn.layer), self.new.semantics, in_n,
-                                              Tolerance(MIN_ATOL, self.options.rtol))
+                                              self.weight_tolerance(tol))
             if index not in self.iso_cache:
                 self.iso_cache[index] = self.isolated_outputs(ro, rn)
             mapped = self.iso_cache[index]

@@ -84,6 +84,7 @@ def layer_hypotheses(cmp, row: Row) -> list[Hypothesis]:
         title = f"parameter {key} differs: OLD {a!r}, NEW {b!r}"
         sem = cmp.old.semantics if key in ("activation", "recurrent_activation") else None
         hyps.append(_try(cmp, row, code, title, f"set {key}={a!r} on {name}", spec=spec, sem=sem))
+    hyps.extend(_hard_sigmoid_formula(cmp, row, rn, name))
     if any(w.verdict == "different" for w in row.weights) and ow and len(ow) == len(nw):
         hyps.append(_weights_changed(cmp, row, ro, rn, ow, name))
     hyps.extend(_assumed_backend(cmp, row, ro, rn))
@@ -105,6 +106,24 @@ def _gate_order(cmp, row, nw, gates, name) -> list[Hypothesis]:
         if h.explains:
             return [h]
     return [best] if best else []
+
+
+def _hard_sigmoid_formula(cmp, row, rn, name) -> list[Hypothesis]:
+    """Same config, other maths: Keras 3's hard_sigmoid is clip(x/6+0.5), Keras 1/2/tf.keras's clip(0.2x+0.5)."""
+    old_sem, new_sem = cmp.old.semantics, cmp.new.semantics
+    if old_sem.hard_sigmoid == new_sem.hard_sigmoid:
+        return []
+    params = rn.layer.params
+    keys = [k for k in ("recurrent_activation", "activation") if params.get(k) == "hard_sigmoid"]
+    if not keys:
+        return []
+    key = keys[0]
+    code = "recurrent_activation" if key == "recurrent_activation" else f"config:{key}"
+    other = dataclasses.replace(new_sem, generation=old_sem.generation)
+    return [_try(cmp, row, code, f"{key}='hard_sigmoid' means clip({new_sem.hard_sigmoid}) in NEW's Keras but "
+                 f"clip({old_sem.hard_sigmoid}) in OLD's", f"give {name} an activation computing "
+                 f"clip({old_sem.hard_sigmoid.replace('+', ' + ')}, 0, 1) instead of the string 'hard_sigmoid'",
+                 sem=other)]
 
 
 def _weights_changed(cmp, row, ro, rn, ow, name) -> Hypothesis:

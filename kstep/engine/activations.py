@@ -86,7 +86,8 @@ def relu(x, sem=None, negative_slope=0.0, max_value=None, threshold=0.0):
     """
     x = _float(x)
     if threshold:
-        y = x * (x > _c(threshold, x)).astype(x.dtype)
+        with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, as in Keras
+            y = x * (x > _c(threshold, x)).astype(x.dtype)
     else:
         y = np.maximum(x, _c(0, x))
     if max_value is not None:

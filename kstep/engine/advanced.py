@@ -52,7 +52,8 @@ def thresholded_relu(call: Call) -> Out:
     """x * (x > theta) (theta default 1.0; -inf * 0 is NaN, as in Keras)."""
     x = call.x
     theta = _c(float(_param(call, "theta", default=1.0)), x)
-    return Out([x * (x > theta).astype(x.dtype)])
+    with np.errstate(invalid="ignore"):
+        return Out([x * (x > theta).astype(x.dtype)])
 
 
 def relu(call: Call) -> Out:

@@ -69,6 +69,16 @@ class Executor:
             self._weights[id(spec)] = cached
         return cached
 
+    def preload(self, model: ModelSpec | None = None) -> None:
+        """Read every layer's weights now (so timing the run measures compute, not file reading)."""
+        for spec in (model or self.mf.model).layers:
+            if spec.kind == "Model":
+                self.preload(spec.inner)
+            else:
+                self.weights_of(spec)
+                for inner in spec.wrapped:
+                    self.weights_of(inner)
+
     # -- one layer ---------------------------------------------------------------------------------------------
     def run_layer(self, spec: LayerSpec, inputs: list[np.ndarray], masks: list | None = None,
                   weights: list[np.ndarray] | None = None, sem: Semantics | None = None) -> Out:

@@ -115,7 +115,8 @@ def l2_normalize(call: Call, x: np.ndarray, axis: int) -> np.ndarray:
     one = np.asarray(1, x.dtype)
     ss = np.sum(np.square(x), axis=axis, keepdims=True)
     if call.sem.generation == "keras3":
-        return x * np.minimum(one / np.sqrt(ss), np.asarray(1e7, x.dtype))
+        with np.errstate(divide="ignore"):  # a zero vector: min(inf, 1e7) * 0 = 0
+            return x * np.minimum(one / np.sqrt(ss), np.asarray(1e7, x.dtype))
     if call.sem.generation == "tf.keras" or call.sem.backend == "tensorflow":
         return x * (one / np.sqrt(np.maximum(ss, np.asarray(1e-12, x.dtype))))
     return x / np.sqrt(np.maximum(ss, np.asarray(call.sem.epsilon, x.dtype)))
@@ -204,14 +205,15 @@ def merge(call: Call) -> Out:
             axes = _dot_axes(dot_axes, a, b)
         except ValueError as exc:
             raise call.unsupported(str(exc)) from None
-        if mode == "dot":
-            return Out([batch_dot(a, b, axes)])
-        try:  # Keras 1 uses the same dot_axes pair for a.a and b.b
+        try:  # cos: Keras 1 uses the same dot_axes pair for a.a and b.b
+            ab = batch_dot(a, b, axes)
+            if mode == "dot":
+                return Out([ab])
             aa, bb = batch_dot(a, a, axes), batch_dot(b, b, axes)
         except ValueError as exc:
-            raise call.unsupported(f"cos with dot_axes {axes} on {a.shape}, {b.shape}: {exc}") from None
+            raise call.unsupported(f"{mode} with dot_axes {axes} on {a.shape}, {b.shape}: {exc}") from None
         den = np.maximum(np.sqrt(aa * bb), np.asarray(call.sem.epsilon, a.dtype))
-        return Out([np.expand_dims(batch_dot(a, b, axes) / den, 1)])
+        return Out([np.expand_dims(ab / den, 1)])
     raise call.unsupported(f"Merge mode '{mode}' (a lambda or unknown mode)")
 
 

@@ -103,7 +103,9 @@ def unit_normalization(call: Call) -> Out:
     axes = tuple(sorted(_axes(call.params.get("axis", -1), x.ndim)))
     ss = np.sum(np.square(x), axis=axes, keepdims=True)
     if call.sem.generation == "keras3":
-        return Out([x * np.minimum(np.asarray(1, x.dtype) / np.sqrt(ss), np.asarray(1e12, x.dtype))])
+        with np.errstate(divide="ignore"):  # a zero vector: min(inf, 1e12) * 0 = 0
+            inv = np.minimum(np.asarray(1, x.dtype) / np.sqrt(ss), np.asarray(1e12, x.dtype))
+        return Out([x * inv])
     return Out([x / np.sqrt(np.maximum(ss, np.asarray(1e-12, x.dtype)))])
 
 

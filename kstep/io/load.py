@@ -119,6 +119,8 @@ def _open_json(path: str, weights: str | None, assume: dict) -> ModelFile:
     try:
         group = _weights_group(f, weights)
         layer_names = h5safe.attr_list(group, "layer_names", weights)
+        if layer_names is None and h5safe.child(f, "layers", weights, "group") is not None:
+            return _json_with_keras3_weights(path, config, f, assume)
         if layer_names is None:
             raise BadInput("is not a Keras weights file (no layer_names)", path=weights)
         version = h5safe.attr_str(group, "keras_version", weights)
@@ -129,6 +131,26 @@ def _open_json(path: str, weights: str | None, assume: dict) -> ModelFile:
         mf = _build(path, "json+h5", config, group, layer_names, version, backend, assume, weights_path=weights)
         mf.close = f.close
         return mf
+    except BaseException:
+        f.close()
+        raise
+
+
+def _json_with_keras3_weights(path: str, config: dict, f, assume: dict) -> ModelFile:
+    """An architecture JSON with a `.weights.h5` in the Keras 3 layout (`layers/<name>/vars/<i>`)."""
+    try:
+        jv = config.get("keras_version")
+        version = jv if isinstance(jv, str) else None
+        det = detect(version, config.get("backend") if isinstance(config.get("backend"), str) else None, [],
+                     assume, "architecture JSON keras_version")
+        ctx = _context(config, det.semantics, assume)
+        parser = GraphParser(ctx, path)
+        model = parser.model(config)
+        facts = det.facts + [ctx.image_data_format_fact] + parser.facts
+        attach_keras3(model, f, det.semantics, path, facts)
+        execution_order(model, path)
+        return ModelFile(path, "json+weights.h5", version, None, det.semantics, det.evidence, _dedupe(facts),
+                         model, close=f.close)
     except BaseException:
         f.close()
         raise
