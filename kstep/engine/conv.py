@@ -56,9 +56,10 @@ def _correlate(win: np.ndarray, kernel: np.ndarray, groups: int = 1) -> np.ndarr
     f = kernel.shape[-1]
     rows = int(np.prod(lead))
     if groups == 1:
-        cols = win.reshape(rows, -1)
-        z = cols @ kernel.reshape(-1, f)
-        return z.reshape(*lead, f)
+        k2 = kernel.reshape(-1, f)
+        if rows * k2.shape[0] * win.itemsize <= _IM2COL_BYTES or len(lead) < 2:
+            return (win.reshape(rows, -1) @ k2).reshape(*lead, f)
+        return _correlate_banded(win, k2, lead)
     cg, fg = kernel.shape[-2], f // groups
     taps = int(np.prod(kernel.shape[:-2]))
     # (rows, taps, G, Cg) -> (G, rows, taps*Cg), the per-group im2col matrices side by side
@@ -66,6 +67,30 @@ def _correlate(win: np.ndarray, kernel: np.ndarray, groups: int = 1) -> np.ndarr
     kg = kernel.reshape(taps, cg, groups, fg).transpose(2, 0, 1, 3).reshape(groups, taps * cg, fg)
     z = np.matmul(cols, kg)  # (G, rows, Fg)
     return z.transpose(1, 0, 2).reshape(*lead, f)
+
+
+_IM2COL_BYTES = 48 << 20
+"""Largest im2col matrix built at once; above it the GEMM runs in bands of output rows of about _BAND_BYTES each.
+A fresh allocation of 100+ MB costs more in page faults on a first run than its GEMM; bands below glibc's 32 MB
+mmap ceiling are recycled from the heap instead."""
+_BAND_BYTES = 24 << 20
+
+
+def _correlate_banded(win: np.ndarray, k2: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
+    """`_correlate` for a large layer: the same GEMM, one band of (batch, first output axis) rows at a time, each
+    band's im2col copy reused and written straight into the one output array."""
+    f = k2.shape[1]
+    inner = int(np.prod(lead[2:]))  # output cells per row of the first output axis
+    band = max(1, _BAND_BYTES // (inner * k2.shape[0] * win.itemsize))
+    z = np.empty((*lead, f), dtype=np.result_type(win.dtype, k2.dtype))
+    z2 = z.reshape(-1, f)  # a view: z is fresh and contiguous
+    for b in range(lead[0]):
+        for r0 in range(0, lead[1], band):
+            r1 = min(r0 + band, lead[1])
+            start = (b * lead[1] + r0) * inner
+            cols = win[b, r0:r1].reshape((r1 - r0) * inner, -1)
+            np.matmul(cols, k2, out=z2[start:start + (r1 - r0) * inner])
+    return z
 
 
 def _depthwise(win: np.ndarray, kernel: np.ndarray) -> np.ndarray:

@@ -102,11 +102,9 @@ class GraphParser:
             inp = self.implicit_input(first, config, name)
         layers.append(inp)
         prev = TensorRef(inp.name)
-        offset = 0
-        if names and inp.name not in names:
-            offset = 0
         for i, entry in enumerate(entries):
-            hint = names[i + offset] if i + offset < len(names) else None
+            # Keras 1 nested Sequentials have no name in the config: layer_names gives it by position
+            hint = names[i] if i < len(names) else None
             spec = self.layer(entry, depth, name_hint=hint)
             spec.calls = [LayerCall([prev])]
             layers.append(spec)
@@ -131,8 +129,6 @@ class GraphParser:
         cfg = first.get("config") if isinstance(first, dict) else None
         shape = None
         if isinstance(cfg, dict):
-            if isinstance(cfg.get("layers"), list) or isinstance(cfg, list):
-                pass
             shape = cfg.get("batch_input_shape")
             if shape is None and isinstance(cfg.get("input_shape"), list):
                 shape = [None] + list(cfg["input_shape"])

@@ -138,36 +138,29 @@ def _open_json(path: str, weights: str | None, assume: dict) -> ModelFile:
 
 def _json_with_keras3_weights(path: str, config: dict, f, assume: dict) -> ModelFile:
     """An architecture JSON with a `.weights.h5` in the Keras 3 layout (`layers/<name>/vars/<i>`)."""
-    try:
-        jv = config.get("keras_version")
-        version = jv if isinstance(jv, str) else None
-        det = detect(version, config.get("backend") if isinstance(config.get("backend"), str) else None, [],
-                     assume, "architecture JSON keras_version")
-        ctx = _context(config, det.semantics, assume)
-        parser = GraphParser(ctx, path)
-        model = parser.model(config)
-        facts = det.facts + [ctx.image_data_format_fact] + parser.facts
-        attach_keras3(model, f, det.semantics, path, facts)
-        execution_order(model, path)
-        return ModelFile(path, "json+weights.h5", version, None, det.semantics, det.evidence, _dedupe(facts),
-                         model, close=f.close)
-    except BaseException:
-        f.close()
-        raise
+    version = config.get("keras_version") if isinstance(config.get("keras_version"), str) else None
+    backend = config.get("backend") if isinstance(config.get("backend"), str) else None
+    return _build_keras3(path, "json+weights.h5", config, f, version, backend, assume,
+                         "architecture JSON keras_version")
 
 
 def _open_keras_zip(path: str, assume: dict) -> ModelFile:
     config, meta, wf = open_keras_zip(path)
+    version = meta.get("keras_version") if isinstance(meta.get("keras_version"), str) else None
+    return _build_keras3(path, "keras", config, wf, version, None, assume, "metadata.json keras_version")
+
+
+def _build_keras3(path, fmt, config, wf, version, backend, assume, version_where) -> ModelFile:
+    """A model whose weights file uses the Keras 3 layout; closes `wf` on failure, else hands it to the result."""
     try:
-        version = meta.get("keras_version") if isinstance(meta.get("keras_version"), str) else None
-        det = detect(version, None, [], assume, "metadata.json keras_version")
+        det = detect(version, backend, [], assume, version_where)
         ctx = _context(config, det.semantics, assume)
         parser = GraphParser(ctx, path)
         model = parser.model(config)
         facts = det.facts + [ctx.image_data_format_fact] + parser.facts
         attach_keras3(model, wf, det.semantics, path, facts)
         execution_order(model, path)
-        return ModelFile(path, "keras", version, None, det.semantics, det.evidence, _dedupe(facts), model,
+        return ModelFile(path, fmt, version, backend, det.semantics, det.evidence, _dedupe(facts), model,
                          close=wf.close)
     except BaseException:
         wf.close()

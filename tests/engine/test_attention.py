@@ -95,9 +95,6 @@ def test_multi_head_attention_matches_per_head_loop():
     ws = mha_weights(4, 6, h=2, kd=3, vd=2, out=4)
     out = run("MultiHeadAttention", dict(num_heads=2, key_dim=3, value_dim=2, use_bias=True), [q, v], ws)
     np.testing.assert_allclose(out.outputs[0], mha_reference(q, v, ws), rtol=1e-10)
-    causal = run("MultiHeadAttention", dict(num_heads=2, key_dim=3), [q, q[:, :, :4] @ np.eye(4, 6)],
-                 mha_weights(4, 6, 2, 3, 2, 4)[:0] + ws, kwargs=dict(use_causal_mask=True))
-    assert causal.outputs[0].shape == (2, 3, 4)
 
 
 def test_multi_head_attention_causal_and_no_bias():
