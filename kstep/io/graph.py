@@ -223,7 +223,10 @@ class GraphParser:
         refs: list[TensorRef] = []
         if isinstance(node, dict):  # Keras 3
             self._collect_k3(node.get("args", []), refs, 0)
-            self._collect_k3(node.get("kwargs", {}), refs, 0)
+            kwargs = node.get("kwargs", {})
+            if isinstance(kwargs, dict):
+                for key in _kwarg_order(kwargs):
+                    self._collect_k3(kwargs[key], refs, 0)
         elif isinstance(node, list):
             self._collect_legacy(node, refs, 0)
         else:
@@ -251,6 +254,9 @@ class GraphParser:
             if value[0] == "_CONSTANT_VALUE":
                 return
             refs.append(TensorRef(value[0], value[1], value[2]))
+            if len(value) == 4 and isinstance(value[3], dict):  # tensors passed as call kwargs (value=, key=)
+                for key in _kwarg_order(value[3]):
+                    self._collect_legacy(value[3][key], refs, depth + 1)
         elif isinstance(value, list):
             for item in value:
                 self._collect_legacy(item, refs, depth + 1)
@@ -311,6 +317,13 @@ class GraphParser:
         if ref.tensor < 0 or ref.tensor > 64:
             raise self.fail(f"'{where}' refers to output {ref.tensor} of layer '{ref.layer}'")
         return TensorRef(spec.name, call, ref.tensor)
+
+
+def _kwarg_order(kwargs: dict) -> list[str]:
+    """Tensor-carrying call kwargs in positional order: value, then key (MultiHeadAttention/Attention), then the
+    rest by name."""
+    first = [k for k in ("value", "key") if k in kwargs]
+    return first + sorted(k for k in kwargs if k not in first)
 
 
 def _is_k3_tensor(value) -> bool:

@@ -242,3 +242,17 @@ def test_dtype_is_kept(dtype):
     assert run("Conv2DTranspose", {**base, "filters": 3, "output_padding": None, "output_shape": None}, x,
                [np.ones((3, 3, 3, 2), dtype)])[0].dtype == dtype
     assert run("DepthwiseConv2D", {**base, "depth_multiplier": 1}, x, [np.ones((3, 3, 2, 1), dtype)])[0].dtype == dtype
+
+
+def test_banded_gemm_equals_reference(monkeypatch):
+    """A conv whose im2col matrix is over the size limit runs in bands of output rows with the same result."""
+    from kstep.engine import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_IM2COL_BYTES", 1)
+    monkeypatch.setattr(conv_module, "_BAND_BYTES", 3 * 5 * 2 * 4 * 4)  # 3 output rows of 5 cells per band
+    rng = np.random.default_rng(3)
+    x, w, b = rand(rng, 2, 9, 5, 2), rand(rng, 2, 2, 2, 3), rand(rng, 3)
+    params = dict(filters=3, kernel_size=(2, 2), strides=(1, 1), padding="same", data_format="channels_last",
+                  dilation_rate=(1, 1), groups=1)
+    got, _ = run("Conv2D", params, x, [w, b])
+    close(got, ref.conv(x, w, (1, 1), "same") + b)
