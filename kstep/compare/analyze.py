@@ -257,7 +257,8 @@ class Comparison:
             return None
         inputs = [to_new(x, ot.tag_of(x), nt.tag_of(y)) for x, y in zip(ro.input_arrays, rn.input_arrays)]
         try:
-            out = nt.executor.run_layer(spec or rn.layer, inputs, ro.input_masks, weights=weights, sem=sem)
+            out = nt.executor.run_layer(spec or rn.layer, inputs, ro.input_masks, weights=weights, sem=sem,
+                                        kwargs=rn.layer.calls[rn.call].kwargs)
         except KstepError:
             return None
         return [to_old(b, ot.tag_of(a), nt.tag_of(b_ref)) for a, b, b_ref in zip(ro.outputs, out.outputs,

@@ -1,9 +1,11 @@
 """Provides the kernels for Attention, AdditiveAttention, MultiHeadAttention (tf.keras 2 and Keras 3 maths).
 
 Inputs arrive as call.inputs = [query, value(, key)] (key defaults to value) and call.masks in the same order.
-Call kwargs (use_causal_mask, return_attention_scores) are read from the layer's calls when every call agrees, since
-`Call` does not carry them; an explicit `attention_mask` tensor is refused. Masked scores get -1e9 added before the
-softmax, as Keras does; Attention also zeroes the rows of a masked query and passes the query mask on.
+Call kwargs (use_causal_mask, return_attention_scores) come from `call.kwargs`, the call's own; an explicit
+`attention_mask` tensor is refused. Masked scores get -1e9 added before the
+softmax, as Keras does; Attention also zeroes the rows of a masked query and passes the query mask on (tf.keras 2;
+Keras 3 ignores propagated masks in Attention/AdditiveAttention, see `_attend`). MultiHeadAttention combines the
+query, value and key masks (and the causal mask) in every generation.
 """
 
 from __future__ import annotations
@@ -19,16 +21,8 @@ _BIG = 1.0e9
 
 
 def _kwargs(call: Call) -> dict:
-    """The call kwargs: `call.kwargs` if the executor provides it, else the layer's calls' kwargs when all agree."""
-    given = getattr(call, "kwargs", None)
-    if given is not None:
-        return dict(given)
-    calls = [c.kwargs or {} for c in call.layer.calls]
-    if calls and all(c == calls[0] for c in calls):
-        return dict(calls[0])
-    if calls:
-        raise call.unsupported("calls of this shared layer use different keyword arguments")
-    return {}
+    """This call's keyword arguments (use_causal_mask, return_attention_scores, ...)."""
+    return dict(call.kwargs)
 
 
 def _qvk(call: Call) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
@@ -54,8 +48,15 @@ def _check_kwargs(call: Call, kw: dict) -> None:
 
 
 def _attend(call: Call, scores: np.ndarray, v: np.ndarray, q_mask, v_mask, causal: bool) -> Out:
-    """Shared tail of Attention and AdditiveAttention: mask, softmax over keys, weighted sum, query mask."""
+    """Shared tail of Attention and AdditiveAttention: mask, softmax over keys, weighted sum, query mask.
+
+    Keras 3 functional models never hand propagated masks to these list-input layers (checked with Keras 3.15.1 on
+    the numpy and TensorFlow backends: an Embedding(mask_zero) before Attention changes nothing), so they are
+    ignored there; tf.keras 2 applies them.
+    """
     dt = scores.dtype
+    if call.sem.generation == "keras3":
+        q_mask = v_mask = None
     mask = None
     if v_mask is not None:
         mask = np.asarray(v_mask, bool)[:, None, :]

@@ -51,6 +51,7 @@ class Call:
     dtype: np.dtype
     masks: list[np.ndarray | None] = field(default_factory=list)
     run_inner: Callable[[LayerSpec, list[np.ndarray], list], Out] | None = None
+    kwargs: dict = field(default_factory=dict)  # this call's non-tensor kwargs (use_causal_mask, training, ...)
 
     @property
     def params(self) -> dict:
@@ -81,4 +82,4 @@ def finish(call: Call, z: np.ndarray, activation_key: str = "activation") -> Out
     name = call.params.get(activation_key) or "linear"
     if name == "linear":
         return Out([z])
-    return Out([apply(name, z, call.sem, call.params)], pre_activation=z)
+    return Out([apply(name, z, call.sem, {**call.params, "name": call.layer.name})], pre_activation=z)

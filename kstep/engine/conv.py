@@ -1,9 +1,10 @@
 """Provides the kernels for convolutions of every kind (Conv, Separable, Depthwise, Transpose, LocallyConnected).
 
 All of them compute in channels-last layout and return to the layer's data_format at the end. A convolution is an
-im2col copy of the strided window view followed by one matrix product (one batched product for grouped convs), so
-float32 stays float32 and numpy's BLAS does the work. Theano files convolve (the kernel's spatial axes are flipped,
-`call.sem.flips_kernel`) and pad 'same' their own way (`call.sem.theano`); keras-formats.md §4.1, §4.2, §4.6.
+im2col copy of the strided window view followed by one matrix product (one batched product for grouped convs; bands
+of output rows when the im2col matrix would pass 48 MB), so float32 stays float32 and numpy's BLAS does the work.
+Theano files convolve (the kernel's spatial axes are flipped, `call.sem.flips_kernel`) and pad 'same' their own way
+(`call.sem.theano`); keras-formats.md §4.1, §4.2, §4.6.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ def _act(call: Call, name: str, x: np.ndarray) -> np.ndarray:
 
 def _finish(call: Call, z: np.ndarray) -> Out:
     """base.finish after checking the activation name, so an unknown one names this layer."""
-    _act_name = call.params.get("activation") or "linear"
-    if not activations.known(_act_name):
-        raise call.unsupported(f"unknown activation '{_act_name}'")
-    if _act_name == "softmax" and call.sem.generation == "keras1" and z.ndim not in (2, 3):
+    name = call.params.get("activation") or "linear"
+    if not activations.known(name):
+        raise call.unsupported(f"unknown activation '{name}'")
+    if name == "softmax" and call.sem.generation == "keras1" and z.ndim not in (2, 3):
         raise call.unsupported("Keras 1 softmax accepts only 2-D or 3-D tensors")
     return finish(call, z)
 

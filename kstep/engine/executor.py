@@ -81,7 +81,8 @@ class Executor:
 
     # -- one layer ---------------------------------------------------------------------------------------------
     def run_layer(self, spec: LayerSpec, inputs: list[np.ndarray], masks: list | None = None,
-                  weights: list[np.ndarray] | None = None, sem: Semantics | None = None) -> Out:
+                  weights: list[np.ndarray] | None = None, sem: Semantics | None = None,
+                  kwargs: dict | None = None) -> Out:
         """Run one (non-model) layer on the given inputs, optionally with other weights or semantics (diagnosis).
 
         Raises UnsupportedLayer for kinds kstep lacks.
@@ -95,7 +96,8 @@ class Executor:
         else:
             weights = [self._cast(w) for w in weights]
         call = Call(layer=spec, inputs=inputs, weights=weights, sem=sem or self.sem, dtype=self.dtype,
-                    masks=list(masks) if masks else [None] * len(inputs), run_inner=self._run_inner)
+                    masks=list(masks) if masks else [None] * len(inputs), run_inner=self._run_inner,
+                    kwargs=dict(kwargs or {}))
         try:
             return kernel(call)
         except UnsupportedLayer:
@@ -160,7 +162,7 @@ class Executor:
     def _run_call(self, spec: LayerSpec, c: int, key: str, inputs, in_masks) -> LayerResult:
         start = time.perf_counter()
         try:
-            out = self.run_layer(spec, inputs, in_masks)
+            out = self.run_layer(spec, inputs, in_masks, kwargs=spec.calls[c].kwargs)
         except UnsupportedLayer as exc:
             return LayerResult(key, spec, c, spec.calls[c].inputs, unsupported=exc.reason)
         seconds = time.perf_counter() - start

@@ -30,7 +30,7 @@ def _broadcast(w: np.ndarray | None, axes: list[int], shape: tuple[int, ...]) ->
 
 
 def _bn_weights(call: Call) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray]:
-    """(gamma or None, beta or None, moving_mean, moving_variance) from [gamma if scale], [beta if center], mean, var."""
+    """(gamma or None, beta or None, moving_mean, moving_variance) from [gamma], [beta], mean, var."""
     ws = list(call.weights)
     gamma = ws.pop(0) if call.params.get("scale", True) else None
     beta = ws.pop(0) if call.params.get("center", True) else None

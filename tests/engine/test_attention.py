@@ -21,7 +21,7 @@ def run(kind, params, inputs, weights=(), masks=(), kwargs=None, sem=K3):
     spec = LayerSpec(name="att", class_name=kind, kind=kind, params=params,
                      calls=[LayerCall(inputs=[], kwargs=kwargs or {})])
     call = Call(layer=spec, inputs=list(inputs), weights=list(weights), sem=sem, dtype=inputs[0].dtype,
-                masks=list(masks))
+                masks=list(masks), kwargs=kwargs or {})
     return KERNELS[kind](call)
 
 
@@ -49,7 +49,7 @@ def test_concat_attention():
 def test_attention_causal_masks_and_scores_output():
     q = RNG.normal(size=(1, 3, 2)).astype(np.float32)
     v_mask, q_mask = np.array([[True, True, False]]), np.array([[True, False, True]])
-    out = run("Attention", dict(use_scale=False), [q, q], masks=[q_mask, v_mask],
+    out = run("Attention", dict(use_scale=False), [q, q], masks=[q_mask, v_mask], sem=TFK,
               kwargs=dict(use_causal_mask=True, return_attention_scores=True))
     y, w = out.outputs
     assert y.dtype == np.float32
@@ -57,6 +57,9 @@ def test_attention_causal_masks_and_scores_output():
     assert w[0, 2, 2] < 1e-6 and abs(w[0, 2, :2].sum() - 1) < 1e-6
     np.testing.assert_array_equal(y[0, 1], [0.0, 0.0])
     np.testing.assert_array_equal(out.masks[0], q_mask)
+    k3 = run("Attention", dict(use_scale=False), [q, q], masks=[q_mask, v_mask], sem=K3)
+    np.testing.assert_allclose(k3.outputs[0], run("Attention", dict(use_scale=False), [q, q]).outputs[0])
+    assert k3.masks is None  # Keras 3 functional models never pass these masks (checked on 3.15.1)
     legacy = run("Attention", dict(use_scale=False, causal=True), [q, q], sem=TFK)
     np.testing.assert_allclose(legacy.outputs[0][0, 0], q[0, 0], rtol=1e-6)
 
