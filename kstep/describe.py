@@ -31,7 +31,8 @@ def _layer(spec: LayerSpec) -> dict:
         "name": spec.name,
         "class_name": spec.class_name,
         "kind": spec.kind,
-        "supported": registry.supported(spec.kind) and all(registry.supported(w.kind) for w in spec.wrapped),
+        "supported": registry.supported(spec.kind) and not spec.unsupported
+        and all(registry.supported(w.kind) and not w.unsupported for w in spec.wrapped),
         "params": _jsonable(spec.params),
         "weights": [{"name": w.name, "shape": list(w.shape), "stored_shapes": [list(s) for s in w.stored_shapes],
                      "dtype": w.dtype, "transform": w.transform} for w in spec.weights],
@@ -85,8 +86,10 @@ def unsupported_layers(model: ModelSpec, prefix: str = "") -> list[dict]:
     for spec in model.layers:
         if spec.kind == "Model":
             out.extend(unsupported_layers(spec.inner, prefix + spec.name + "/"))
-        elif not registry.supported(spec.kind) or any(not registry.supported(w.kind) for w in spec.wrapped):
-            out.append({"name": prefix + spec.name, "class_name": spec.class_name, "kind": spec.kind})
+        elif not registry.supported(spec.kind) or spec.unsupported or any(
+                not registry.supported(w.kind) or w.unsupported for w in spec.wrapped):
+            out.append({"name": prefix + spec.name, "class_name": spec.class_name, "kind": spec.kind,
+                        "reason": spec.unsupported or "kstep has no implementation of this kind"})
     return out
 
 
@@ -127,7 +130,7 @@ def to_text(doc: dict) -> str:
     if doc["unsupported"]:
         lines.append("unsupported layers (kstep cannot execute these; everything upstream still runs)")
         for u in doc["unsupported"]:
-            lines.append(f"  {u['name']}  class {u['class_name']}")
+            lines.append(f"  {u['name']}  class {u['class_name']}: {u['reason']}")
     return "\n".join(printable(line) for line in lines) + "\n"
 
 

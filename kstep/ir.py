@@ -87,6 +87,7 @@ class LayerSpec:
     wrapped: list["LayerSpec"] = field(default_factory=list)
     trainable: bool = True
     notes: list[str] = field(default_factory=list)
+    unsupported: str | None = None  # why kstep cannot execute this configuration of a known kind
 
 
 @dataclass

@@ -90,6 +90,8 @@ class Executor:
         kernel = registry.lookup(spec.kind)
         if kernel is None:
             raise UnsupportedLayer(spec.name, spec.kind, "kstep has no implementation of this kind")
+        if spec.unsupported:
+            raise UnsupportedLayer(spec.name, spec.kind, spec.unsupported)
         inputs = [self._cast(x) for x in inputs]
         if weights is None:
             weights = self.weights_of(spec)

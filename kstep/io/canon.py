@@ -58,6 +58,7 @@ RENAMES = {
     "bias": "use_bias",
     "inner_activation": "recurrent_activation",
     "pool_length": "pool_size",
+    "stride": "strides",  # Keras 1 Pooling1D
     "filter_length": "kernel_size",
     "p": "rate",
     "sigma": "stddev",
@@ -146,6 +147,7 @@ class Canon:
     facts: list[Fact] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     inner_configs: list[dict] = field(default_factory=list)  # wrapper: [forward, backward] or [inner]
+    unsupported: str | None = None  # a configuration of a known kind that kstep cannot execute
 
 
 @dataclass
@@ -297,7 +299,10 @@ def canonicalize(class_name: str, config: dict, ctx: Context) -> Canon:
     inner_configs: list[dict] = []
     if kind in WRAPPERS:
         inner_configs = _wrapper_inner(kind, raw, p)
-    return Canon(kind, p, facts, notes, inner_configs)
+    unsupported = None
+    if kind.startswith("LocallyConnected") and p.get("implementation", 1) != 1:
+        unsupported = f"implementation={p['implementation']} kernel layout is not read yet (only implementation=1)"
+    return Canon(kind, p, facts, notes, inner_configs, unsupported)
 
 
 def _spatial_params(kind, class_name, raw, p, rank, ctx, facts, name):

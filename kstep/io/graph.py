@@ -77,7 +77,7 @@ class GraphParser:
         self.facts.extend(canon.facts)
         wrapped = [self.layer(inner, depth + 1) for inner in canon.inner_configs]
         return LayerSpec(name=name, class_name=class_name, kind=canon.kind, params=canon.params, wrapped=wrapped,
-                         trainable=_trainable(config), notes=canon.notes)
+                         trainable=_trainable(config), notes=canon.notes, unsupported=canon.unsupported)
 
     # -- Sequential --------------------------------------------------------------------------------------------
     def sequential(self, config, name_hint: str, depth: int) -> ModelSpec:
