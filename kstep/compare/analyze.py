@@ -24,7 +24,7 @@ from kstep.compare.effective import compare_weights
 from kstep.compare.layout import Tag, describe, input_tag, to_new, to_old
 from kstep.compare.metrics import compare_arrays, max_abs
 from kstep.compare.preprocess import Transform, apply_all
-from kstep.compare.trace import Trace, _consumers, collect, start_trace, step_trace
+from kstep.compare.trace import Trace, _consumers, start_trace, static_items, step_trace
 from kstep.engine.executor import LayerResult
 from kstep.errors import BadInput, KstepError
 from kstep.io.inputs import read_reference
@@ -101,6 +101,8 @@ class Comparison:
         self.noise: dict[tuple[str, str], float] = {}
         self.pairs: list[tuple[Item | None, Item | None]] = []
         self.iso_cache: dict[int, list[np.ndarray] | None] = {}
+        self.first_checked = False
+        self.inputs_differing: list = []
 
     def close(self) -> None:
         self.old.close()
@@ -165,42 +167,51 @@ class Comparison:
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> Iterator[tuple[str, int, int]]:
-        """Compute everything; yields (phase, done, total) as it goes."""
-        n_old = _count_calls(self.old.model)
-        n_new = _count_calls(self.new.model)
+        """Compute everything in layer order; yields (phase, done, total) after each row.
+
+        The four runs (OLD and NEW in float32, and in float64 for the noise floor) advance in lockstep with the
+        rows, so the first rows (and the first divergence) are known long before a big model has finished.
+        """
+        self.pairs = align(static_items(self.old.model), static_items(self.new.model), self.options.forced)
         self.old_trace = start_trace(self.old, self.feeds_old)
-        for i, _ in enumerate(step_trace(self.old_trace)):
-            yield ("old", i + 1, n_old)
         self.new_trace = start_trace(self.new, self.feeds_new)
-        for i, _ in enumerate(step_trace(self.new_trace)):
-            yield ("new", i + 1, n_new)
+        runs = {"old": _Runner(self.old_trace), "new": _Runner(self.new_trace)}
         if self.options.noise:
-            for side, mf, feeds, trace in (("old", self.old, self.feeds_old, self.old_trace),
-                                           ("new", self.new, self.feeds_new, self.new_trace)):
-                t64 = collect(mf, feeds, "float64")
-                for r in t64.results:
-                    r32 = trace.by_key.get(r.key)
-                    if r32 is not None and r.outputs and r32.outputs:
-                        self.noise[(side, r.key)] = max(max_abs(a, b) for a, b in zip(r.outputs, r32.outputs))
-                yield ("noise:" + side, 1, 1)
-        self.pairs = align(_items(self.old_trace), _items(self.new_trace), self.options.forced)
+            runs["old64"] = _Runner(start_trace(self.old, self.feeds_old, "float64"))
+            runs["new64"] = _Runner(start_trace(self.new, self.feeds_new, "float64"))
+        self.inputs_differing = self.inputs_differ()
         self.rows = []
+        total = len(self.pairs)
         for i, (o, n) in enumerate(self.pairs):
-            self.rows.append(self.judge_row(i, o, n))
-            yield ("compare", i + 1, len(self.pairs))
-        self.first = self.find_first_divergence()
-        yield ("diagnose", 1, 1)
+            for side, item in (("old", o), ("new", n)):
+                if item is None:
+                    continue
+                r32 = runs[side].until(item.key)
+                r64 = runs[side + "64"].until(item.key) if self.options.noise else None
+                if r32 is not None and r64 is not None and r32.outputs and r64.outputs:
+                    self.noise[(side, item.key)] = max(max_abs(a, b) for a, b in zip(r64.outputs, r32.outputs))
+            row = self.judge_row(i, o, n)
+            self.rows.append(row)
+            if self.first is None and not self.first_checked:
+                self.first = self.check_first(row)
+            yield ("compare", i + 1, total)
+        for runner in runs.values():
+            runner.finish()
+        self.first_checked = True
         self.verdicts = self.final_verdicts()
         self.done = True
 
     def judge_row(self, index: int, o: Item | None, n: Item | None) -> Row:
         ot, nt = self.old_trace, self.new_trace
-        ro = ot.by_key[o.key] if o else None
-        rn = nt.by_key[n.key] if n else None
-        row = Row(index, _side(ro), _side(rn), PENDING)
-        if ro is None or rn is None:
+        ro = ot.by_key.get(o.key) if o else None
+        rn = nt.by_key.get(n.key) if n else None
+        row = Row(index, _side(ro) or _static_side(o), _side(rn) or _static_side(n), PENDING)
+        if o is None or n is None:
             row.status = UNMATCHED
-            row.note = "present in OLD only" if rn is None else "present in NEW only"
+            row.note = "present in OLD only" if n is None else "present in NEW only"
+            return row
+        if ro is None or rn is None:
+            row.note = "not computed: it depends on an unsupported layer"
             return row
         if ro.unsupported or rn.unsupported:
             row.status = UNSUPPORTED
@@ -283,30 +294,43 @@ class Comparison:
         return out
 
     def find_first_divergence(self) -> FirstDivergence | None:
-        differing_inputs = self.inputs_differ()
-        if differing_inputs:
-            for row in self.rows:
-                if row.propagated is not None and not row.propagated.passed:
-                    hyps = diagnose.input_hypotheses(self, row, differing_inputs)
-                    return _first(row, "input", hyps, "the inputs differ: "
-                                  + ", ".join(f"{o} vs {n}: {s}" for o, n, s in differing_inputs))
-            return None
+        """Scan the judged rows in order (used after a change of tolerance)."""
+        self.first, self.first_checked = None, False
+        self.inputs_differing = self.inputs_differ()
         for row in self.rows:
-            if row.status == UNSUPPORTED:
-                return FirstDivergence(row.index, _key(row.old), _key(row.new), "unsupported", "unsupported_layer",
-                                       [], row.note + "; the comparison stops here")
-            if row.status == UNMATCHED:
-                side = row.old or row.new
-                if side.kind in IDENTITY_KINDS:
-                    continue
-                return FirstDivergence(row.index, _key(row.old), _key(row.new), "architecture",
-                                       "architecture_changed", [],
-                                       f"layer {side.key} ({side.kind}) is {row.note}")
-            if row.status in (MISMATCH, DIVERGE):
-                reason = "shape" if row.note.startswith("shape") else (
-                    "weights" if any(w.verdict not in WEIGHTS_OK for w in row.weights) else "activation")
-                hyps = diagnose.layer_hypotheses(self, row)
-                return _first(row, reason, hyps, _summary(row))
+            self.first = self.check_first(row)
+            if self.first is not None or self.first_checked:
+                break
+        self.first_checked = True
+        return self.first
+
+    def check_first(self, row: Row) -> FirstDivergence | None:
+        """Is `row` the first divergence? (Rows are checked in order; a found one, or an unsupported row, ends
+        the search: `first_checked`.)"""
+        differing = self.inputs_differing
+        if differing:
+            if row.propagated is not None and not row.propagated.passed:
+                self.first_checked = True
+                hyps = diagnose.input_hypotheses(self, row, differing)
+                return _first(row, "input", hyps, "the inputs differ: "
+                              + ", ".join(f"{o} vs {n}: {s}" for o, n, s in differing))
+            return None
+        if row.status == UNSUPPORTED:
+            self.first_checked = True
+            return FirstDivergence(row.index, _key(row.old), _key(row.new), "unsupported", "unsupported_layer",
+                                   [], row.note + "; the comparison stops here")
+        if row.status == UNMATCHED:
+            side = row.old or row.new
+            if side.kind in IDENTITY_KINDS:
+                return None
+            self.first_checked = True
+            return FirstDivergence(row.index, _key(row.old), _key(row.new), "architecture",
+                                   "architecture_changed", [], f"layer {side.key} ({side.kind}) is {row.note}")
+        if row.status in (MISMATCH, DIVERGE):
+            self.first_checked = True
+            reason = "shape" if row.note.startswith("shape") else (
+                "weights" if any(w.verdict not in WEIGHTS_OK for w in row.weights) else "activation")
+            return _first(row, reason, diagnose.layer_hypotheses(self, row), _summary(row))
         return None
 
     def final_verdicts(self) -> list[SampleVerdict]:
@@ -337,7 +361,7 @@ class Comparison:
         """Judge every row again under a new tolerance, from the kept outputs (the engine does not re-run)."""
         self.options.atol, self.options.rtol = atol, rtol
         self.rows = [self.judge_row(i, o, n) for i, (o, n) in enumerate(self.pairs)]
-        self.first = self.find_first_divergence()
+        self.find_first_divergence()
         self.verdicts = self.final_verdicts()
         return self.analysis()
 
@@ -355,7 +379,11 @@ class Comparison:
                                      self.new_trace.tag_of(rn.outputs[0]))
 
     def analysis(self) -> Analysis:
-        rows = self.rows if self.done else self.rows + []
+        """The current state: judged rows, then the rest as PENDING (while `run()` is still going)."""
+        rows = list(self.rows)
+        for i in range(len(rows), len(self.pairs)):
+            o, n = self.pairs[i]
+            rows.append(Row(i, _static_side(o), _static_side(n), UNMATCHED if o is None or n is None else PENDING))
         tol = Tolerance(self.options.atol if self.options.atol is not None else MIN_ATOL, self.options.rtol,
                         "--atol/--rtol" if self.options.atol is not None else
                         "default: atol = max(1e-5, 10x the layer's float32-vs-float64 noise), rtol 1e-4")
@@ -374,19 +402,30 @@ def _worst(olds: list[np.ndarray], news: list[np.ndarray], tol: Tolerance) -> St
     return worst
 
 
-def _count_calls(model) -> int:
-    n = 0
-    for spec in model.layers:
-        if spec.kind == "InputLayer":
-            continue
-        n += len(spec.calls)
-        if spec.kind == "Model":
-            n += len(spec.calls) * _count_calls(spec.inner)
-    return n
+class _Runner:
+    """Advances one trace's generator until a given key has been computed."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.steps = step_trace(trace)
+        self.exhausted = False
+
+    def until(self, key: str) -> LayerResult | None:
+        while key not in self.trace.by_key and not self.exhausted:
+            try:
+                next(self.steps)
+            except StopIteration:
+                self.exhausted = True
+        return self.trace.by_key.get(key)
+
+    def finish(self) -> None:
+        for _ in self.steps:
+            pass
+        self.exhausted = True
 
 
-def _items(trace: Trace) -> list[Item]:
-    return [Item(r.key, r.layer.name, r.layer.kind) for r in trace.results]
+def _static_side(item: Item | None) -> Side | None:
+    return None if item is None else Side(item.key, item.name, item.name, item.kind, None)
 
 
 def _side(result: LayerResult | None) -> Side | None:
