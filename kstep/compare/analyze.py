@@ -10,6 +10,7 @@ first divergence and try the known migration causes on it (kstep.compare.diagnos
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -65,7 +66,8 @@ def sha256(path: str) -> str:
 
 
 def file_info(mf: ModelFile, path: str) -> FileInfo:
-    return FileInfo(path=path, sha256=sha256(mf.path), keras_version=mf.stored_keras_version,
+    """The header facts of one file; sha256 is filled in when the comparison runs (it reads the whole file)."""
+    return FileInfo(path=path, sha256="", keras_version=mf.stored_keras_version,
                     backend=mf.stored_backend, generation=mf.semantics.generation,
                     detected_backend=mf.semantics.backend,
                     assumptions=[(f.key, f.value, f.source.value, f.why) for f in mf.facts])
@@ -103,6 +105,7 @@ class Comparison:
         self.iso_cache: dict[int, list[np.ndarray] | None] = {}
         self.first_checked = False
         self.inputs_differing: list = []
+        self.lock = threading.RLock()  # run() in a worker thread vs retolerance() from the app
 
     def close(self) -> None:
         self.old.close()
@@ -172,7 +175,12 @@ class Comparison:
         The four runs (OLD and NEW in float32, and in float64 for the noise floor) advance in lockstep with the
         rows, so the first rows (and the first divergence) are known long before a big model has finished.
         """
+        with self.lock:  # a restart starts from nothing
+            self.rows, self.first, self.first_checked, self.done = [], None, False, False
+            self.iso_cache, self.noise, self.verdicts = {}, {}, []
         self.pairs = align(static_items(self.old.model), static_items(self.new.model), self.options.forced)
+        for info, mf in ((self.old_info, self.old), (self.new_info, self.new)):
+            info.sha256 = sha256(mf.path)
         self.old_trace = start_trace(self.old, self.feeds_old)
         self.new_trace = start_trace(self.new, self.feeds_new)
         runs = {"old": _Runner(self.old_trace), "new": _Runner(self.new_trace)}
@@ -180,7 +188,6 @@ class Comparison:
             runs["old64"] = _Runner(start_trace(self.old, self.feeds_old, "float64"))
             runs["new64"] = _Runner(start_trace(self.new, self.feeds_new, "float64"))
         self.inputs_differing = self.inputs_differ()
-        self.rows = []
         total = len(self.pairs)
         for i, (o, n) in enumerate(self.pairs):
             for side, item in (("old", o), ("new", n)):
@@ -190,10 +197,11 @@ class Comparison:
                 r64 = runs[side + "64"].until(item.key) if self.options.noise else None
                 if r32 is not None and r64 is not None and r32.outputs and r64.outputs:
                     self.noise[(side, item.key)] = max(max_abs(a, b) for a, b in zip(r64.outputs, r32.outputs))
-            row = self.judge_row(i, o, n)
-            self.rows.append(row)
-            if self.first is None and not self.first_checked:
-                self.first = self.check_first(row)
+            with self.lock:
+                row = self.judge_row(i, o, n)
+                self.rows.append(row)
+                if self.first is None and not self.first_checked:
+                    self.first = self.check_first(row)
             yield ("compare", i + 1, total)
         for runner in runs.values():
             runner.finish()
@@ -359,27 +367,40 @@ class Comparison:
 
     def retolerance(self, atol: float | None, rtol: float) -> Analysis:
         """Judge every row again under a new tolerance, from the kept outputs (the engine does not re-run)."""
-        self.options.atol, self.options.rtol = atol, rtol
-        self.rows = [self.judge_row(i, o, n) for i, (o, n) in enumerate(self.pairs)]
-        self.find_first_divergence()
-        self.verdicts = self.final_verdicts()
-        return self.analysis()
+        with self.lock:
+            self.options.atol, self.options.rtol = atol, rtol
+            self.rows = [self.judge_row(i, o, n) for i, (o, n) in enumerate(self.pairs[:len(self.rows)])]
+            self.find_first_divergence()
+            if self.done:
+                self.verdicts = self.final_verdicts()
+            else:
+                self.first_checked = self.first is not None or self.first_checked
+            return self.analysis()
 
-    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Row `index`'s first output: OLD's and NEW's mapped into OLD's layout (for the activations view)."""
-        if not 0 <= index < len(self.pairs):
+    def arrays(self, index: int, isolated: bool = False) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """Row `index`'s first output for the activations view: (OLD's, NEW's mapped into OLD's layout, channel
+        axis); with `isolated`, NEW's is the output of NEW's layer fed OLD's inputs. None when not computed."""
+        if not 0 <= index < len(self.rows):
             return None
         o, n = self.pairs[index]
-        if o is None or n is None:
+        if o is None or n is None or self.old_trace is None:
             return None
-        ro, rn = self.old_trace.by_key[o.key], self.new_trace.by_key[n.key]
-        if not ro.outputs or not rn.outputs:
+        ro, rn = self.old_trace.by_key.get(o.key), self.new_trace.by_key.get(n.key)
+        if ro is None or rn is None or not ro.outputs or not rn.outputs:
             return None
-        return ro.outputs[0], to_old(rn.outputs[0], self.old_trace.tag_of(ro.outputs[0]),
-                                     self.new_trace.tag_of(rn.outputs[0]))
+        tag = self.old_trace.tag_of(ro.outputs[0])
+        axis = 1 if tag.kind == "image" and tag.fmt == "channels_first" else -1
+        if isolated:
+            mapped = self.iso_cache.get(index)
+            return None if not mapped else (ro.outputs[0], mapped[0], axis)
+        return ro.outputs[0], to_old(rn.outputs[0], tag, self.new_trace.tag_of(rn.outputs[0])), axis
 
     def analysis(self) -> Analysis:
         """The current state: judged rows, then the rest as PENDING (while `run()` is still going)."""
+        with self.lock:
+            return self._analysis()
+
+    def _analysis(self) -> Analysis:
         rows = list(self.rows)
         for i in range(len(rows), len(self.pairs)):
             o, n = self.pairs[i]

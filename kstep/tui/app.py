@@ -1,0 +1,81 @@
+"""Provides `make_app`, the one factory that builds the kstep app for the CLI and for the tests, and `KstepApp`.
+
+The app renders an `Analysis` (kstep.analysis) and has no numerics of its own. What it needs from the compare side
+is passed in as plain callables, so this module is the only wiring:
+
+    source()                         -> iterable of Analysis or (Analysis, (phase, done, total)); pulled in a
+                                        worker thread, each a newer snapshot; rows still PENDING are drawn as …
+    retolerance(analysis, atol, rtol) -> Analysis re-judged under a new tolerance (t), without re-running models
+    export(analysis, fmt, path)      -> None; writes the report (e), the same writer as `kstep report`
+    activations(row_index, isolated) -> (old, new) | (old, new, channel_axis) | None; NEW mapped onto OLD's
+                                        layout, batch axis first; None shows "values not kept"
+
+q exits 0, ctrl+c exits 130 (`app.return_code`); the terminal is restored by Textual either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from textual.app import App
+from textual.binding import Binding
+
+from kstep.analysis import Analysis
+from kstep.tui.screens.main import MainScreen
+
+EXIT_INTERRUPT = 130
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """The callables and options `make_app` was given (see the module docstring)."""
+
+    source: Callable[[], Iterable]
+    retolerance: Callable[[Analysis, float, float], Analysis] | None = None
+    export: Callable[[Analysis, str, str], None] | None = None
+    export_formats: tuple[str, ...] = ("md", "json", "html")
+    export_path: str = "kstep-report.md"
+    activations: Callable[[int, bool], tuple | None] | None = None
+    start_paused: bool = False
+
+
+class KstepApp(App):
+    """Thin: the stylesheet, the quit keys and the main screen."""
+
+    CSS_PATH = "kstep.tcss"
+    TITLE = "kstep"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("q", "quit", "quit", show=False),
+                Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True)]
+
+    def __init__(self, config: AppConfig):
+        super().__init__()
+        self.config = config
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen(self.config))
+
+    def action_quit(self) -> None:
+        self.exit(return_code=0)
+
+    def action_interrupt(self) -> None:
+        self.exit(return_code=EXIT_INTERRUPT)
+
+
+def make_app(source: Callable[[], Iterable] | Analysis, *,
+             retolerance: Callable[[Analysis, float, float], Analysis] | None = None,
+             export: Callable[[Analysis, str, str], None] | None = None,
+             export_formats: Sequence[str] = ("md", "json", "html"),
+             export_path: str = "kstep-report.md",
+             activations: Callable[[int, bool], tuple | None] | None = None,
+             start_paused: bool = False) -> KstepApp:
+    """Build the app. `source` is a callable returning an iterable of snapshots, or one finished Analysis.
+
+    start_paused: show the first snapshot and wait for s / c (stepping from the first layer).
+    """
+    if isinstance(source, Analysis):
+        finished = source
+        source = lambda: iter([finished])  # noqa: E731
+    return KstepApp(AppConfig(source, retolerance, export, tuple(export_formats), export_path, activations,
+                              start_paused))

@@ -1,0 +1,349 @@
+"""Provides `MainScreen`: the files, the verdict line, the aligned layer table, the detail tabs and the key bar.
+
+It owns the analysis worker (a thread pulling snapshots from the compare side through a `runner.Gate`), applies
+each snapshot, selects the first divergence once the analysis reaches it, and runs every key's action.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Input
+from textual.worker import get_current_worker
+
+from kstep.analysis import Analysis
+from kstep.errors import KstepError
+from kstep.tui import render
+from kstep.tui.keys import KEYS
+from kstep.tui.messages import AnalysisFailed, AnalysisUpdated, ExportFinished, Progress, Retoleranced
+from kstep.tui.runner import CONTINUE, STEP, Gate, drive
+from kstep.tui.screens.export import ExportDialog
+from kstep.tui.screens.help import HelpScreen
+from kstep.tui.screens.tolerance import ToleranceDialog
+from kstep.tui.widgets.detail_pane import DetailPane
+from kstep.tui.widgets.file_header import FileHeader
+from kstep.tui.widgets.key_bar import KeyBar
+from kstep.tui.widgets.layer_table import LayerTable
+from kstep.tui.widgets.search_bar import SearchBar
+from kstep.tui.widgets.verdict_bar import VerdictBar
+
+
+class MainScreen(Screen):
+    """The debugger's one working screen."""
+
+    BINDINGS = [Binding(k.keys, k.action, k.short or k.help, show=False, priority=k.keys.startswith(("tab", "shift")))
+                for k in KEYS if k.action not in ("quit",)] + [Binding("escape", "escape", "close", show=False)]
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.raw: Analysis | None = None  # as the compare side sent it
+        self.analysis: Analysis | None = None  # as shown (re-judged when the user set a tolerance)
+        self.progress: Progress | None = None
+        self.running = True
+        self.paused = False
+        self.error: str | None = None
+        self.isolated = False
+        self.tolerance: tuple[float, float] | None = None
+        self.generation = 0
+        self.gate: Gate | None = None
+        self.auto_selected: int | None = None
+        self.user_moved = False
+
+    def compose(self) -> ComposeResult:
+        yield FileHeader(id="files")
+        yield VerdictBar(id="verdict")
+        yield LayerTable(id="layers")
+        yield DetailPane(self.config.activations, id="detail")
+        yield SearchBar(id="search")
+        yield KeyBar(id="keys")
+
+    def on_unmount(self) -> None:
+        if self.gate is not None:
+            self.gate.cancel()
+
+    def on_mount(self) -> None:
+        self.query_one(FileHeader).show(None)
+        self.query_one(LayerTable).focus()
+        self.start()
+
+    # -- the analysis worker -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """(Re)start the analysis from its first layer."""
+        if self.gate is not None:
+            self.gate.cancel()
+        self.generation += 1
+        self.gate = Gate(paused=self.config.start_paused)
+        self.running, self.paused, self.error, self.progress = True, self.config.start_paused, None, None
+        self.auto_selected, self.user_moved = None, False
+        self.run_worker(partial(self._drive, self.gate, self.generation), thread=True, exclusive=True,
+                        group="analysis", name="analysis")
+        self._redraw_bar()
+
+    def _drive(self, gate: Gate, generation: int) -> None:
+        def post(analysis, progress, paused, final):
+            self.post_message(AnalysisUpdated(analysis, Progress(*progress) if progress else None, paused, final,
+                                              generation))
+
+        def transform(analysis: Analysis) -> Analysis:
+            tol = self.tolerance
+            if tol is None or self.config.retolerance is None:
+                return analysis
+            return self.config.retolerance(analysis, *tol)
+
+        worker = get_current_worker()
+        try:
+            drive(self.config.source, gate, post, transform, is_cancelled=lambda: worker.is_cancelled)
+        except KstepError as exc:
+            self.post_message(AnalysisFailed(exc.line(), generation))
+
+    def on_analysis_updated(self, message: AnalysisUpdated) -> None:
+        if message.generation != self.generation:
+            return
+        self.progress = message.progress
+        self.paused = message.paused
+        self.running = not message.final and not message.analysis.complete
+        if message.final:
+            self.running = False
+        self.raw = message.analysis
+        self.apply(message.analysis)
+
+    def on_analysis_failed(self, message: AnalysisFailed) -> None:
+        if message.generation == self.generation:
+            self.error, self.running = message.error, False
+            self._redraw_bar()
+            self._say(message.error, title="analysis failed", severity="error", timeout=10)
+
+    def apply(self, analysis: Analysis) -> None:
+        """Show `analysis`: table, header, verdict; select the first divergence when it is first reached."""
+        first_load = self.analysis is None or self.analysis.old is not analysis.old
+        self.analysis = analysis
+        if first_load:
+            self.query_one(FileHeader).show(analysis)
+        table = self.query_one(LayerTable)
+        table.show(analysis, self.isolated)
+        self.query_one(DetailPane).forget_arrays()
+        first = render.first_row(analysis)
+        if first is not None and (self.auto_selected is None or (not self.user_moved and first != self.auto_selected)):
+            self.auto_selected = first
+            table.select_index(first)
+        self._redraw_bar()
+        self._redraw_detail()
+
+    def _redraw_bar(self) -> None:
+        self.query_one(VerdictBar).show(self.analysis, self.progress, self.running, self.paused, self.isolated,
+                                        self.error)
+
+    def _redraw_detail(self) -> None:
+        table = self.query_one(LayerTable)
+        self.query_one(DetailPane).show(self.analysis, table.selected_row(), self.isolated)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._redraw_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_toggle_detail()
+
+    # -- moving --------------------------------------------------------------------------------------------------
+    def _goto(self, position: int) -> None:
+        table = self.query_one(LayerTable)
+        if table.row_count:
+            self.user_moved = True
+            table.move_cursor(row=max(0, min(position, table.row_count - 1)))
+
+    def action_move(self, step: int) -> None:
+        self._goto(self.query_one(LayerTable).cursor_row + step)
+
+    def action_move_to(self, where: str) -> None:
+        self._goto(0 if where == "top" else self.query_one(LayerTable).row_count - 1)
+
+    def action_next_divergence(self, step: int) -> None:
+        if self.analysis is None:
+            return
+        rows = self.analysis.rows
+        first = render.first_row(self.analysis)
+        pos = self.query_one(LayerTable).cursor_row + step
+        while 0 <= pos < len(rows):
+            if rows[pos].status in render.BREAK_STATUSES or rows[pos].index == first:
+                self._goto(pos)
+                return
+            pos += step
+        self._say("no further divergence" if step > 0 else "no earlier divergence", timeout=2)
+
+    def action_first_divergence(self) -> None:
+        first = None if self.analysis is None else render.first_row(self.analysis)
+        if first is None:
+            self._say("no divergence" + (" so far" if self.running else ""), timeout=2)
+            return
+        self.user_moved = True
+        self.query_one(LayerTable).select_index(first)
+
+    # -- detail pane ---------------------------------------------------------------------------------------------
+    def action_toggle_detail(self) -> None:
+        self.set_class(not self.has_class("-detail-open"), "-detail-open")
+        if self.has_class("-detail-open"):
+            pane = self.query_one(DetailPane)
+            scroll = pane.query(f"#{pane.active} .tab-scroll").first() if pane.active else None
+            if scroll is not None:
+                scroll.focus()
+        else:
+            self.query_one(LayerTable).focus()
+
+    def action_escape(self) -> None:
+        if self.has_class("-detail-open"):
+            self.action_toggle_detail()
+
+    def action_cycle_tab(self, step: int) -> None:
+        self.query_one(DetailPane).cycle(step)
+
+    def action_toggle_isolated(self) -> None:
+        self.isolated = not self.isolated
+        if self.analysis is not None:
+            self.query_one(LayerTable).show(self.analysis, self.isolated)
+        self._redraw_bar()
+        self._redraw_detail()
+
+    def _pick(self, attr: str, step: int) -> None:
+        pane = self.query_one(DetailPane)
+        view = pane.activations()
+        if pane.active != "activations":
+            pane.query_one("#tabs").active = "activations"
+        else:
+            view.pick(attr, step)
+            pane.refresh_active()
+
+    def action_channel(self, step: int) -> None:
+        self._pick("channel", step)
+
+    def action_position(self, step: int) -> None:
+        self._pick("position", step)
+
+    # -- stepping ------------------------------------------------------------------------------------------------
+    def action_step(self) -> None:
+        if not self.running:
+            self._say("the analysis is complete (r restarts it)", timeout=2)
+            return
+        self.gate.request(STEP)
+
+    def action_continue(self) -> None:
+        if not self.running:
+            self._say("the analysis is complete (r restarts it)", timeout=2)
+            return
+        self.gate.request(CONTINUE)
+        self.paused = False
+        self._redraw_bar()
+
+    def action_restart(self) -> None:
+        self.query_one(LayerTable).reset()
+        self.analysis = self.raw = None
+        self.start()
+        self._say("analysis restarted", timeout=2)
+
+    # -- tolerance -----------------------------------------------------------------------------------------------
+    def action_tolerance(self) -> None:
+        if self.config.retolerance is None:
+            self._say("re-judging with another tolerance is not available in this build", severity="warning")
+            return
+        tol = self.analysis.tolerance if self.analysis is not None else None
+        atol, rtol = self.tolerance or ((tol.atol, tol.rtol) if tol else (1e-5, 1e-4))
+        self.app.push_screen(ToleranceDialog(atol, rtol), self._tolerance_chosen)
+
+    def _tolerance_chosen(self, result) -> None:
+        if result is None:
+            return
+        self.tolerance = result
+        if self.raw is not None:
+            self.run_worker(partial(self._retolerance, self.raw, *result), thread=True, exclusive=True,
+                            group="retolerance", name="retolerance")
+
+    def _retolerance(self, raw: Analysis, atol: float, rtol: float) -> None:
+        self.post_message(Retoleranced(self.config.retolerance(raw, atol, rtol), atol, rtol))
+
+    def on_retoleranced(self, message: Retoleranced) -> None:
+        if self.tolerance != (message.atol, message.rtol):
+            return
+        self.auto_selected, self.user_moved = None, False
+        self.apply(message.analysis)
+        self._say(f"re-judged with atol {message.atol:g}, rtol {message.rtol:g}", timeout=3)
+
+    # -- search --------------------------------------------------------------------------------------------------
+    def action_search(self) -> None:
+        bar = self.query_one(SearchBar)
+        self.add_class("-searching")
+        bar.focus()
+
+    def close_search(self) -> None:
+        self.remove_class("-searching")
+        self.query_one(LayerTable).focus()
+
+    def _find(self, text: str, start: int) -> int | None:
+        if self.analysis is None or not text:
+            return None
+        needle = text.lower()
+        rows = self.analysis.rows
+        for k in range(len(rows)):
+            row = rows[(start + k) % len(rows)]
+            names = [s.key for s in (row.old, row.new) if s is not None]
+            names += [s.name for s in (row.old, row.new) if s is not None]
+            if any(needle in render.safe(n).lower() or needle in n.lower() for n in names):
+                return (start + k) % len(rows)
+        return None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            hit = self._find(event.value, self.query_one(LayerTable).cursor_row)
+            if hit is not None:
+                self._goto(hit)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search":
+            return
+        hit = self._find(event.value, self.query_one(LayerTable).cursor_row + 1)
+        if hit is None:
+            self._say(f"no layer name contains {render.safe(event.value)!r}", timeout=2)
+        else:
+            self._goto(hit)
+
+    # -- export --------------------------------------------------------------------------------------------------
+    def action_export(self) -> None:
+        if self.config.export is None:
+            self._say("export is not available in this build", severity="warning")
+            return
+        if self.analysis is None:
+            self._say("nothing to export yet", timeout=2)
+            return
+        self.app.push_screen(ExportDialog(tuple(self.config.export_formats), self.config.export_path),
+                             self._export_chosen)
+
+    def _export_chosen(self, result) -> None:
+        if result is None:
+            return
+        fmt, path = result
+        self.run_worker(partial(self._export, self.analysis, fmt, path), thread=True, group="export", name="export")
+
+    def _export(self, analysis: Analysis, fmt: str, path: str) -> None:
+        try:
+            self.config.export(analysis, fmt, path)
+        except (KstepError, OSError) as exc:
+            msg = exc.line() if isinstance(exc, KstepError) else f"{path}: {exc.strerror or exc}"
+            self.post_message(ExportFinished(path, msg))
+            return
+        self.post_message(ExportFinished(path))
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        if message.error:
+            self._say(render.safe(message.error), title="export failed", severity="error", timeout=8)
+        else:
+            self._say(f"wrote {render.safe(os.path.abspath(message.path))}", timeout=4)
+
+    def _say(self, message: str, **kwargs) -> None:
+        """A notification whose text is literal (it may hold names from the files)."""
+        self.notify(message, markup=False, **kwargs)
+
+    # -- help ----------------------------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())

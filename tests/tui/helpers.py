@@ -1,0 +1,53 @@
+"""Provides the TUI tests' shared helpers: building the app the way the CLI does, and waiting for it to settle."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from kstep.tui.app import make_app
+from kstep.tui.screens.main import MainScreen
+from tests.tui import sample_analysis as sample
+
+
+def build(analysis=None, *, source=None, fake=None, paused=False, activations=sample.activations):
+    """The real factory, fed by a fixed sample (or a stepping source) and the fake compare callables."""
+    fake = fake or sample.FakeCompare()
+    return make_app(source if source is not None else (analysis or sample.sample()),
+                    retolerance=fake.retolerance, export=fake.export, activations=activations,
+                    start_paused=paused)
+
+
+def main_screen(pilot: Pilot) -> MainScreen:
+    return next(s for s in pilot.app.screen_stack if isinstance(s, MainScreen))
+
+
+async def settle(pilot: Pilot, done=None, tries: int = 200) -> None:
+    """Wait until the main screen shows an analysis (and `done(screen)` holds, when given)."""
+    for _ in range(tries):
+        await pilot.pause(0.01)
+        screen = main_screen(pilot) if pilot.app.screen_stack else None
+        if screen is not None and screen.analysis is not None and (
+                done(screen) if done else not screen.running or screen.paused):
+            await pilot.pause()
+            return
+    raise AssertionError("the app never settled")
+
+
+async def still(pilot: Pilot) -> None:
+    """For snapshots: settle, then stop every input cursor from blinking."""
+    await settle(pilot)
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+def pilot_test(fn):
+    """Run an async test function in its own event loop (no pytest async plugin needed)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        asyncio.run(fn(*args, **kwargs))
+    return run
