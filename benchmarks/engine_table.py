@@ -38,13 +38,26 @@ DEFAULT_BENCH_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "t
 TARGETS = {"engine_vs_tf": 1.5, "process_vs_tf": 0.5, "rss_vs_data": 2.0}
 TARGET_ARCHS = {"engine_vs_tf": ("ResNet50", "VGG16")}  # the issue sets the 1.5x target on these two
 
-# Runs argv with stdout dropped and stderr kept, and reports the child's own wall seconds and peak RSS. It is a
-# small separate process so that the child is not forked from a big one (the kernel carries a forking process's
-# peak RSS into the child's ru_maxrss at exec).
+# Runs argv with stdout dropped and stderr kept, and reports the child's own wall seconds and peak RSS, and
+# 'foreign': the share of the machine's CPUs that other processes used meanwhile (from /proc/stat minus the child's
+# own CPU time). With wait_idle > 0 it first waits (at most that many seconds) for a 0.5 s spell below 10% busy.
+# It is a small separate process so that the child is not forked from a big one (the kernel carries a forking
+# process's peak RSS into the child's ru_maxrss at exec).
 RSS_HELPER = r"""
 import json, os, subprocess, sys, time
-out, timeout, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+def busy():  # (busy, total) jiffies of the whole machine
+    v = [int(t) for t in open("/proc/stat").readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+out, timeout, wait_idle, argv = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+ncpu = os.cpu_count() or 1
+waited, t_wait = 0.0, time.perf_counter()
+while wait_idle > 0 and time.perf_counter() - t_wait < wait_idle:  # wait for a quiet machine (other jobs)
+    b0, a0 = busy(); time.sleep(0.5); b1, a1 = busy()
+    if (b1 - b0) / max(1, a1 - a0) < 0.10:
+        break
+waited = time.perf_counter() - t_wait
 with open(out + ".err", "wb") as err:
+    b0, a0 = busy()
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
     while True:
@@ -57,7 +70,11 @@ with open(out + ".err", "wb") as err:
             break
         time.sleep(0.002)
     dt = time.perf_counter() - t0
-json.dump({"s": dt, "rc": os.waitstatus_to_exitcode(status), "maxrss_kib": ru.ru_maxrss}, open(out, "w"))
+    b1, a1 = busy()
+hz = os.sysconf("SC_CLK_TCK")
+foreign = max(0.0, ((b1 - b0) / hz - ru.ru_utime - ru.ru_stime) / (dt * ncpu))
+json.dump({"s": dt, "rc": os.waitstatus_to_exitcode(status), "maxrss_kib": ru.ru_maxrss, "foreign": foreign,
+           "waited": waited}, open(out, "w"))
 """
 
 GEMM_SCRIPT = r"""
@@ -78,14 +95,19 @@ PROFILE_LINE = re.compile(r"^\s*([0-9.]+) s  (.*) \(([^()]*)\)\s*$")
 TOTAL_LINE = re.compile(r"^\s*([0-9.]+) s  engine total\s*$")
 
 
+WAIT_IDLE = 0.0  # set from --wait-idle
+
+
 def run_measured(argv, timeout=600.0):
-    """-> dict(s, rc, peak_rss_mib, stderr)."""
+    """-> dict(s, rc, peak_rss_mib, foreign, waited, stderr)."""
     with tempfile.TemporaryDirectory() as td:
         rep = os.path.join(td, "r.json")
-        subprocess.run([sys.executable, "-c", RSS_HELPER, rep, str(timeout)] + list(argv), stdin=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-c", RSS_HELPER, rep, str(timeout), str(WAIT_IDLE)] + list(argv),
+                       stdin=subprocess.DEVNULL)
         r = json.load(open(rep))
         err = open(rep + ".err", "rb").read().decode(errors="replace")
-    return {"s": r["s"], "rc": r["rc"], "peak_rss_mib": r["maxrss_kib"] / 1024.0, "stderr": err}
+    return {"s": r["s"], "rc": r["rc"], "peak_rss_mib": r["maxrss_kib"] / 1024.0, "foreign": r["foreign"],
+            "waited": r["waited"], "stderr": err}
 
 
 def parse_profile(stderr):
@@ -111,7 +133,7 @@ def profile_runs(kstep, h5, xp, out, repeats, warmup=1, timeout=600.0):
         r = run_measured(kstep + ["dump", h5, xp, "-o", out, "--profile"], timeout)
         total, layers, other = parse_profile(r["stderr"])
         runs.append({"warmup": i < warmup, "s": r["s"], "rc": r["rc"], "peak_rss_mib": r["peak_rss_mib"],
-                     "total": total, "layers": layers, "other": other})
+                     "foreign": r["foreign"], "total": total, "layers": layers, "other": other})
         if r["rc"] != 0 or total is None:
             break
     ok = [x for x in runs if not x["warmup"] and x["rc"] == 0 and x["total"] is not None]
@@ -123,7 +145,7 @@ def profile_runs(kstep, h5, xp, out, repeats, warmup=1, timeout=600.0):
     totals = [x["total"] for x in ok]
     res.update(total_median=statistics.median(totals), total_min=min(totals), totals=totals,
                process_median=statistics.median(x["s"] for x in ok),
-               peak_rss_mib=max(x["peak_rss_mib"] for x in ok))
+               peak_rss_mib=max(x["peak_rss_mib"] for x in ok), foreign=[x["foreign"] for x in ok])
     per = {}
     order = []
     for x in ok:
@@ -227,7 +249,29 @@ def fmt_x(v, target=None, le=True):
     return s
 
 
+def wait_idle(limit):
+    """Wait up to `limit` seconds for a 0.5 s spell with the machine below 10% busy; -> seconds waited."""
+    def busy():
+        v = [int(t) for t in open("/proc/stat").readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)
+    t0 = time.perf_counter()
+    while limit > 0 and time.perf_counter() - t0 < limit:
+        b0, a0 = busy()
+        time.sleep(0.5)
+        b1, a1 = busy()
+        if (b1 - b0) / max(1, a1 - a0) < 0.10:
+            break
+    return time.perf_counter() - t0
+
+
+def baseline_rss(kstep_py):
+    """Peak RSS (MiB) of kstep's interpreter that only imports numpy, h5py and kstep's dump path."""
+    r = run_measured([kstep_py, "-c", "import numpy, h5py, kstep.cli, kstep.engine.executor, kstep.io.load"])
+    return r["peak_rss_mib"] if r["rc"] == 0 else None
+
+
 def kstep_gemm(kstep_py):
+    wait_idle(WAIT_IDLE)
     r = subprocess.run([kstep_py, "-c", GEMM_SCRIPT], capture_output=True, text=True, timeout=300)
     if r.returncode:
         raise SystemExit(f"GEMM measurement with {kstep_py} failed: {r.stderr[-400:]}")
@@ -241,8 +285,12 @@ def main():
     ap.add_argument("--kstep", default="/tmp/kvenv/bin/python -m kstep")
     ap.add_argument("--repeats", type=int, default=5, help="kstep dump --profile runs per model (after 1 warm-up)")
     ap.add_argument("--top", type=int, default=5)
+    ap.add_argument("--wait-idle", type=float, default=20.0, help="before each kstep run, wait up to this many "
+                    "seconds for the machine to be idle (other jobs share it; 0: do not wait)")
     ap.add_argument("--json", default="", help="write everything measured here")
     a = ap.parse_args()
+    global WAIT_IDLE
+    WAIT_IDLE = a.wait_idle
     kstep = shlex.split(a.kstep)
     bench = json.load(open(a.bench_json or os.path.join(a.workdir, "bench.json")))
     env = bench["env"]
@@ -261,7 +309,9 @@ def main():
     except OSError:
         pass
 
-    out = {"kstep_gemm": g, "gemm_gflops_used": gemm, "bench_env": env, "models": []}
+    base = baseline_rss(kstep[0])
+    print(f"baseline: {kstep[0]} importing numpy + h5py + kstep peaks at {base:.0f} MiB RSS")
+    out = {"kstep_gemm": g, "gemm_gflops_used": gemm, "bench_env": env, "baseline_rss_mib": base, "models": []}
     summary = []
     for r in bench["results"]:
         arch, size = r["arch"], r["size"]
@@ -301,6 +351,7 @@ def main():
         data_mib = (wbytes + act) / 2**20
         rss = m["dump_rss_mib"] or m["profile_rss_mib"]
         m["rss_vs_data"] = rss / data_mib if rss else None
+        m["rss_above_baseline_vs_data"] = (rss - base) / data_mib if rss and base else None
         top, topk, rows = losers(p["layers"], flops, gemm, a.top)
         m.update(top_layers=top, top_kinds=topk, layers=rows, profile=p)
         out["models"].append(m)
@@ -311,9 +362,12 @@ def main():
         print(f"  TF all-layer in-process     median {fmt_s(m['tf_all_median'])} s  min {fmt_s(m['tf_all_min'])} s"
               f"   ({m['tf_vs_limit'] or 0:.1f}x the GEMM limit)")
         print(f"  kstep engine total          median {fmt_s(m['engine_median'])} s  min {fmt_s(m['engine_min'])} s"
-              f"   runs {', '.join(f'{t:.3f}' for t in p['totals'])}")
+              f"   runs {', '.join(f'{t:.3f}' for t in p['totals'])}; other processes used "
+              f"{', '.join(f'{100 * f:.0f}%' for f in p['foreign'])} of the CPUs meanwhile")
         print(f"  kstep dump process          median {fmt_s(m['dump_median'])} s  min {fmt_s(m['dump_min'])} s"
-              f"   peak RSS {m['dump_rss_mib'] or 0:.0f} MiB (--profile runs: {m['profile_rss_mib']:.0f} MiB)")
+              f"   peak RSS {m['dump_rss_mib'] or 0:.0f} MiB (--profile runs: {m['profile_rss_mib']:.0f} MiB)"
+              f" = {m['rss_vs_data'] or 0:.2f}x weights+activations ({(m['rss_above_baseline_vs_data'] or 0):.2f}x "
+              f"without the {base or 0:.0f} MiB baseline)")
         print(f"  TF fresh-process dump       median {fmt_s(m['tf_cold_median'])} s  min {fmt_s(m['tf_cold_min'])} s"
               f"   peak RSS {m['tf_cold_rss_mib'] or 0:.0f} MiB")
         print(f"  {'layer (top by seconds lost vs GEMM limit)':<44} {'kind':<22} {'median s':>9} {'limit s':>9} "
@@ -334,8 +388,8 @@ def main():
     if summary:
         print("\n| model | TF all-layer s (med/min) | kstep engine s (med/min) | engine/TF (<=1.5) | kstep dump s | "
               "TF fresh process s | dump/TF process (<=0.5) | GEMM limit s | engine/limit | TF/limit | "
-              "peak RSS MiB | weights+acts MiB | RSS/data (<2) |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "peak RSS MiB | weights+acts MiB | RSS/data (<2) | (RSS-baseline)/data |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for m in summary:
             tgt = TARGETS["engine_vs_tf"] if m["arch"] in TARGET_ARCHS["engine_vs_tf"] else None
             rss = m["dump_rss_mib"] or m["profile_rss_mib"]
@@ -345,7 +399,8 @@ def main():
                   f"{fmt_x(m['process_vs_tf'], TARGETS['process_vs_tf'])} | {m['limit_s']:.4f} | "
                   f"{fmt_x(m['engine_vs_limit'])} | {fmt_x(m['tf_vs_limit'])} | {rss:.0f} | "
                   f"{(m['weights_bytes'] + m['activations_bytes']) / 2**20:.0f} | "
-                  f"{fmt_x(m['rss_vs_data'], TARGETS['rss_vs_data'], le=False)} |")
+                  f"{fmt_x(m['rss_vs_data'], TARGETS['rss_vs_data'], le=False)} | "
+                  f"{fmt_x(m['rss_above_baseline_vs_data'])} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=float)

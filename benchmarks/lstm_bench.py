@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from engine_table import kstep_gemm, parse_profile, run_measured  # noqa: E402
+import engine_table as ET  # noqa: E402
+from engine_table import baseline_rss, kstep_gemm, parse_profile, run_measured  # noqa: E402
 
 COLD_SCRIPT = r"""
 import os, sys
@@ -126,8 +127,11 @@ def main():
     ap.add_argument("--kstep", default="/tmp/kvenv/bin/python -m kstep")
     ap.add_argument("--workdir", default="", help="keep the .h5/.npy/.npz here (default: a temporary directory)")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--wait-idle", type=float, default=20.0, help="before each kstep run, wait up to this many "
+                    "seconds for the machine to be idle (other jobs share it; 0: do not wait)")
     ap.add_argument("--json", default="")
     a = ap.parse_args()
+    ET.WAIT_IDLE = a.wait_idle
     kstep = shlex.split(a.kstep)
     own = None
     workdir = a.workdir
@@ -173,7 +177,7 @@ def main():
         run = run_measured(kstep + ["dump", h5, xp, "-o", out, "--profile"], a.timeout)
         total, layers, other = parse_profile(run["stderr"])
         prof.append({"warmup": i == 0, "rc": run["rc"], "s": run["s"], "total": total, "layers": layers,
-                     "other": other})
+                     "other": other, "foreign": run["foreign"]})
         if run["rc"] != 0 or total is None:
             break
     ok = [p for p in prof if not p["warmup"] and p["rc"] == 0 and p["total"] is not None]
@@ -181,7 +185,8 @@ def main():
         last = prof[-1]
         r["kstep_error"] = f"exit {last['rc']}: " + " | ".join(last["other"][-3:])[-600:]
     else:
-        r["engine"] = {"median": statistics.median(p["total"] for p in ok), "min": min(p["total"] for p in ok)}
+        r["engine"] = {"median": statistics.median(p["total"] for p in ok), "min": min(p["total"] for p in ok),
+                       "all": [p["total"] for p in ok], "foreign": [p["foreign"] for p in ok]}
         per = {}
         for p in ok:
             for key, kind, s in p["layers"]:
@@ -213,6 +218,7 @@ def main():
             r["tf_cold_dump"] = {"median": statistics.median(c["s"] for c in okc), "min": min(c["s"] for c in okc),
                                  "peak_rss_mib": max(c["peak_rss_mib"] for c in okc)}
 
+    r["baseline_rss_mib"] = base = baseline_rss(kstep[0])
     data_mib = (r["weights_bytes"] + r["activations_bytes"]) / 2**20
     print(f"== {tag}: 2 x LSTM({u}), input (1, {t}, {f}), FLOPs {r['flops'] / 1e6:.0f} M, weights "
           f"{r['weights_bytes'] / 2**20:.2f} MiB, all activations {r['activations_bytes'] / 2**20:.2f} MiB")
@@ -229,7 +235,9 @@ def main():
     else:
         e = r["engine"]
         print(f"  kstep engine total (--profile)           median {e['median']:.4f} s  min {e['min']:.4f} s   "
-              + ", ".join(f"{lay['key']} {lay['median']:.4f} s" for lay in r["engine_layers"]))
+              + ", ".join(f"{lay['key']} {lay['median']:.4f} s" for lay in r["engine_layers"])
+              + f"; runs {', '.join(f'{v:.4f}' for v in e['all'])}, other processes used "
+              + ", ".join(f"{100 * v:.0f}%" for v in e["foreign"]) + " of the CPUs meanwhile")
         if "kstep_dump" in r:
             d = r["kstep_dump"]
             print(f"  kstep dump process                       median {d['median']:.3f} s  min {d['min']:.3f} s  "
@@ -248,8 +256,10 @@ def main():
               (f"; engine / numpy matmul floor = {e / r['floor_matmuls_s']:.2f}; engine / plain numpy loop = "
                f"{e / r['floor_numpy_s']:.2f}" if floor else ""))
         if "kstep_dump" in r:
-            print(f"  ratio peak RSS / (weights + activations) = {r['kstep_dump']['peak_rss_mib'] / data_mib:.1f}"
-                  f"  (data {data_mib:.2f} MiB; a python+numpy+h5py process alone is ~40-60 MiB)")
+            rss = r["kstep_dump"]["peak_rss_mib"]
+            print(f"  ratio peak RSS / (weights + activations) = {rss / data_mib:.1f}  (data {data_mib:.2f} MiB; "
+                  f"kstep's interpreter importing numpy + h5py + kstep alone peaks at {base or 0:.0f} MiB: "
+                  f"{(rss - (base or 0)) / data_mib:.2f}x above that)")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(r, fh, indent=1, default=float)

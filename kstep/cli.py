@@ -220,12 +220,32 @@ def exit_code_for(analysis) -> int:
     return ExitCode.OK
 
 
+OUTPUT_FLAGS = ("-o", "--output", "--format")
+
+
+def report_command(argv: list[str]) -> list[str]:
+    """The command that reproduces a comparison, as the report records it: `kstep report OLD NEW REF [options]`
+    without -o/--format, so the app's export and `kstep report` write the same bytes."""
+    out, skip = [], False
+    for item in argv[1:] if argv and argv[0] == "report" else argv:
+        if skip:
+            skip = False
+            continue
+        if item in OUTPUT_FLAGS:
+            skip = True
+            continue
+        if any(item.startswith(flag + "=") for flag in OUTPUT_FLAGS if flag.startswith("--")):
+            continue
+        out.append(item)
+    return ["kstep", "report"] + out
+
+
 def run_comparison(args, argv: list[str]):
     """Open, compute and close one comparison; returns the finished Analysis."""
     from kstep.compare.analyze import Comparison
 
     options = compare_options(args)
-    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, options, ["kstep"] + argv)
+    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, options, report_command(argv))
     try:
         for _ in comparison.run():
             pass

@@ -94,6 +94,7 @@ def to_dict(a: Analysis) -> dict:
         "new": _file(a.new),
         "tolerance": _tol(a.tolerance),
         "input_notes": list(a.input_notes),
+        "complete": a.complete,
         "agree": a.agree,
         "first_divergence": _first(a.first_divergence),
         "verdicts": [{"sample": v.sample, "outputs_agree": v.outputs_agree, "top1_old": v.top1_old,

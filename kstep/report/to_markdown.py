@@ -70,6 +70,9 @@ def to_markdown(a: Analysis) -> str:
                    "--") else ""))
     for note in a.input_notes:
         out.append(f"- note: {md(note)}")
+    if not a.complete:
+        done = sum(1 for r in a.rows if r.status != "pending")
+        out.append(f"- partial: exported while the analysis was running ({done} of {len(a.rows)} layers judged)")
     out.append("")
     f = a.first_divergence
     if f is None:

@@ -12,10 +12,11 @@ from kstep.tui.app import make_app
 
 
 def launch(args, argv: list[str]) -> int:
-    from kstep.cli import compare_options
+    from kstep.cli import compare_options, report_command
 
     inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
-    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, compare_options(args), ["kstep"] + argv)
+    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, compare_options(args),
+                            report_command(argv))
     try:
         app = make_app(lambda: _updates(comparison),
                        retolerance=lambda analysis, atol, rtol: comparison.retolerance(atol, rtol),

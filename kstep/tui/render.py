@@ -186,10 +186,16 @@ def kind_text(row: Row) -> Text:
 
 
 def shape_text(row: Row) -> Text:
+    """OLD's output shape; `a≠b` only when the shapes differ after NEW was mapped onto OLD's layout."""
     a = shape(row.old.shape) if row.old else "—"
     b = shape(row.new.shape) if row.new else "—"
     if row.old is None or row.new is None:
         return Text(a if row.old else b, no_wrap=True)
+    stats = row.propagated
+    if stats is not None and stats.shape_old and stats.shape_new:
+        a, b = shape(stats.shape_old), shape(stats.shape_new)  # both in OLD's layout
+    elif row.layout != "same":
+        b = a
     if a == b:
         return Text(a, no_wrap=True, overflow="ellipsis")
     return Text.assemble(a, ("≠", "bold magenta"), b, no_wrap=True, overflow="ellipsis")

@@ -36,5 +36,5 @@ def test_no_raw_control_characters_or_markup(fmt):
     if fmt == "json":
         doc = json.loads(text)
         assert doc["schema"] == "kstep.report/1"
-        assert list(doc) == ["schema", "kstep_version", "command", "old", "new", "tolerance", "input_notes", "agree",
+        assert list(doc) == ["schema", "kstep_version", "command", "old", "new", "tolerance", "input_notes", "complete", "agree",
                              "first_divergence", "verdicts", "layers"]
