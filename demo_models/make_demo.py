@@ -223,7 +223,7 @@ def phase_new(outdir):
         outs = {n: np.asarray(v) for n, v in zip(LAYERS, probe.predict(x, batch_size=BATCH, verbose=0))}
         p = os.path.join(d, "new.h5")
         m.save(p, save_format="h5")
-        re = K.models.load_model(p).predict(x, batch_size=BATCH, verbose=0)
+        re = K.models.load_model(p, compile=False).predict(x, batch_size=BATCH, verbose=0)
         reload_diff = float(np.max(np.abs(re - outs["fc2"])))
         assert reload_diff < 1e-6, reload_diff
         for f in ("old.h5", "ref.npy", "expected_old.npz"):
@@ -323,10 +323,11 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     me = os.path.abspath(__file__)
     common = [outdir, "--venvs", a.venvs, "--seed", str(a.seed)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONDONTWRITEBYTECODE="1")
     try:
-        subprocess.run([k1, me, "--phase", "old"] + common, check=True)
-        subprocess.run([modern, me, "--phase", "new"] + common, check=True)
-        subprocess.run([modern, me, "--phase", "compare"] + common, check=True)
+        subprocess.run([k1, me, "--phase", "old"] + common, check=True, env=env)
+        subprocess.run([modern, me, "--phase", "new"] + common, check=True, env=env)
+        subprocess.run([modern, me, "--phase", "compare"] + common, check=True, env=env)
     finally:
         shutil.rmtree(os.path.join(outdir, "_old"), ignore_errors=True)
 

@@ -11,15 +11,17 @@ from dataclasses import dataclass, field
 
 # Row statuses, in the order of severity used for colours and glyphs.
 AGREE = "agree"            # = within tolerance
-NOISE = "noise"            # differs only because an earlier layer did (propagated differs, isolated agrees)
+NOISE = "noise"            # agrees only within the measured float32 noise (beyond 1e-5, within 10x the noise)
+INHERITED = "inherited"    # differs only because an earlier layer did (propagated differs, isolated agrees)
 DIVERGE = "diverge"        # differs on its own (isolated comparison fails)
 MISMATCH = "mismatch"      # shapes or weights do not match
 UNMATCHED = "unmatched"    # present in one model only
 UNSUPPORTED = "unsupported"  # a kind kstep cannot execute
 PENDING = "pending"        # not computed yet (the analysis is still running)
 
-STATUSES = (AGREE, NOISE, DIVERGE, MISMATCH, UNMATCHED, UNSUPPORTED, PENDING)
-GLYPHS = {AGREE: "=", NOISE: "~", DIVERGE: "✗", MISMATCH: "!", UNMATCHED: "?", UNSUPPORTED: "⊘", PENDING: "…"}
+STATUSES = (AGREE, NOISE, INHERITED, DIVERGE, MISMATCH, UNMATCHED, UNSUPPORTED, PENDING)
+GLYPHS = {AGREE: "=", NOISE: "≈", INHERITED: "~", DIVERGE: "✗", MISMATCH: "!", UNMATCHED: "?", UNSUPPORTED: "⊘",
+          PENDING: "…"}
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from kstep import __version__
-from kstep.analysis import (AGREE, DIVERGE, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis, FileInfo,
+from kstep.analysis import (AGREE, DIVERGE, INHERITED, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis, FileInfo,
                             FirstDivergence, Row, SampleVerdict, Side, Stats, Tolerance)
 from kstep.compare import diagnose
 from kstep.compare.align import Item, align
@@ -206,6 +206,8 @@ class Comparison:
         for runner in runs.values():
             runner.finish()
         self.first_checked = True
+        with self.lock:
+            _name_the_others(self.first, self.rows)
         self.verdicts = self.final_verdicts()
         self.done = True
 
@@ -256,7 +258,10 @@ class Comparison:
             row.status = MISMATCH
             row.note = "weights differ"
         elif not row.propagated.passed:
-            row.status = NOISE if row.isolated is not None else DIVERGE
+            row.status = INHERITED if row.isolated is not None else DIVERGE
+        elif tol.source.startswith("default") and not compare_arrays(
+                ro.outputs[0], to_old(rn.outputs[0], tag_o, tag_n), Tolerance(MIN_ATOL, tol.rtol)).passed:
+            row.status = NOISE
         else:
             row.status = AGREE
         return row
@@ -372,6 +377,7 @@ class Comparison:
             self.rows = [self.judge_row(i, o, n) for i, (o, n) in enumerate(self.pairs[:len(self.rows)])]
             self.find_first_divergence()
             if self.done:
+                _name_the_others(self.first, self.rows)
                 self.verdicts = self.final_verdicts()
             else:
                 self.first_checked = self.first is not None or self.first_checked
@@ -443,6 +449,25 @@ class _Runner:
         for _ in self.steps:
             pass
         self.exhausted = True
+
+
+# cause -> the weight verdict that marks the same mistake in other layers
+SAME_MISTAKE = {"theano_kernel_flip": "equal up to a spatial flip",
+                "flatten_dense_order": "equal up to flatten row order",
+                "rnn_gate_order": "equal up to gate order",
+                "conv_kernel_layout": "equal up to swapped kernel rows/columns"}
+
+
+def _name_the_others(first: FirstDivergence | None, rows: list[Row]) -> None:
+    """When the verified cause is a weight transform, name every later layer whose weights show the same one."""
+    if first is None or first.cause not in SAME_MISTAKE:
+        return
+    mark = SAME_MISTAKE[first.cause]
+    others = [r.new.key for r in rows[first.row + 1:] if r.new is not None
+              and any(w.verdict.startswith(mark) for w in r.weights)]
+    explained = next((h for h in first.hypotheses if h.explains and h.code == first.cause), None)
+    if others and explained is not None and "same fix applies" not in explained.action:
+        explained.action += f"; the same fix applies to {', '.join(others)} (weights {mark})"
 
 
 def _static_side(item: Item | None) -> Side | None:

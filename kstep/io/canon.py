@@ -107,7 +107,7 @@ DEFAULTS: dict[str, dict] = {
     "RepeatVector": dict(),
     "Masking": dict(mask_value=0.0),
     "Embedding": dict(mask_zero=False),
-    "BatchNormalization": dict(axis=-1, center=True, scale=True, mode=0),
+    "BatchNormalization": dict(axis=-1, center=True, scale=True),
     "LayerNormalization": dict(axis=-1, epsilon=1e-3, center=True, scale=True),
     "UnitNormalization": dict(axis=-1),
     "GroupNormalization": dict(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True),
@@ -389,6 +389,8 @@ def _rnn_defaults(kind, raw, p, sem, facts, name):
 
 
 def _bn_params(raw, p, sem, facts, name):
+    if sem.generation == "keras1":
+        p.setdefault("mode", 0)  # Keras 1 only: 0 running statistics, 1 per sample, 2 batch statistics
     if "epsilon" not in p:
         v = sem.version
         eps = 1e-3 if v >= (1, 2, 0) else (1e-5 if v >= (1, 0, 8) else 1e-6)

@@ -12,13 +12,14 @@ import math
 
 from rich.text import Text
 
-from kstep.analysis import (AGREE, DIVERGE, GLYPHS, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis,
+from kstep.analysis import (AGREE, DIVERGE, GLYPHS, INHERITED, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis,
                             FileInfo, Row, Side, Stats)
 from kstep.errors import printable
 
 STATUS_STYLE = {
     AGREE: "green",
-    NOISE: "yellow",
+    NOISE: "green",
+    INHERITED: "yellow",
     DIVERGE: "bold red",
     MISMATCH: "bold magenta",
     UNMATCHED: "cyan",
@@ -27,7 +28,8 @@ STATUS_STYLE = {
 }
 STATUS_LABEL = {
     AGREE: "agrees within tolerance",
-    NOISE: "differs only because an earlier layer did (isolated it agrees)",
+    NOISE: "agrees within the measured float32 noise (beyond 1e-5)",
+    INHERITED: "differs only because an earlier layer did (isolated it agrees)",
     DIVERGE: "diverges on its own (isolated comparison fails)",
     MISMATCH: "shape or weight mismatch",
     UNMATCHED: "present in one model only",

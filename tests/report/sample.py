@@ -1,6 +1,6 @@
 """A fixed, hand-built Analysis for the golden-file tests of the report writers (rendering only)."""
 
-from kstep.analysis import (AGREE, DIVERGE, NOISE, UNMATCHED, Analysis, FileInfo, FirstDivergence, Hypothesis, Row,
+from kstep.analysis import (AGREE, DIVERGE, INHERITED, UNMATCHED, Analysis, FileInfo, FirstDivergence, Hypothesis, Row,
                             SampleVerdict, Side, Stats, Tolerance, WeightDiff)
 
 TOL = Tolerance(1e-5, 1e-4, "default: max(1e-5, 10x float32 noise)", noise_floor=2.4e-7)
@@ -22,7 +22,7 @@ def sample_analysis() -> Analysis:
             stats(0.662, False), [WeightDiff("conv1_W", "conv1/kernel:0", (3, 3, 3, 4), (3, 3, 3, 4),
                                              "equal up to a spatial flip", 0.52)], [], "nhwc->nchw"),
         Row(1, Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 4, 8, 8)),
-            Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 8, 8, 4)), NOISE,
+            Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 8, 8, 4)), INHERITED,
             stats(0.81, False), stats(0.0, True), [], [], "nhwc->nchw"),
         Row(2, Side(HOSTILE, HOSTILE, "Dense", "Dense", (2, 4)), Side("fc", "fc", "Dense", "Dense", (2, 4)), AGREE,
             stats(0.0, True, (2, 4)), stats(0.0, True, (2, 4))),

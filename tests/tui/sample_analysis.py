@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from kstep.analysis import (AGREE, DIVERGE, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis, FileInfo,
+from kstep.analysis import (AGREE, DIVERGE, MISMATCH, INHERITED, PENDING, UNMATCHED, UNSUPPORTED, Analysis, FileInfo,
                             FirstDivergence, Hypothesis, Row, Side, Stats, Tolerance, WeightDiff)
 
 MARKUP_NAME = "[bold red]X[/]"
@@ -49,14 +49,14 @@ def _rows() -> list[Row]:
                   WeightDiff("conv1_b", "conv1/bias:0", (4,), (4,), "identical", 0.0)],
                  [("dim_ordering", "th", None)], "nchw->nhwc"))
     r.append(Row(2, side("bn1", "BatchNormalization", (2, 8, 8, 4), epsilon=1e-3, axis=1),
-                 side("bn1", "BatchNormalization", (2, 8, 8, 4), epsilon=1e-3, axis=-1), NOISE,
+                 side("bn1", "BatchNormalization", (2, 8, 8, 4), epsilon=1e-3, axis=-1), INHERITED,
                  stats(0.81, 0.40, False), stats(3e-7, 1e-7, True),
                  [WeightDiff("bn1_gamma", "bn1/gamma:0", (4,), (4,), "identical", 0.0)], [], "nchw->nhwc"))
     r.append(Row(3, side(MARKUP_NAME, "Activation", (2, 8, 8, 4), activation="relu"),
-                 side(MARKUP_NAME, "Activation", (2, 8, 8, 4), activation="relu"), NOISE,
+                 side(MARKUP_NAME, "Activation", (2, 8, 8, 4), activation="relu"), INHERITED,
                  stats(0.81, 0.40, False), stats(0.0, 0.0, True), layout="nchw->nhwc"))
     r.append(Row(4, side("pool1", "MaxPooling2D", (2, 4, 4, 4), pool_size=(2, 2)),
-                 side("pool1", "MaxPooling2D", (2, 4, 4, 4), pool_size=(2, 2)), NOISE,
+                 side("pool1", "MaxPooling2D", (2, 4, 4, 4), pool_size=(2, 2)), INHERITED,
                  stats(0.81, 0.40, False, (2, 4, 4, 4)), stats(0.0, 0.0, True, (2, 4, 4, 4)), layout="nchw->nhwc"))
     r.append(Row(5, side(ESCAPE_NAME, "Conv2D", (2, 2, 2, 6), filters=6, kernel_size=(3, 3), padding="valid"),
                  side(ESCAPE_NAME, "Conv2D", (2, 2, 2, 6), filters=6, kernel_size=(3, 3), padding="valid"), MISMATCH,
@@ -65,10 +65,10 @@ def _rows() -> list[Row]:
                  "weights differ"))
     r.append(Row(6, side("dropout_1", "Dropout", (2, 2, 2, 6), rate=0.5), None, UNMATCHED,
                  note="present in OLD only"))
-    r.append(Row(7, side("flatten_1", "Flatten", (2, 24)), side("flatten", "Flatten", (2, 24)), NOISE,
+    r.append(Row(7, side("flatten_1", "Flatten", (2, 24)), side("flatten", "Flatten", (2, 24)), INHERITED,
                  stats(1.9, 0.91, False, (2, 24), (1, 7)), stats(0.0, 0.0, True, (2, 24), None), layout="flat nchw->nhwc"))
     r.append(Row(8, side("dense_1", "Dense", (2, 16), units=16, activation="relu"),
-                 side("fc1", "Dense", (2, 16), units=16, activation="relu"), NOISE,
+                 side("fc1", "Dense", (2, 16), units=16, activation="relu"), INHERITED,
                  stats(3.2, 1.0, False, (2, 16), (0, 5)), stats(0.0, 0.0, True, (2, 16), None),
                  [WeightDiff("dense_1_W", "fc1/kernel:0", (24, 16), (24, 16), "equal up to a row permutation "
                              "(flatten order)", 1.2)]))
@@ -167,7 +167,7 @@ class FakeCompare:
         a = copy.deepcopy(analysis)
         a.tolerance = Tolerance(atol, rtol, "t (in the app)")
         for row in a.rows:
-            if row.status in (NOISE, DIVERGE):
+            if row.status in (INHERITED, DIVERGE):
                 row.status = AGREE
         bad = next((r for r in a.rows if r.status in (DIVERGE, MISMATCH)), None)
         a.first_divergence = None if bad is None else FirstDivergence(
