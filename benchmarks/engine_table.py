@@ -14,6 +14,10 @@ ARCH_224.h5 + ARCH_224.input.npy files and its timings), then for each model:
   - counts each layer's FLOPs (2 x multiply-adds of Conv*/Dense/DepthwiseConv/SeparableConv, batch 1, as bench.py)
     and weight bytes with tf_keras, and the bytes of all activations from kstep's own .npz (every layer's output,
     which `kstep dump` holds until it writes them) plus the input;
+  - times tf-keras' all-layer predict (a multi-output model over every layer, after 2 warm-ups) in this process
+    right after each kstep run, so both meet the same machine conditions (--no-paired-tf: use bench.py's figure).
+Before each timed run it waits (up to --wait-idle seconds) for the machine to be idle, and it reports the share of
+the CPUs that other processes used during each run.
 and prints, per model: TF all-layer in-process time vs kstep engine total (target <= 1.5x), the kstep dump process
 vs a fresh TF process doing the same (target <= 0.5x), engine vs GEMM limit (FLOPs / GEMM rate), peak RSS of
 `kstep dump` vs weights + all activations (target < 2x), and the layers and layer kinds that lose most against
@@ -126,8 +130,29 @@ def parse_profile(stderr):
     return total, layers, other
 
 
-def profile_runs(kstep, h5, xp, out, repeats, warmup=1, timeout=600.0):
-    """`kstep dump --profile` warmup + repeats times -> dict with medians (total, per layer), process walls, RSS."""
+def _busy():
+    v = [int(t) for t in open("/proc/stat").readline().split()[1:]]
+    return sum(v) - v[3] - v[4]
+
+
+def timed_here(fn):
+    """Run fn() in this process -> (seconds, share of the CPUs other processes used meanwhile)."""
+    import resource
+    hz, ncpu = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
+    r0, b0 = resource.getrusage(resource.RUSAGE_SELF), _busy()
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    r1, b1 = resource.getrusage(resource.RUSAGE_SELF), _busy()
+    own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return dt, max(0.0, ((b1 - b0) / hz - own) / (dt * ncpu))
+
+
+def profile_runs(kstep, h5, xp, out, repeats, warmup=1, timeout=600.0, paired=None):
+    """`kstep dump --profile` warmup + repeats times -> dict with medians (total, per layer), process walls, RSS.
+
+    paired: a function timed in this process right after each kstep run (after waiting for an idle machine too),
+    so that both sides meet the same conditions (TF's all-layer predict)."""
     runs = []
     for i in range(warmup + repeats):
         r = run_measured(kstep + ["dump", h5, xp, "-o", out, "--profile"], timeout)
@@ -136,6 +161,9 @@ def profile_runs(kstep, h5, xp, out, repeats, warmup=1, timeout=600.0):
                      "foreign": r["foreign"], "total": total, "layers": layers, "other": other})
         if r["rc"] != 0 or total is None:
             break
+        if paired is not None:
+            wait_idle(WAIT_IDLE)
+            runs[-1]["paired_s"], runs[-1]["paired_foreign"] = timed_here(paired)
     ok = [x for x in runs if not x["warmup"] and x["rc"] == 0 and x["total"] is not None]
     res = {"runs": [{k: v for k, v in x.items() if k != "layers"} for x in runs]}
     if not ok:
@@ -146,6 +174,10 @@ def profile_runs(kstep, h5, xp, out, repeats, warmup=1, timeout=600.0):
     res.update(total_median=statistics.median(totals), total_min=min(totals), totals=totals,
                process_median=statistics.median(x["s"] for x in ok),
                peak_rss_mib=max(x["peak_rss_mib"] for x in ok), foreign=[x["foreign"] for x in ok])
+    if paired is not None:
+        ps = [x["paired_s"] for x in ok]
+        res.update(paired_median=statistics.median(ps), paired_min=min(ps), paired=ps,
+                   paired_foreign=[x["paired_foreign"] for x in ok])
     per = {}
     order = []
     for x in ok:
@@ -194,15 +226,19 @@ def layer_flops(layer):
     return 2 * macs
 
 
-def model_facts(h5):
-    """-> (per-layer {name: flops}, weights bytes) with tf_keras."""
+def model_facts(h5, x):
+    """-> (per-layer {name: flops}, weights bytes, a function running tf-keras' all-layer predict on x)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tf_keras as K
     K.backend.clear_session()
     m = K.models.load_model(h5, compile=False)
     flops = {layer.name: layer_flops(layer) for layer in m.layers}
     wbytes = int(sum(np.prod(v.shape) * v.dtype.size for v in m.weights))
-    return flops, wbytes
+    probe = K.Model(m.inputs, [layer.output for layer in m.layers if type(layer).__name__ != "InputLayer"])
+
+    def tf_all():
+        probe.predict(x, verbose=0, batch_size=1)
+    return flops, wbytes, tf_all
 
 
 def npz_bytes(path):
@@ -287,6 +323,8 @@ def main():
     ap.add_argument("--top", type=int, default=5)
     ap.add_argument("--wait-idle", type=float, default=20.0, help="before each kstep run, wait up to this many "
                     "seconds for the machine to be idle (other jobs share it; 0: do not wait)")
+    ap.add_argument("--no-paired-tf", action="store_true", help="do not time tf-keras' all-layer predict here "
+                    "(after each kstep run); compare with bench.py's in-process figure instead")
     ap.add_argument("--json", default="", help="write everything measured here")
     a = ap.parse_args()
     global WAIT_IDLE
@@ -322,21 +360,26 @@ def main():
             print(f"\n== {arch}: {h5} is missing (was bench.py run with --workdir {a.workdir}?)")
             continue
         t0 = time.perf_counter()
-        p = profile_runs(kstep, h5, xp, npz, a.repeats)
+        flops, wbytes, tf_all = model_facts(h5, np.load(xp))
+        for _ in range(2):
+            tf_all()  # warm-up: tracing, allocator
+        p = profile_runs(kstep, h5, xp, npz, a.repeats, paired=None if a.no_paired_tf else tf_all)
         print(f"\n== {arch} {size}x{size}: kstep dump --profile x{1 + a.repeats} in {time.perf_counter() - t0:.0f} s")
         if "error" in p:
             print(f"  kstep dump --profile failed: {p['error']}")
             out["models"].append({"arch": arch, "profile": p})
             continue
-        flops, wbytes = model_facts(h5)
         act = npz_bytes(npz) + os.path.getsize(xp) - 128  # every layer's output + the input (minus .npy header)
         total_flops = sum(flops.values())
         limit = total_flops / (gemm * 1e9)
-        tf_all = r.get("tf_all_layers") or {}
+        tf_all_b = r.get("tf_all_layers") or {}
+        tf_all = ({"median": p["paired_median"], "min": p["paired_min"]} if "paired_median" in p else tf_all_b)
         tf_cold = r.get("tf_cold_dump") or {}
         kd = r.get("kstep_dump") or {}
         m = {"arch": arch, "flops": total_flops, "limit_s": limit, "weights_bytes": wbytes, "activations_bytes": act,
              "tf_all_median": tf_all.get("median"), "tf_all_min": tf_all.get("min"),
+             "tf_all_paired": "paired_median" in p, "bench_tf_all_median": tf_all_b.get("median"),
+             "bench_tf_all_min": tf_all_b.get("min"),
              "engine_median": p["total_median"], "engine_min": p["total_min"],
              "dump_median": kd.get("median"), "dump_min": kd.get("min"), "dump_rss_mib": kd.get("peak_rss_mib"),
              "tf_cold_median": tf_cold.get("median"), "tf_cold_min": tf_cold.get("min"),
@@ -359,8 +402,12 @@ def main():
 
         print(f"  FLOPs {total_flops / 1e9:.2f} G -> GEMM limit {limit:.4f} s; weights {wbytes / 2**20:.1f} MiB, "
               f"all activations {act / 2**20:.1f} MiB")
-        print(f"  TF all-layer in-process     median {fmt_s(m['tf_all_median'])} s  min {fmt_s(m['tf_all_min'])} s"
-              f"   ({m['tf_vs_limit'] or 0:.1f}x the GEMM limit)")
+        if m["tf_all_paired"]:
+            print(f"  TF all-layer in-process     median {fmt_s(m['tf_all_median'])} s  min {fmt_s(m['tf_all_min'])} s"
+                  f"   ({m['tf_vs_limit'] or 0:.1f}x the GEMM limit) runs {', '.join(f'{t:.3f}' for t in p['paired'])}"
+                  f"; other processes used {', '.join(f'{100 * f:.0f}%' for f in p['paired_foreign'])}")
+        print(f"  TF all-layer in bench.py    median {fmt_s(m['bench_tf_all_median'])} s  "
+              f"min {fmt_s(m['bench_tf_all_min'])} s   (no waiting for an idle machine)")
         print(f"  kstep engine total          median {fmt_s(m['engine_median'])} s  min {fmt_s(m['engine_min'])} s"
               f"   runs {', '.join(f'{t:.3f}' for t in p['totals'])}; other processes used "
               f"{', '.join(f'{100 * f:.0f}%' for f in p['foreign'])} of the CPUs meanwhile")
