@@ -10,7 +10,7 @@ from kstep.report.to_markdown import num, shape
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:72em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-family:monospace}
-.diverge,.mismatch{background:#fdd}.noise{background:#ffd}.agree{background:#efe}.unsupported{background:#eee}"""
+.diverge,.mismatch{background:#fdd}.inherited{background:#ffd}.agree,.noise{background:#efe}.unsupported{background:#eee}"""
 
 
 def h(text) -> str:
