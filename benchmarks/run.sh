@@ -29,10 +29,11 @@ export TF_CPP_MIN_LOG_LEVEL=3
 [ -x "$PY" ] || { echo "no $PY: build it with bash ../shared/tools/modern/setup.sh" >&2; exit 2; }
 mkdir -p "$WORKDIR"
 {
-  echo "# $(date -Is) on $(hostname): nproc $(nproc), load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# $(env | grep '^OPENBLAS' | tr '\n' ' ' || true)"
-  echo "# kstep: $KSTEP ($(cd "$HERE/.." && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$HERE/.." && git diff --quiet 2>/dev/null || echo ', with uncommitted changes'))"
-  ${KSTEP%% *} -c 'import numpy as np; np.show_config()' 2>/dev/null | sed -n '/blas:/,/lapack:/p' | sed 's/^/# /' | head -12
+  echo "# $(date -Is) on $(hostname): nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "# OPENBLAS_* in the environment: $(env | grep '^OPENBLAS' | tr '\n' ' ' || true)"
+  echo "# kstep: $KSTEP (commit $(cd "$HERE/.." && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$HERE/.." && git diff --quiet 2>/dev/null || echo ', with uncommitted changes'))"
+  ${KSTEP%% *} -c 'import numpy as np; b = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+print("# kstep numpy", np.__version__, "BLAS:", b.get("name"), b.get("version"), "|", b.get("openblas configuration"))'
 } | tee "$WORKDIR/machine.txt"
 
 if [ "${SKIP_BENCH:-0}" != 1 ] || [ ! -f "$WORKDIR/bench.json" ]; then

@@ -49,6 +49,7 @@ class Stats:
     tolerance: Tolerance
     shape_old: tuple[int, ...] = ()
     shape_new: tuple[int, ...] = ()
+    excess: float = float("inf")  # max(|Δ| - rtol·|old|): the smallest atol under which it would pass
 
     def __bool__(self) -> bool:
         return self.passed

@@ -259,9 +259,8 @@ class Comparison:
             row.note = "weights differ"
         elif not row.propagated.passed:
             row.status = INHERITED if row.isolated is not None else DIVERGE
-        elif tol.source.startswith("default") and not compare_arrays(
-                ro.outputs[0], to_old(rn.outputs[0], tag_o, tag_n), Tolerance(MIN_ATOL, tol.rtol)).passed:
-            row.status = NOISE
+        elif tol.source.startswith("default") and row.propagated.excess > MIN_ATOL:
+            row.status = NOISE  # passes only because the measured float32 noise widened atol
         else:
             row.status = AGREE
         return row
