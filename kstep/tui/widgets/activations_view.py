@@ -35,6 +35,15 @@ def _pool(a, rows: int, cols: int):
     return pad.reshape(pad.shape[0] // fy, fy, pad.shape[1] // fx, fx).max(axis=(1, 3))
 
 
+def _fit(x: float, width: int) -> str:
+    """A value right-aligned in `width` cells with as many significant digits as fit (columns never touch)."""
+    for digits in (4, 3, 2, 1):
+        text = f"{float(x):.{digits}g}"
+        if len(text) <= width:
+            return text.rjust(width)
+    return text[:width]
+
+
 def sparkline(per_channel, channel: int, width: int) -> Text:
     """One cell per channel (max-pooled when there are more channels than `width`), the chosen one reversed."""
     import numpy as np
@@ -137,7 +146,7 @@ def activations_text(pair, channel: int | None, position: int | None, width: int
         heat.insert(0, Text.assemble(("|Δ| ", "bold"), "H×W" if spatial >= 2 else "t", f" 0…{render.num(top)}"))
     heat_w = max((len(t.plain) for t in heat), default=0)
     side = bool(heat) and width - heat_w - 2 >= 6 + 8 * 4
-    per_col = 8
+    per_col = 9
     room = (width - heat_w - 3) if side else width
     n_cols = max(1, min(len(o_line), (room - 5) // per_col))
     start = max(0, min(centre - n_cols // 2, len(o_line) - n_cols))
@@ -145,8 +154,8 @@ def activations_text(pair, channel: int | None, position: int | None, width: int
     slice_lines = [Text(f"{axis_name} {start}..{start + n_cols - 1}" + (f" @ch {channel}" if old.ndim > 2 else ""),
                         style="dim"),
                    Text(f"{axis_name:>5}") + Text("".join(f"{i:>{per_col}}" for i in idx), style="bold"),
-                   Text("  old" + "".join(f"{render.value(o_line[i]):>{per_col}}" for i in idx)),
-                   Text("  new" + "".join(f"{render.value(n_line[i]):>{per_col}}" for i in idx)),
+                   Text("  old" + "".join(" " + _fit(o_line[i], per_col - 1) for i in idx)),
+                   Text("  new" + "".join(" " + _fit(n_line[i], per_col - 1) for i in idx)),
                    Text("  |Δ|") + Text.assemble(*[(f"{render.num(d_line[i]):>{per_col}}",
                                                     "bold red" if d_line[i] > 0 else "dim") for i in idx])]
     if side:
