@@ -293,6 +293,18 @@ def cmd_app(args, argv: list[str]) -> int:
     return launch(args, argv)
 
 
+def _h5py_failure(exc: BaseException) -> str | None:
+    """The HDF5 file being read when h5py itself raised `exc`; None when the error did not come from h5py."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    if last is None or "h5py" not in (last.tb_frame.f_code.co_filename or ""):
+        return None
+    from kstep.io import h5safe
+
+    return h5safe.LAST_OPENED or "an HDF5 file"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -315,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - only errors raised inside h5py/libhdf5 are turned into one line
+        path = _h5py_failure(exc)
+        if path is None:
+            raise
+        print(printable(f"{path}: cannot be read, the HDF5 structure is corrupt ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"), file=sys.stderr)
+        return ExitCode.BAD_INPUT
     except BrokenPipeError:
         return ExitCode.OK
     except SystemExit as exc:  # argparse --help / --version

@@ -17,6 +17,7 @@ import numpy as np
 from kstep.errors import BadInput
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+LAST_OPENED: str | None = None  # the HDF5 file most recently opened, named if h5py fails deep inside it
 MAX_ATTR_CHUNKS = 10_000
 
 
@@ -56,12 +57,14 @@ def is_hdf5(path: str) -> bool:
 
 def open_h5(path: str) -> h5py.File:
     """Open `path` read-only, locking off; one clear BadInput for anything that is not a readable HDF5 file."""
+    global LAST_OPENED
     check_regular_file(path)
     if not is_hdf5(path):
         raise BadInput("is not an HDF5 file (no HDF5 signature)", path=path)
+    LAST_OPENED = path
     try:
         return h5py.File(path, "r", locking=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         raise BadInput(f"cannot be opened as HDF5 ({_first_line(exc)}); truncated or corrupt?", path=path) from None
 
 
@@ -73,7 +76,7 @@ def open_h5_bytes(data: bytes, path: str) -> h5py.File:
         raise BadInput("weights member is not an HDF5 file", path=path)
     try:
         return h5py.File(io.BytesIO(data), "r", locking=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         raise BadInput(f"weights member cannot be opened as HDF5 ({_first_line(exc)})", path=path) from None
 
 
@@ -102,7 +105,7 @@ def attr_str(obj, name: str, path: str) -> str | None:
         if name not in obj.attrs:
             return None
         value = obj.attrs[name]
-    except (OSError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise BadInput(f"attribute {name} cannot be read ({_first_line(exc)})", path=path) from None
     return to_str(value, name, path)
 
@@ -133,7 +136,7 @@ def attr_list(obj, name: str, path: str) -> list[str] | None:
                 items.extend(_raw_list(obj, f"{name}{i}", path))
         else:
             return None
-    except (OSError, KeyError, TypeError) as exc:
+    except (OSError, KeyError, TypeError, RuntimeError) as exc:
         raise BadInput(f"attribute {name} cannot be read ({_first_line(exc)})", path=path) from None
     return [to_str(v, name, path) for v in items]
 
@@ -142,7 +145,7 @@ def child(group, name: str, path: str, what: str):
     """`group[name]` without following external links; None when absent."""
     try:
         link = group.get(name, getlink=True)
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise BadInput(f"{what} '{name}' cannot be read ({_first_line(exc)})", path=path) from None
     if link is None:
         return None
@@ -150,7 +153,7 @@ def child(group, name: str, path: str, what: str):
         raise BadInput(f"{what} '{name}' is an external link to another file; not followed", path=path)
     try:
         return group[name]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise BadInput(f"{what} '{name}' cannot be read ({_first_line(exc)})", path=path) from None
 
 
@@ -160,7 +163,7 @@ def resolve(group, dotted: str, path: str, what: str):
     for part in [p for p in dotted.split("/") if p]:
         if not isinstance(node, h5py.Group):
             return None
-        node = child(node, part, path, what)
+        node = child(node, part, path, f"{what}, path part")
         if node is None:
             return None
     return node
@@ -173,7 +176,7 @@ def check_dataset(ds, path: str, what: str) -> None:
     try:
         external = ds.external
         virtual = ds.is_virtual
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         raise BadInput(f"{what} cannot be inspected ({_first_line(exc)})", path=path) from None
     if external:
         raise BadInput(f"{what} uses external storage (would read another file); refused", path=path)
@@ -187,5 +190,5 @@ def read_dataset(ds, path: str, what: str) -> np.ndarray:
     """Read a whole (already checked) dataset; a corrupt one is a BadInput."""
     try:
         return ds[()]
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise BadInput(f"{what} cannot be read ({_first_line(exc)}); truncated or corrupt?", path=path) from None
