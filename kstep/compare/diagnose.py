@@ -177,11 +177,11 @@ def input_hypotheses(cmp, row: Row, differing) -> list[Hypothesis]:
             nice = _nice_fraction(1.0 / s)
             candidates.append(("input_scale", f"NEW's input is OLD's times {s:g} (0..255 vs 0..1?)",
                                Transform("scale", (1.0 / s,)) if nice is None else nice))
-    if a.ndim >= 3:
-        axis = 1 if tag_o.fmt == "channels_first" else -1
-        if np.allclose(np.flip(a, axis=axis), b, rtol=1e-4, atol=1e-5):
-            candidates.append(("input_channel_order", "NEW's input has its channels reversed (RGB vs BGR)",
-                               Transform("bgr", ())))
+    axis = 1 if tag_o.fmt == "channels_first" else -1
+    if a.ndim >= 3 and np.allclose(np.flip(a, axis=axis), b, rtol=1e-4, atol=1e-5):
+        candidates.append(("input_channel_order", "NEW's input has its channels reversed (RGB vs BGR)",
+                           Transform("bgr", ())))
+    if a.ndim >= 2:
         red = tuple(i for i in range(a.ndim) if i != (axis % a.ndim))
         shift = (b - a).mean(axis=red)
         if np.abs(shift).max() > 0 and np.allclose(a + np.expand_dims(shift, red), b, rtol=1e-4, atol=1e-4):

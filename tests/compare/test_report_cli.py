@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 from kstep.cli import main
 from kstep.compare.analyze import Comparison, Options
 from tests.conftest import LEGACY, need_shared
@@ -74,3 +76,48 @@ def test_bad_reference_input_is_one_line(tmp_path, capsys):
     assert main(["report", str(pair / "old.h5"), str(pair / "new.h5"), str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "expects" in err[0]
+
+
+def test_layer_missing_in_new_is_architecture_changed(tmp_path, capsys):
+    """A layer present in OLD only (not an identity) is the first divergence, cause architecture_changed."""
+    from tests.hostile import make_hostile as mk
+
+    old = mk.valid_model(tmp_path)
+    layers = mk._layers()
+    extra = {"name": "scale", "class_name": "Dense", "config": {"name": "scale", "units": 3, "activation": "tanh",
+                                                                "use_bias": False},
+             "inbound_nodes": [[["dense", 0, 0, {}]]]}
+    layers.insert(2, extra)
+    layers[3]["inbound_nodes"] = [[["scale", 0, 0, {}]]]
+    rng = np.random.default_rng(0)
+    weights = {"dense": [("dense/kernel:0", rng.normal(size=(4, 3)).astype(np.float32)),
+                         ("dense/bias:0", rng.normal(size=3).astype(np.float32))],
+               "scale": [("scale/kernel:0", np.eye(3, dtype=np.float32) * 2)]}
+    new = mk.write_model(tmp_path / "new.h5", mk.model_config(layers), weights,
+                         ["x", "dense", "scale", "reshape", "flatten"])
+    ref = mk.valid_input(tmp_path)
+    assert main(["report", str(old), str(new), str(ref), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    first = doc["first_divergence"]
+    assert first["cause"] == "architecture_changed" and first["layer_new"] == "scale" and first["layer_old"] is None
+    assert [r["status"] for r in doc["layers"]][:3] == ["agree", "unmatched", "inherited"] or \
+        doc["layers"][1]["status"] == "unmatched"
+
+
+def test_input_mean_subtracted_is_diagnosed(tmp_path, capsys):
+    """NEW fed the reference minus a per-feature mean: input_scale with a mean: action that closes the gap."""
+    from tests.hostile import make_hostile as mk
+
+    model = mk.valid_model(tmp_path)
+    ref = mk.valid_input(tmp_path)
+    shifted = tmp_path / "shifted.npy"
+    x = np.load(ref)
+    np.save(shifted, x - np.array([1.0, 2.0, 3.0, 4.0], np.float32))
+    assert main(["report", str(model), str(model), str(ref), "--ref-new", str(shifted), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    first = doc["first_divergence"]
+    assert first["reason"] == "input" and first["cause"] == "input_scale"
+    action = next(h["action"] for h in first["hypotheses"] if h["explains"])
+    assert action.startswith("pass --pre-new mean:")
+    assert main(["report", str(model), str(model), str(ref), "--ref-new", str(shifted),
+                 "--pre-new", action.split()[-1]]) == 0
