@@ -235,7 +235,8 @@ class Comparison:
         tag_o, tag_n = ot.out_tag(ro), nt.out_tag(rn)
         row.layout = describe(tag_o, tag_n)
         row.propagated = self._compare_outputs(ro, rn, ot, nt, tol)
-        row.config_diff = config_diff(ro.layer.params, rn.layer.params)
+        rank = ro.outputs[0].ndim if ro.outputs else None
+        row.config_diff = config_diff(ro.layer.params, rn.layer.params, rank, row.layout != "same")
         if ro.layer.kind != "Model" and rn.layer.kind != "Model":
             if ro.layer.weights or rn.layer.weights:
                 in_o = ot.in_tags(ro)[0] if ro.input_arrays else Tag()
@@ -491,21 +492,32 @@ IGNORED_PARAMS = {"name", "trainable", "dtype", "batch_input_shape", "input_shap
                   "output_shape", "output_mask", "sparse", "ragged", "autocast", "input_dim", "input_length"}
 
 
-def config_diff(old: dict, new: dict) -> list[tuple[str, object, object]]:
-    """Parameters whose resolved values differ (layout-only parameters left out: layouts are mapped)."""
+def config_diff(old: dict, new: dict, rank: int | None = None, layout_mapped: bool = False
+                ) -> list[tuple[str, object, object]]:
+    """Parameters whose resolved values differ. Left out: layout-only parameters (layouts are mapped, and an
+    `axis` follows the layout), keys only one side's Keras stores, and equivalent spellings (axis -1 vs
+    rank-1, None vs False)."""
     out = []
-    for key in sorted(set(old) | set(new)):
+    for key in sorted(set(old) & set(new)):
         if key in IGNORED_PARAMS or key.endswith(("_initializer", "_regularizer", "_constraint")):
             continue
-        a, b = old.get(key), new.get(key)
-        if _norm(a) != _norm(b):
+        if key == "axis" and layout_mapped:
+            continue
+        a, b = old[key], new[key]
+        if _norm(a, key, rank) != _norm(b, key, rank):
             out.append((key, a, b))
     return out
 
 
-def _norm(value):
+def _norm(value, key: str = "", rank: int | None = None):
+    if key == "axis" and rank:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return tuple(sorted(v % rank for v in values))
     if isinstance(value, (list, tuple)):
         return tuple(_norm(v) for v in value)
+    if value is None:
+        return False
     return value
 
 
