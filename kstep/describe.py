@@ -26,7 +26,9 @@ def _jsonable(value):
     return str(value)
 
 
-def _layer(spec: LayerSpec) -> dict:
+def _layer(spec: LayerSpec, shapes: dict, prefix: str = "") -> dict:
+    keys = [prefix + spec.name] if len(spec.calls) <= 1 else [f"{prefix}{spec.name}@{c}" for c in
+                                                              range(len(spec.calls))]
     doc = {
         "name": spec.name,
         "class_name": spec.class_name,
@@ -38,24 +40,32 @@ def _layer(spec: LayerSpec) -> dict:
                      "dtype": w.dtype, "transform": w.transform} for w in spec.weights],
         "calls": [[{"layer": r.layer, "call": r.call, "tensor": r.tensor} for r in call.inputs]
                   for call in spec.calls],
+        "output_shapes": [shapes.get(k) for k in keys],
         "trainable": spec.trainable,
         "notes": list(spec.notes),
     }
     if spec.wrapped:
-        doc["wrapped"] = [_layer(w) for w in spec.wrapped]
+        doc["wrapped"] = [_layer(w, {}) for w in spec.wrapped]
     if spec.inner is not None:
-        doc["model"] = _model(spec.inner)
+        doc["model"] = _model(spec.inner, shapes, keys[0] + "/")
         doc["supported"] = all(layer["supported"] for layer in doc["model"]["layers"])
     return doc
 
 
-def _model(model: ModelSpec) -> dict:
+def _model(model: ModelSpec, shapes: dict, prefix: str = "") -> dict:
+    def out_shape(r):
+        spec = model.layer(r.layer)
+        key = prefix + (r.layer if len(spec.calls) <= 1 else f"{r.layer}@{r.call}")
+        got = shapes.get(key)
+        return got[r.tensor] if got and r.tensor < len(got) else None
+
     return {
         "name": model.name,
         "class_name": model.class_name,
         "inputs": [_io(model, r.layer) for r in model.inputs],
-        "outputs": [{"layer": r.layer, "call": r.call, "tensor": r.tensor} for r in model.outputs],
-        "layers": [_layer(spec) for spec in model.layers if spec.kind != "InputLayer"],
+        "outputs": [{"layer": r.layer, "call": r.call, "tensor": r.tensor, "shape": out_shape(r)}
+                    for r in model.outputs],
+        "layers": [_layer(spec, shapes, prefix) for spec in model.layers if spec.kind != "InputLayer"],
     }
 
 
@@ -66,7 +76,10 @@ def _io(model: ModelSpec, name: str) -> dict:
 
 
 def describe(mf: ModelFile) -> dict:
+    from kstep.shapes import output_shapes
+
     sem = mf.semantics
+    shapes, shapes_note = output_shapes(mf)
     return {
         "schema": SCHEMA,
         "file": mf.path,
@@ -76,7 +89,8 @@ def describe(mf: ModelFile) -> dict:
                      "evidence": list(mf.evidence)},
         "assumptions": [{"key": f.key, "value": _jsonable(f.value), "source": f.source.value, "why": f.why}
                         for f in mf.facts],
-        "model": _model(mf.model),
+        "model": _model(mf.model, shapes),
+        "shapes_note": shapes_note,
         "unsupported": unsupported_layers(mf.model),
     }
 
@@ -127,6 +141,8 @@ def to_text(doc: dict) -> str:
         lines.append(f"  {a['key']} = {a['value']}  [{a['source']}] {a['why']}")
     model = doc["model"]
     _model_text(model, lines, "")
+    if doc.get("shapes_note"):
+        lines.append(f"output shapes: {doc['shapes_note']}")
     if doc["unsupported"]:
         lines.append("unsupported layers (kstep cannot execute these; everything upstream still runs)")
         for u in doc["unsupported"]:
@@ -140,7 +156,7 @@ def _model_text(model: dict, lines: list[str], indent: str) -> None:
         lines.append(f"{indent}  input   {i['name']} {_shape(i['shape'])} {i['dtype']}")
     for o in model["outputs"]:
         lines.append(f"{indent}  output  {o['layer']}" + (f" call {o['call']}" if o["call"] else "")
-                     + (f" tensor {o['tensor']}" if o["tensor"] else ""))
+                     + (f" tensor {o['tensor']}" if o["tensor"] else "") + f" {_shape(o.get('shape'))}")
     lines.append(f"{indent}layers in config order:")
     for n, layer in enumerate(model["layers"]):
         _layer_text(layer, lines, indent + "  ", n)
@@ -151,6 +167,9 @@ def _layer_text(layer: dict, lines: list[str], indent: str, n: int | None) -> No
     head = f"{indent}{'' if n is None else f'{n:>3} '}{layer['name']}  {layer['class_name']}"
     if layer["kind"] != layer["class_name"]:
         head += f" -> {layer['kind']}"
+    outs = [s for call in layer.get("output_shapes", []) if call for s in call]
+    if outs:
+        head += "  -> " + ", ".join(_shape(s) for s in outs)
     lines.append(head + mark)
     sub = indent + "      "
     params = _params_text(layer["params"])

@@ -96,3 +96,32 @@ def test_keras1_padding_layers_record_assumed_ordering(capsys):
             assert f"layer.{name}.data_format" in keys
     image = next(a for a in doc["assumptions"] if a["key"] == "image_data_format")
     assert image["value"] == "channels_last"  # every other layer in the file says 'tf'
+
+
+def test_output_shapes_match_what_keras_computed(capsys):
+    """inspect's per-layer output shapes equal the shapes of the outputs real Keras computed (batch axis free)."""
+    need_shared(LEGACY)
+    manifest = json.loads((LEGACY / "cases" / "manifest.json").read_text())
+    checked = 0
+    for case in manifest["cases"]:
+        if case["name"] not in ("k1/conv2d_th", "k2/multi_io", "k1/rnn_variants", "k2/nested_in_functional"):
+            continue
+        assert main(["inspect", str(LEGACY / "cases" / case["model"]), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        shapes = {}
+
+        def collect(model, prefix=""):
+            for layer in model["layers"]:
+                for c, s in enumerate(layer["output_shapes"]):
+                    key = prefix + layer["name"] + (f"@{c}" if len(layer["output_shapes"]) > 1 else "")
+                    if s:
+                        shapes[key] = s[0]
+                if "model" in layer:
+                    collect(layer["model"], prefix + layer["name"] + "/")
+        collect(doc["model"])
+        for layer in case["layers"]:
+            if ":" in layer["key"]:
+                continue
+            assert shapes[layer["key"]] == [None] + layer["shape"][1:], layer["key"]
+            checked += 1
+    assert checked >= 15

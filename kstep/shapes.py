@@ -1,0 +1,59 @@
+"""Provides `output_shapes`: every layer's output shapes for `kstep inspect`, found by running the engine once on
+a zero input with batch 1 (exact, since it is the same code that `dump` runs).
+
+Only done when it is cheap: when the model's weights total at most `limit` bytes and every input has a fixed
+shape; otherwise the shapes stay unknown and the reason says why (inspect of a large file must stay fast and
+light, and never reads the weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kstep.engine.executor import Executor
+from kstep.errors import KstepError
+from kstep.ir import ModelFile, ModelSpec
+
+LIMIT_BYTES = 64 * 2**20
+
+
+def _weight_bytes(model: ModelSpec) -> int:
+    total = 0
+    for spec in model.layers:
+        if spec.kind == "Model":
+            total += _weight_bytes(spec.inner)
+            continue
+        for w in spec.weights:
+            total += int(np.prod(w.shape, dtype=np.int64)) * np.dtype(w.dtype).itemsize
+    return total
+
+
+def output_shapes(mf: ModelFile, limit: int = LIMIT_BYTES) -> tuple[dict[str, list[list[int]]], str | None]:
+    """({dump key: [output shape, ...]}, None) or ({...what was computed...}, why the rest is unknown)."""
+    size = _weight_bytes(mf.model)
+    if size > limit:
+        return {}, f"weights are {size / 2**20:.0f} MiB; shapes are computed only up to {limit // 2**20} MiB " \
+                   "(kstep dump gives them)"
+    feeds = {}
+    for ref in mf.model.inputs:
+        params = mf.model.layer(ref.layer).params
+        shape = params.get("batch_input_shape")
+        if shape is None or any(d is None for d in shape[1:]):
+            return {}, f"input '{ref.layer}' has no fixed shape"
+        dtype = params.get("dtype") or "float32"
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            dtype = np.dtype("float32")
+        feeds[ref.layer] = np.zeros((1,) + tuple(shape[1:]), dtype=dtype)
+    shapes: dict[str, list[list[int]]] = {}
+    reason = None
+    try:
+        for result in Executor(mf).step(feeds):
+            if result.outputs:
+                shapes[result.key] = [[None] + list(o.shape[1:]) for o in result.outputs]  # batch axis free
+            elif result.unsupported and reason is None:
+                reason = f"not computed from '{result.key}' on: it is unsupported"
+    except KstepError as exc:
+        reason = f"running the model failed: {exc.message}"
+    return shapes, reason
