@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kstep.cli import main
+from tests.compare.test_pairs import check_pair
 from tests.conftest import FIXTURES
 
 PAIRS = FIXTURES / "pairs"
@@ -25,21 +25,4 @@ def test_manifest_is_verified():
 @pytest.mark.parametrize("pair", MANIFEST, ids=[p["id"] for p in MANIFEST])
 def test_pair(pair, capsys):
     """The JSON report's first_divergence names the manifest's layer and cause (or none for a correct pair)."""
-    argv = ["report", str(PAIRS / pair["old"]), str(PAIRS / pair["new"]), str(PAIRS / pair["ref"]),
-            "--ref-new", str(PAIRS / pair["ref_new"]), "--format", "json"]
-    code = main(argv)
-    out = capsys.readouterr()
-    doc = json.loads(out.out)
-    first = doc["first_divergence"]
-    if pair["correct"]:
-        assert code == 0, first
-        assert first is None and doc["agree"] is True
-    else:
-        assert code == 1, out.err
-        assert first["layer_old"] == pair["expected_first_divergent_layer_old"]
-        assert first["layer_new"] == pair["expected_first_divergent_layer_new"]
-        assert first["cause"] == pair["cause"]
-        explained = [h for h in first["hypotheses"] if h["explains"]]
-        assert explained and explained[0]["code"] == first["cause"]
-        assert explained[0]["after"] < explained[0]["before"]
-        assert explained[0]["action"]
+    check_pair(PAIRS, pair, pair["cause"], capsys)
