@@ -1,11 +1,13 @@
-"""Provides the kernels for SimpleRNN, LSTM, GRU (reset_after both ways), CuDNNLSTM/CuDNNGRU and ConvLSTM2D.
+"""Provides the kernels for SimpleRNN, LSTM, GRU (reset_after both ways), CuDNNLSTM/CuDNNGRU and ConvLSTM1D/2D/3D.
 
-Input x: (batch, time, features) (ConvLSTM2D: (batch, time, *image)); weights in tf.keras 2 layout: kernel
+Input x: (batch, time, features) (ConvLSTM: (batch, time, *image)); weights in tf.keras 2 layout: kernel
 (in, n*u), recurrent_kernel (u, n*u), bias (n*u,) or, for GRU reset_after, (2, 3u). Gates: LSTM i,f,c,o; GRU
 z,r,h. The input projection of every step is one matrix product; only the recurrence loops over time.
-Semantics (keras-formats.md §4.4): a masked step repeats the previous output and keeps the states; go_backwards
-walks time in reverse and returns the sequence in that reversed order; the output mask is the input mask when
-return_sequences, else none; stateful layers start from zeros (one reference input has no history).
+Semantics (keras-formats.md §4.4): a masked step repeats the previous output (zeros when the config says
+zero_output_for_mask) and keeps the states; go_backwards walks time in reverse and returns the sequence in that
+reversed order; the output mask is the input mask when return_sequences, else none; time_major (tf.keras 2) takes
+and returns (time, batch, ...) and a (time, batch) mask; stateful layers start from zeros (one reference input has
+no history). Outputs: [sequence or last output] + ([h] or [h, c] when return_state).
 """
 
 from __future__ import annotations
@@ -19,204 +21,255 @@ from kstep.engine.base import Call, Out
 
 
 def _act(call: Call, key: str):
+    """The layer's activation `params[key]` as a function of one array."""
     name = call.params.get(key) or "linear"
     params = {**call.params, "name": call.layer.name}
     return lambda v: apply(name, v, call.sem, params)
 
 
+def _fixed(call: Call):
+    """CuDNN layers' fixed sigmoid and tanh (their config has no activations)."""
+    dt = call.x.dtype
+    return (lambda v: apply("sigmoid", v, call.sem)), (lambda v: np.tanh(v).astype(dt, copy=False))
+
+
+def _bias(call: Call) -> np.ndarray | None:
+    """The third weight when the layer has a bias."""
+    return call.weights[2] if call.params.get("use_bias", True) and len(call.weights) > 2 else None
+
+
 def _prepare(call: Call) -> tuple[np.ndarray, np.ndarray | None]:
-    """x and mask in the order the recurrence walks them (reversed for go_backwards)."""
+    """x (batch, time, ...) and mask (batch, time) in the order the recurrence walks them (reversed for
+    go_backwards)."""
     x, mask = call.x, call.mask
     if call.params.get("time_major"):
-        raise call.unsupported("time_major=True")
+        x = np.swapaxes(x, 0, 1)
+        mask = None if mask is None else np.swapaxes(mask, 0, 1)
+    if x.ndim < 3:
+        raise call.unsupported(f"a recurrent layer needs (batch, time, ...) input, got shape {call.x.shape}")
+    if mask is not None and np.ndim(mask) != 2:
+        raise call.unsupported(f"a mask of shape {np.shape(mask)} (kstep masks recurrent layers per time step)")
     if call.params.get("go_backwards"):
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
     return x, mask
 
 
-def _finish(call: Call, outputs: list[np.ndarray], last: np.ndarray, states: list[np.ndarray]) -> Out:
+def _finish(call: Call, outputs: list[np.ndarray], states: list[np.ndarray]) -> Out:
     """Stack the per-step outputs (or keep the last), append states for return_state, set the output mask."""
     seq = call.params.get("return_sequences")
-    main = np.stack(outputs, axis=1) if seq else last
+    time_axis = 0 if call.params.get("time_major") else 1
+    main = np.stack(outputs, axis=time_axis) if seq else outputs[-1]
     outs = [main] + (list(states) if call.params.get("return_state") else [])
     out_mask = call.mask if seq else None
     return Out(outs, masks=[out_mask] + [None] * (len(outs) - 1))
 
 
-def _run(call: Call, xw: np.ndarray, mask: np.ndarray | None, step, states: list[np.ndarray]) -> Out:
-    """Loop `step(xw_t, states) -> (output, new_states)` over time with Keras's masking rule."""
-    outputs = []
-    prev = np.zeros_like(states[0])
+def _run(call: Call, xw: np.ndarray, mask: np.ndarray | None, step, states: list[np.ndarray]) -> tuple[
+        list[np.ndarray], list[np.ndarray]]:
+    """Loop `step(xw_t, states) -> (output, new_states)` over time with Keras's masking rule.
+
+    xw: (batch, time, ...) input projections; mask: (batch, time) or None. Returns (per-step outputs, states).
+    """
+    if xw.shape[1] == 0:
+        raise call.unsupported("an input with zero time steps")
+    zero_masked = bool(call.params.get("zero_output_for_mask"))
+    outputs: list[np.ndarray] = []
+    prev = None
     for t in range(xw.shape[1]):
         out, new = step(xw[:, t], states)
         if mask is not None:
-            m = mask[:, t][:, None].astype(bool)
-            out = np.where(m, out, prev)
+            m = np.asarray(mask[:, t], bool).reshape((-1,) + (1,) * (out.ndim - 1))
+            fill = np.zeros_like(out) if zero_masked or prev is None else prev
+            out = np.where(m, out, fill)
             new = [np.where(m, n, s) for n, s in zip(new, states)]
         states, prev = new, out
         outputs.append(out)
-    if not outputs:
-        raise call.unsupported("an input with zero time steps")
-    return _finish(call, outputs, prev, states)
+    return outputs, states
 
 
 def _zeros(x: np.ndarray, units: int) -> np.ndarray:
     return np.zeros((x.shape[0], units), dtype=x.dtype)
 
 
+def _project(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """All steps' input projections in one product: (batch, time, in) @ (in, n*u) [+ bias]."""
+    xw = x @ kernel
+    return xw if bias is None else xw + bias
+
+
+# ------------------------------------------------------------------------------------------------------ SimpleRNN
+
 def simple_rnn(call: Call) -> Out:
     """h_t = act(x_t W + b + h_{t-1} U)."""
     x, mask = _prepare(call)
     kernel, rec = call.weights[0], call.weights[1]
-    xw = x @ kernel
-    if call.params.get("use_bias", True) and len(call.weights) > 2:
-        xw = xw + call.weights[2]
+    xw = _project(x, kernel, _bias(call))
     act = _act(call, "activation")
 
     def step(xt, states):
         h = act(xt + states[0] @ rec)
         return h, [h]
 
-    return _run(call, xw, mask, step, [_zeros(x, rec.shape[0])])
+    outputs, states = _run(call, xw, mask, step, [_zeros(x, rec.shape[0])])
+    return _finish(call, outputs, states)
 
+
+# ----------------------------------------------------------------------------------------------------------- LSTM
 
 def _lstm(call: Call, bias: np.ndarray | None, rec_act, act) -> Out:
+    """The LSTM recurrence; kernel (in, 4u), recurrent_kernel (u, 4u), gates i, f, c, o."""
     x, mask = _prepare(call)
     kernel, rec = call.weights[0], call.weights[1]
     u = rec.shape[0]
-    xw = x @ kernel
-    if bias is not None:
-        xw = xw + bias
+    xw = _project(x, kernel, bias)
 
     def step(xt, states):
         h, c = states
         z = xt + h @ rec
-        i = rec_act(z[:, :u])
-        f = rec_act(z[:, u:2 * u])
-        cc = act(z[:, 2 * u:3 * u])
-        o = rec_act(z[:, 3 * u:])
-        c = f * c + i * cc
+        i, f, o = rec_act(z[:, :u]), rec_act(z[:, u:2 * u]), rec_act(z[:, 3 * u:])
+        c = f * c + i * act(z[:, 2 * u:3 * u])
         h = o * act(c)
         return h, [h, c]
 
-    return _run(call, xw, mask, step, [_zeros(x, u), _zeros(x, u)])
+    outputs, states = _run(call, xw, mask, step, [_zeros(x, u), _zeros(x, u)])
+    return _finish(call, outputs, states)
 
 
 def lstm(call: Call) -> Out:
     """i,f,o = rec_act(.), c~ = act(.); c = f c + i c~; h = o act(c)."""
-    bias = call.weights[2] if call.params.get("use_bias", True) and len(call.weights) > 2 else None
-    return _lstm(call, bias, _act(call, "recurrent_activation"), _act(call, "activation"))
+    return _lstm(call, _bias(call), _act(call, "recurrent_activation"), _act(call, "activation"))
 
 
 def cudnn_lstm(call: Call) -> Out:
     """CuDNNLSTM: sigmoid/tanh; its (8u,) bias is the input half plus the recurrent half."""
     b = call.weights[2]
     u = call.weights[1].shape[0]
-    dt = call.x.dtype
-    sig = lambda v: apply("sigmoid", v, call.sem)  # noqa: E731
-    tanh = lambda v: np.tanh(v).astype(dt, copy=False)  # noqa: E731
+    if b.shape != (8 * u,):
+        raise call.unsupported(f"CuDNNLSTM bias of shape {b.shape}, expected ({8 * u},)")
+    sig, tanh = _fixed(call)
     return _lstm(call, b[:4 * u] + b[4 * u:], sig, tanh)
 
 
+# ------------------------------------------------------------------------------------------------------------ GRU
+
 def _gru(call: Call, reset_after: bool, bias: np.ndarray | None, rec_act, act) -> Out:
+    """The GRU recurrence; kernel (in, 3u), recurrent_kernel (u, 3u), gates z, r, h.
+
+    reset_after=False: bias (3u,), h~ = act(x W_h + b_h + (r h) U_h).
+    reset_after=True: bias (2, 3u) (input row, recurrent row), h~ = act(x W_h + b0_h + r (h U_h + b1_h)).
+    """
     x, mask = _prepare(call)
     kernel, rec = call.weights[0], call.weights[1]
     u = rec.shape[0]
-    xw = x @ kernel
     rec_bias = None
     if bias is not None:
-        if bias.ndim == 2:
-            xw = xw + bias[0]
-            rec_bias = bias[1]
-        else:
-            xw = xw + bias
-    if reset_after and bias is not None and bias.ndim != 2:
-        raise call.unsupported(f"reset_after=True needs a (2, {3 * u}) bias, the file has {bias.shape}")
+        want = (2, 3 * u) if reset_after else (3 * u,)
+        if bias.shape != want:
+            raise call.unsupported(f"reset_after={reset_after} needs a bias of shape {want}, the file has "
+                                   f"{bias.shape}")
+        if reset_after:
+            bias, rec_bias = bias[0], bias[1]
+    xw = _project(x, kernel, bias)
+    rec_zr, rec_h = rec[:, :2 * u], rec[:, 2 * u:]
 
     def step(xt, states):
         h = states[0]
         if reset_after:
-            hr = h @ rec
-            if rec_bias is not None:
-                hr = hr + rec_bias
-            z = rec_act(xt[:, :u] + hr[:, :u])
-            r = rec_act(xt[:, u:2 * u] + hr[:, u:2 * u])
+            hr = h @ rec if rec_bias is None else h @ rec + rec_bias
+            zr = rec_act(xt[:, :2 * u] + hr[:, :2 * u])
+            z, r = zr[:, :u], zr[:, u:]
             hh = act(xt[:, 2 * u:] + r * hr[:, 2 * u:])
         else:
-            z = rec_act(xt[:, :u] + h @ rec[:, :u])
-            r = rec_act(xt[:, u:2 * u] + h @ rec[:, u:2 * u])
-            hh = act(xt[:, 2 * u:] + (r * h) @ rec[:, 2 * u:])
+            zr = rec_act(xt[:, :2 * u] + h @ rec_zr)
+            z, r = zr[:, :u], zr[:, u:]
+            hh = act(xt[:, 2 * u:] + (r * h) @ rec_h)
         h = z * h + (1 - z) * hh
         return h, [h]
 
-    return _run(call, xw, mask, step, [_zeros(x, u)])
+    outputs, states = _run(call, xw, mask, step, [_zeros(x, u)])
+    return _finish(call, outputs, states)
 
 
 def gru(call: Call) -> Out:
     """z, r = rec_act(.); h~ = act(x W_h + (r h) U_h) or, reset_after, act(x W_h + r (h U_h + b_h')); h = z h + (1-z) h~."""
-    bias = call.weights[2] if call.params.get("use_bias", True) and len(call.weights) > 2 else None
-    return _gru(call, bool(call.params.get("reset_after")), bias, _act(call, "recurrent_activation"),
+    return _gru(call, bool(call.params.get("reset_after")), _bias(call), _act(call, "recurrent_activation"),
                 _act(call, "activation"))
 
 
 def cudnn_gru(call: Call) -> Out:
-    """CuDNNGRU: a GRU with reset_after, sigmoid/tanh, its (6u,) bias read as (2, 3u)."""
+    """CuDNNGRU: a GRU with reset_after, sigmoid/tanh, its (6u,) bias read as (2, 3u):
+    h~ = tanh(x W_h + b_xh + r (h U_h + b_hh))."""
     b = call.weights[2]
-    dt = call.x.dtype
-    sig = lambda v: apply("sigmoid", v, call.sem)  # noqa: E731
-    tanh = lambda v: np.tanh(v).astype(dt, copy=False)  # noqa: E731
-    return _gru(call, True, b.reshape(2, -1), sig, tanh)
+    sig, tanh = _fixed(call)
+    return _gru(call, True, b.reshape(2, -1) if b.ndim == 1 else b, sig, tanh)
 
 
-def conv_lstm2d(call: Call) -> Out:
-    """ConvLSTM2D: the LSTM recurrence with convolutions; x (batch, time, *image), kernels (kr, kc, in, 4u)."""
+# ------------------------------------------------------------------------------------------------------- ConvLSTM
+
+def _tuple(v, n: int) -> tuple[int, ...]:
+    """An int or a sequence as an n-tuple of ints."""
+    return tuple(int(a) for a in v) if isinstance(v, (list, tuple)) else (int(v),) * n
+
+
+def _flip_spatial(k: np.ndarray, nd: int) -> np.ndarray:
+    return k[(slice(None, None, -1),) * nd]
+
+
+def conv_lstm(call: Call) -> Out:
+    """ConvLSTM1D/2D/3D: the LSTM recurrence with convolutions.
+
+    x (batch, time, *image) in the layer's data_format; kernel (*k, in, 4u), recurrent_kernel (*k, u, 4u), bias
+    (4u,). The input convolution uses the layer's strides, padding and dilation; the recurrent one stride 1 and
+    'same' padding. Computed channels-last; outputs returned in the layer's data_format.
+    """
     from kstep.engine.conv import conv
 
     p = call.params
+    nd = int(call.layer.kind[-2])
+    conv_kind = f"Conv{nd}D"
     x, mask = _prepare(call)
     kernel, rec = call.weights[0], call.weights[1]
-    bias = call.weights[2] if p.get("use_bias", True) and len(call.weights) > 2 else None
+    bias = _bias(call)
     u = rec.shape[-1] // 4
-    b, t = x.shape[:2]
-    fmt = p["data_format"]
-    conv_params = dict(filters=4 * u, kernel_size=p["kernel_size"], strides=p["strides"], padding=p["padding"],
-                       data_format=fmt, dilation_rate=p["dilation_rate"], groups=1, activation="linear",
+    cf = p.get("data_format") == "channels_first"
+    if cf:
+        x = np.moveaxis(x, 2, -1)
+    if call.sem.flips_kernel(call.layer.kind) != call.sem.flips_kernel(conv_kind):
+        # conv() flips (or not) by the Conv kind; make the net effect the one this kind has
+        kernel, rec = _flip_spatial(kernel, nd), _flip_spatial(rec, nd)
+    conv_params = dict(filters=4 * u, kernel_size=_tuple(p["kernel_size"], nd), strides=_tuple(p.get("strides", 1), nd),
+                       padding=str(p.get("padding", "valid")).lower(), data_format="channels_last",
+                       dilation_rate=_tuple(p.get("dilation_rate", 1), nd), groups=1, activation="linear",
                        use_bias=False)
-    in_spec = dataclasses.replace(call.layer, kind="Conv2D", params=conv_params)
-    rec_spec = dataclasses.replace(call.layer, kind="Conv2D", params=dict(conv_params, strides=(1, 1),
-                                                                          padding="same", dilation_rate=(1, 1)))
+    in_spec = dataclasses.replace(call.layer, kind=conv_kind, params=conv_params, wrapped=[])
+    rec_spec = dataclasses.replace(in_spec, params=dict(conv_params, strides=(1,) * nd, padding="same",
+                                                        dilation_rate=(1,) * nd))
 
     def run_conv(spec, value, w):
-        sub = Call(layer=spec, inputs=[value], weights=[w], sem=call.sem, dtype=call.dtype)
-        return conv(sub).outputs[0]
+        return conv(Call(layer=spec, inputs=[value], weights=[w], sem=call.sem, dtype=call.dtype)).outputs[0]
 
+    b, t = x.shape[:2]
     xw = run_conv(in_spec, x.reshape((b * t,) + x.shape[2:]), kernel)
     xw = xw.reshape((b, t) + xw.shape[1:])
-    axis = 1 if fmt == "channels_first" else -1
     if bias is not None:
-        shape = [1] * (xw.ndim - 1)
-        shape[axis] = 4 * u
-        xw = xw + bias.reshape(shape)
+        xw = xw + bias
     rec_act, act = _act(call, "recurrent_activation"), _act(call, "activation")
-
-    def gate(z, g):
-        return np.take(z, range(g * u, (g + 1) * u), axis=axis)
 
     def step(xt, states):
         h, c = states
         z = xt + run_conv(rec_spec, h, rec)
-        i, f, cc, o = rec_act(gate(z, 0)), rec_act(gate(z, 1)), act(gate(z, 2)), rec_act(gate(z, 3))
-        c = f * c + i * cc
+        i, f, o = rec_act(z[..., :u]), rec_act(z[..., u:2 * u]), rec_act(z[..., 3 * u:])
+        c = f * c + i * act(z[..., 2 * u:3 * u])
         h = o * act(c)
         return h, [h, c]
 
-    state_shape = list(xw.shape[2:])
-    state_shape[axis] = u
-    zeros = np.zeros([b] + state_shape, dtype=x.dtype)
-    if mask is not None:
-        raise call.unsupported("a mask into ConvLSTM2D")
-    return _run(call, xw, None, step, [zeros, zeros.copy()])
+    zeros = np.zeros(xw.shape[:1] + xw.shape[2:-1] + (u,), dtype=x.dtype)
+    outputs, states = _run(call, xw, mask, step, [zeros, zeros.copy()])
+    if cf:
+        outputs = [np.moveaxis(o, -1, 1) for o in outputs]
+        states = [np.moveaxis(s, -1, 1) for s in states]
+    return _finish(call, outputs, states)
 
 
 KERNELS = {
@@ -225,6 +278,8 @@ KERNELS = {
     "GRU": gru,
     "CuDNNLSTM": cudnn_lstm,
     "CuDNNGRU": cudnn_gru,
-    "ConvLSTM2D": conv_lstm2d,
+    "ConvLSTM1D": conv_lstm,
+    "ConvLSTM2D": conv_lstm,
+    "ConvLSTM3D": conv_lstm,
 }
 PASSES_MASK: set[str] = set()

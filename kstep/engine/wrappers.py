@@ -1,6 +1,9 @@
 """Provides the kernels for TimeDistributed and Bidirectional, which run their inner layers via `call.run_inner`.
 
-TimeDistributed folds time into the batch axis: (batch, time, ...) -> (batch*time, ...) -> inner -> back.
+TimeDistributed folds time into the batch axis: (batch, time, ...) -> (batch*time, ...) -> inner -> back. From
+Keras 2 on, a mask with more than two axes (batch, time, steps...) reaches the inner layer folded the same way;
+the output mask is the inner layer's own (unfolded), else the input mask (tf.keras 2 and Keras 2 reduce its
+extra axes with any(); Keras 1 and Keras 3 pass it unchanged).
 Bidirectional runs the forward and the backward layer (whose spec already has go_backwards set, as Keras builds
 it), reverses the backward sequence when return_sequences, and merges with concat, sum, ave, mul or None
 (two outputs). With return_state the outputs are [merged (or both), forward states..., backward states...].
@@ -15,17 +18,53 @@ import numpy as np
 from kstep.engine.base import Call, Out
 
 
-def time_distributed(call: Call) -> Out:
-    x = call.x
-    b, t = x.shape[:2]
-    inner = call.run_inner(call.layer.wrapped[0], [x.reshape((b * t,) + x.shape[2:])], [None])
-    outs = [o.reshape((b, t) + o.shape[1:]) for o in inner.outputs]
-    pre = inner.pre_activation
-    return Out(outs, pre_activation=None if pre is None else pre.reshape((b, t) + pre.shape[1:]),
-               masks=[call.mask] + [None] * (len(outs) - 1))
+# ------------------------------------------------------------------------------------------------ TimeDistributed
 
+def _fold(a: np.ndarray) -> np.ndarray:
+    """(batch, time, ...) -> (batch*time, ...)."""
+    return a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])
+
+
+def _unfold(a: np.ndarray, b: int, t: int) -> np.ndarray:
+    """(batch*time, ...) -> (batch, time, ...)."""
+    return a.reshape((b, t) + a.shape[1:])
+
+
+def _td_output_mask(call: Call, inner: Out, inner_mask: np.ndarray | None, b: int, t: int):
+    """TimeDistributed's output mask, (batch, time, ...) or None."""
+    mask = call.mask
+    if mask is None or call.sem.generation in ("keras1", "keras3"):
+        return mask
+    got = inner.masks[0] if inner.masks else None
+    if got is None and inner.masks is None and inner_mask is not None:
+        from kstep.engine.registry import PASSES_MASK  # the registry imports this module
+
+        got = inner_mask if call.layer.wrapped[0].kind in PASSES_MASK else None
+    if got is not None:
+        return _unfold(got, b, t)
+    return np.any(mask, axis=tuple(range(2, mask.ndim))) if mask.ndim > 2 else mask
+
+
+def time_distributed(call: Call) -> Out:
+    """Apply the wrapped layer to every time step: x (batch, time, ...) -> (batch, time, ...out)."""
+    x = call.x
+    if x.ndim < 3:
+        raise call.unsupported(f"TimeDistributed needs (batch, time, ...) input, got shape {x.shape}")
+    b, t = x.shape[:2]
+    mask = call.mask
+    inner_mask = _fold(mask) if mask is not None and mask.ndim > 2 and call.sem.generation != "keras1" else None
+    inner = call.run_inner(call.layer.wrapped[0], [_fold(x)], [inner_mask])
+    outs = [_unfold(o, b, t) for o in inner.outputs]
+    pre = inner.pre_activation
+    out_mask = _td_output_mask(call, inner, inner_mask, b, t)
+    return Out(outs, pre_activation=None if pre is None else _unfold(pre, b, t),
+               masks=[out_mask] + [None] * (len(outs) - 1))
+
+
+# -------------------------------------------------------------------------------------------------- Bidirectional
 
 def _merge(mode, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """Merge the forward and backward outputs (same shapes): one array, or both for merge_mode None."""
     if mode == "concat":
         return [np.concatenate([a, b], axis=-1)]
     if mode == "sum":
@@ -37,7 +76,15 @@ def _merge(mode, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
     return [a, b]
 
 
+def _zero_masked(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """y (batch, time, ...) (or time-major) with the masked steps set to zero; mask matches y's first two axes."""
+    m = np.asarray(mask, bool).reshape(mask.shape + (1,) * (y.ndim - 2))
+    return np.where(m, y, np.zeros_like(y))
+
+
 def bidirectional(call: Call) -> Out:
+    """Forward and backward recurrences over x (batch, time, f), merged: concat (.., 2u), sum/ave/mul (.., u),
+    None -> two outputs; then forward states, backward states when return_state."""
     forward, backward = call.layer.wrapped
     mode = call.params.get("merge_mode", "concat")
     if mode not in ("concat", "sum", "ave", "mul", None):
@@ -46,16 +93,21 @@ def bidirectional(call: Call) -> Out:
     bwd = call.run_inner(backward, [call.x], [call.mask])
     a, b = fwd.outputs[0], bwd.outputs[0]
     seq = bool(forward.params.get("return_sequences"))
-    if seq and call.mask is not None and call.sem.generation in ("tf.keras", "keras3"):
-        # tf.keras 2 and Keras 3 force zero_output_for_mask on both directions when returning sequences
-        a = np.where(call.mask[:, :, None], a, np.zeros_like(a))
-        b = np.where(call.mask[:, ::-1, None], b, np.zeros_like(b))
+    time_axis = 0 if forward.params.get("time_major") else 1
+    mask = call.mask
+    if seq and mask is not None and np.ndim(mask) == 2 and call.sem.generation in ("tf.keras", "keras3"):
+        # tf.keras 2 and Keras 3 force zero_output_for_mask on both directions when returning sequences;
+        # a go_backwards layer's sequence is in its walk order (reversed time)
+        def walk(spec):
+            return np.flip(mask, axis=time_axis) if spec.params.get("go_backwards") else mask
+
+        a, b = _zero_masked(a, walk(forward)), _zero_masked(b, walk(backward))
     if seq:
-        b = b[:, ::-1]
+        b = np.flip(b, axis=time_axis)
     outs = _merge(mode, a, b) + fwd.outputs[1:] + bwd.outputs[1:]
     n_main = 1 if mode is not None else 2
-    mask = call.mask if seq else None
-    return Out(outs, masks=[mask] * n_main + [None] * (len(outs) - n_main))
+    out_mask = mask if seq else None
+    return Out(outs, masks=[out_mask] * n_main + [None] * (len(outs) - n_main))
 
 
 KERNELS = {
