@@ -69,8 +69,11 @@ def batch_normalization(call: Call) -> Out:
     inv = np.asarray(1, x.dtype) / np.sqrt(var + eps)
     if gamma is not None:
         inv = inv * gamma
-    y = (x - mean) * inv
-    return Out([y + beta if beta is not None else y])
+    y = np.subtract(x, mean, dtype=x.dtype)  # one fresh array, then in place: same rounding, fewer passes
+    y *= inv
+    if beta is not None:
+        y += beta
+    return Out([y])
 
 
 def layer_normalization(call: Call) -> Out:
