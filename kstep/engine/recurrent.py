@@ -47,8 +47,12 @@ def _prepare(call: Call) -> tuple[np.ndarray, np.ndarray | None]:
         mask = None if mask is None else np.swapaxes(mask, 0, 1)
     if x.ndim < 3:
         raise call.unsupported(f"a recurrent layer needs (batch, time, ...) input, got shape {call.x.shape}")
+    if mask is not None and np.ndim(mask) == 3:
+        # Keras 3 (its TimeDistributed passes a (batch, time, steps) mask on unchanged): a step counts when any
+        # of its entries does (keras/src/backend/numpy/rnn.py: masked = all(not mask_t, axis=-1))
+        mask = np.any(mask, axis=-1)
     if mask is not None and np.ndim(mask) != 2:
-        raise call.unsupported(f"a mask of shape {np.shape(mask)} (kstep masks recurrent layers per time step)")
+        raise call.unsupported(f"a mask of shape {np.shape(call.mask)} (kstep masks recurrent layers per time step)")
     if call.params.get("go_backwards"):
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
@@ -192,7 +196,8 @@ def _gru(call: Call, reset_after: bool, bias: np.ndarray | None, rec_act, act) -
 
 
 def gru(call: Call) -> Out:
-    """z, r = rec_act(.); h~ = act(x W_h + (r h) U_h) or, reset_after, act(x W_h + r (h U_h + b_h')); h = z h + (1-z) h~."""
+    """z, r = rec_act(.); h~ = act(x W_h + (r h) U_h) or, reset_after, act(x W_h + r (h U_h + b_h'));
+    h = z h + (1-z) h~."""
     return _gru(call, bool(call.params.get("reset_after")), _bias(call), _act(call, "recurrent_activation"),
                 _act(call, "activation"))
 
@@ -238,8 +243,9 @@ def conv_lstm(call: Call) -> Out:
     if call.sem.flips_kernel(call.layer.kind) != call.sem.flips_kernel(conv_kind):
         # conv() flips (or not) by the Conv kind; make the net effect the one this kind has
         kernel, rec = _flip_spatial(kernel, nd), _flip_spatial(rec, nd)
-    conv_params = dict(filters=4 * u, kernel_size=_tuple(p["kernel_size"], nd), strides=_tuple(p.get("strides", 1), nd),
-                       padding=str(p.get("padding", "valid")).lower(), data_format="channels_last",
+    conv_params = dict(filters=4 * u, kernel_size=_tuple(p["kernel_size"], nd),
+                       strides=_tuple(p.get("strides", 1), nd), padding=str(p.get("padding", "valid")).lower(),
+                       data_format="channels_last",
                        dilation_rate=_tuple(p.get("dilation_rate", 1), nd), groups=1, activation="linear",
                        use_bias=False)
     in_spec = dataclasses.replace(call.layer, kind=conv_kind, params=conv_params, wrapped=[])

@@ -95,6 +95,8 @@ def bidirectional(call: Call) -> Out:
     seq = bool(forward.params.get("return_sequences"))
     time_axis = 0 if forward.params.get("time_major") else 1
     mask = call.mask
+    if mask is not None and np.ndim(mask) == 3:  # Keras 3 after a TimeDistributed: per step, any entry counts
+        mask = np.any(mask, axis=-1)
     if seq and mask is not None and np.ndim(mask) == 2 and call.sem.generation in ("tf.keras", "keras3"):
         # tf.keras 2 and Keras 3 force zero_output_for_mask on both directions when returning sequences;
         # a go_backwards layer's sequence is in its walk order (reversed time)
@@ -106,7 +108,7 @@ def bidirectional(call: Call) -> Out:
         b = np.flip(b, axis=time_axis)
     outs = _merge(mode, a, b) + fwd.outputs[1:] + bwd.outputs[1:]
     n_main = 1 if mode is not None else 2
-    out_mask = mask if seq else None
+    out_mask = call.mask if seq else None
     return Out(outs, masks=[out_mask] * n_main + [None] * (len(outs) - n_main))
 
 

@@ -89,7 +89,8 @@ CONV_KINDS = {
     "LocallyConnected1D", "LocallyConnected2D",
 }
 POOL_KINDS = {k for k in RANK if "Pooling" in k and not k.startswith("Global")}
-RNN_KINDS = {"SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM2D"}
+RNN_KINDS = {"SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+CONV_LSTM_KINDS = {"ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 
 RNN_DEFAULTS = dict(
     activation="tanh", use_bias=True, return_sequences=False, return_state=False, go_backwards=False,
@@ -129,13 +130,14 @@ DEFAULTS: dict[str, dict] = {
     "GRU": dict(RNN_DEFAULTS),
     "CuDNNLSTM": dict(RNN_DEFAULTS, recurrent_activation="sigmoid"),
     "CuDNNGRU": dict(RNN_DEFAULTS, recurrent_activation="sigmoid", reset_after=True),
+    "ConvLSTM1D": dict(RNN_DEFAULTS, unit_forget_bias=True),
     "ConvLSTM2D": dict(RNN_DEFAULTS, unit_forget_bias=True),
+    "ConvLSTM3D": dict(RNN_DEFAULTS, unit_forget_bias=True),
     "Rescaling": dict(offset=0.0),
     "Attention": dict(use_scale=False, score_mode="dot", causal=False),
     "AdditiveAttention": dict(use_scale=True, causal=False),
 }
 
-IMAGE_FORMAT_KINDS = (set(RANK) | {"Flatten", "ConvLSTM2D"})
 
 
 @dataclass
@@ -281,7 +283,7 @@ def canonicalize(class_name: str, config: dict, ctx: Context) -> Canon:
         _spatial_params(kind, class_name, raw, p, rank, ctx, facts, name)
     if kind == "Flatten":
         _flatten_params(raw, p, ctx, facts, name)
-    if kind in ("SimpleRNN", "LSTM", "GRU", "ConvLSTM2D"):
+    if kind in ("SimpleRNN", "LSTM", "GRU") or kind in CONV_LSTM_KINDS:
         _rnn_defaults(kind, raw, p, sem, facts, name)
     if kind == "BatchNormalization":
         _bn_params(raw, p, sem, facts, name)
@@ -306,7 +308,7 @@ def canonicalize(class_name: str, config: dict, ctx: Context) -> Canon:
 
 
 def _spatial_params(kind, class_name, raw, p, rank, ctx, facts, name):
-    if kind in CONV_KINDS or kind == "ConvLSTM2D":
+    if kind in CONV_KINDS or kind in CONV_LSTM_KINDS:
         if "kernel_size" not in p:
             if rank == 2 and "nb_row" in p:
                 p["kernel_size"] = (p.pop("nb_row"), p.pop("nb_col"))

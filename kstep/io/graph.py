@@ -73,7 +73,7 @@ class GraphParser:
             canon = canonicalize(class_name, config, self.ctx)
         except (ValueError, TypeError) as exc:
             raise self.fail(f"layer '{name}' ({class_name}): {exc}") from None
-        _check_sizes(canon.params, name, self.fail)
+        _check_sizes(canon.params, name, self.fail, canon.kind)
         self.facts.extend(canon.facts)
         wrapped = [self.layer(inner, depth + 1) for inner in canon.inner_configs]
         return LayerSpec(name=name, class_name=class_name, kind=canon.kind, params=canon.params, wrapped=wrapped,
@@ -152,6 +152,11 @@ class GraphParser:
                     d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**31) for d in shape):
                 raise self.fail(f"input '{name}' has an invalid shape {shape!r}")
             shape = tuple(shape)
+            total = 1
+            for d in shape[1:]:
+                total *= d or 1
+            if total > MAX_INPUT_ELEMENTS:
+                raise self.fail(f"input '{name}' has shape {shape!r}: {total} values per sample, absurdly large")
         if isinstance(dtype, dict):
             dtype = (dtype.get("config") or {}).get("name")
         return LayerSpec(name=name, class_name="InputLayer", kind="InputLayer",
@@ -344,9 +349,31 @@ def _unique(layers: list[LayerSpec], fail) -> None:
 
 
 SIZE_LIMIT = 2**31
+MAX_INPUT_ELEMENTS = 2**28  # values per sample of one model input (1 GiB of float32)
+EXPANSION_LIMIT = 2**20  # the most one layer may multiply its input's size by (RepeatVector n, UpSampling size, ...)
+EXPANDING_KEYS = ("pool_size", "kernel_size", "strides", "dilation_rate", "output_padding")
 
 
-def _check_sizes(params: dict, name: str, fail) -> None:
+def _expansion(value, pairs: bool) -> int:
+    """Product of the integers in `value` (for padding pairs: of 1 + before + after); 0 when not integers."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    total = 1
+    for item in items:
+        if pairs and isinstance(item, (list, tuple)):
+            factor = 1
+            for v in item:
+                if not isinstance(v, int) or isinstance(v, bool):
+                    return 0
+                factor += abs(v)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            factor = abs(item) + (1 if pairs else 0)
+        else:
+            return 0
+        total *= max(factor, 1)
+    return total
+
+
+def _check_sizes(params: dict, name: str, fail, kind: str = "") -> None:
     """Refuse absurd sizes in a config (units=10**12, a Reshape to 10**15 elements) before anything allocates."""
     def walk(value, key):
         if isinstance(value, bool):
@@ -369,3 +396,16 @@ def _check_sizes(params: dict, name: str, fail) -> None:
                 total *= d
         if total >= SIZE_LIMIT:
             raise fail(f"layer '{name}': target_shape {tuple(shape)} has {total} elements, absurdly large")
+    keys = list(EXPANDING_KEYS)
+    if kind == "RepeatVector":
+        keys.append("n")
+    if kind.startswith("UpSampling"):
+        keys.append("size")
+    if kind.startswith("ZeroPadding"):
+        keys.append("padding")
+    for key in keys:
+        if key in params:
+            factor = _expansion(params[key], key == "padding")
+            if factor > EXPANSION_LIMIT:
+                raise fail(f"layer '{name}': {key}={params[key]!r} would multiply the data by {factor}, "
+                           "absurdly large")

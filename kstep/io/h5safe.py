@@ -19,6 +19,7 @@ from kstep.errors import BadInput
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LAST_OPENED: str | None = None  # the HDF5 file most recently opened, named if h5py fails deep inside it
 MAX_ATTR_CHUNKS = 10_000
+MAX_DATASET_RATIO = 200  # declared bytes per byte of file: above this a dataset is mostly fill value (or a bomb)
 
 
 def check_regular_file(path: str) -> None:
@@ -184,6 +185,17 @@ def check_dataset(ds, path: str, what: str) -> None:
         raise BadInput(f"{what} is a virtual dataset (would read other files); refused", path=path)
     if ds.dtype.kind not in "fiub":
         raise BadInput(f"{what} has dtype {ds.dtype}, expected numbers", path=path)
+    declared = 1
+    for d in ds.shape or ():
+        declared *= int(d)
+    declared *= ds.dtype.itemsize
+    try:
+        file_size = ds.file.id.get_filesize()
+    except (OSError, ValueError, RuntimeError, AttributeError):
+        file_size = 0
+    if declared > 2**20 and declared > MAX_DATASET_RATIO * file_size:
+        raise BadInput(f"{what} declares shape {tuple(ds.shape)} ({declared} bytes) in a file of {file_size} "
+                       "bytes; refused (reading it would allocate memory the file does not hold)", path=path)
 
 
 def read_dataset(ds, path: str, what: str) -> np.ndarray:

@@ -7,10 +7,9 @@ hostile archive cannot exhaust memory; member names are only looked up, never us
 from __future__ import annotations
 
 import json
+import os
 import re
 import zipfile
-
-
 
 from kstep.errors import BadInput
 from kstep.io import h5safe
@@ -20,6 +19,7 @@ from kstep.ir import Fact, LayerSpec, ModelSpec
 MAX_JSON_BYTES = 64 * 2**20
 MAX_WEIGHTS_BYTES = 16 * 2**30
 MAX_RATIO = 200
+MAX_JSON_DEPTH = 200  # real configs nest < 60 levels; deeper JSON would only exhaust recursion downstream
 
 
 def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes | None:
@@ -30,6 +30,9 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes 
     if info.file_size > limit:
         raise BadInput(f"archive member {name} declares {info.file_size} bytes, over the limit of {limit}",
                        path=path)
+    if info.compress_size > _archive_size(zf):
+        raise BadInput(f"archive member {name} declares {info.compress_size} compressed bytes, more than the "
+                       "archive holds", path=path)
     if info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_RATIO and info.file_size > 2**20:
         raise BadInput(f"archive member {name} has a compression ratio over {MAX_RATIO}: refused (zip bomb?)",
                        path=path)
@@ -41,6 +44,13 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes 
     if len(data) > limit:
         raise BadInput(f"archive member {name} is larger than declared", path=path)
     return data
+
+
+def _archive_size(zf: zipfile.ZipFile) -> int:
+    try:
+        return os.fstat(zf.fp.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return 2**63
 
 
 def open_keras_zip(path: str) -> tuple[dict, dict, "h5py.File"]:  # noqa: F821
@@ -70,11 +80,29 @@ def parse_json(data: bytes | str, what: str, path: str):
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
-        return json.loads(data)
+        value = json.loads(data)
     except RecursionError:
         raise BadInput(f"{what} is nested too deeply to be a model config", path=path) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadInput(f"{what} is not valid JSON ({str(exc).splitlines()[0][:120]})", path=path) from None
+    if _depth_over(value, MAX_JSON_DEPTH):
+        raise BadInput(f"{what} is nested too deeply to be a model config (over {MAX_JSON_DEPTH} levels)",
+                       path=path)
+    return value
+
+
+def _depth_over(value, limit: int) -> bool:
+    """True when `value` nests lists/dicts deeper than `limit` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return False
 
 
 def snake_case(name: str) -> str:
@@ -96,8 +124,9 @@ def _vars_of(group, path: str, layer: str) -> list[Stored]:
             out.append(Stored(f"{group.name}/vars/{key}", tuple(int(d) for d in ds.shape), str(ds.dtype),
                               (lambda ds=ds, key=key: h5safe.read_dataset(ds, path, f"variable {key} of '{layer}'"))))
     preferred = ["cell", "forward_layer", "backward_layer", "layer"]
-    others = sorted(k for k in group.keys() if k not in preferred and k != "vars")
-    for key in [k for k in preferred if k in group] + others:
+    keys = list(group.keys())  # names only: `name in group` would resolve (and follow) external links
+    others = sorted(k for k in keys if k not in preferred and k != "vars")
+    for key in [k for k in preferred if k in keys] + others:
         sub = h5safe.child(group, key, path, "group")
         if hasattr(sub, "keys"):
             out.extend(_vars_of(sub, path, layer))

@@ -57,7 +57,7 @@ def expected_names(spec: LayerSpec) -> list[str] | None:
         return ["depthwise_kernel", "pointwise_kernel"] + bias
     if k in ("DepthwiseConv1D", "DepthwiseConv2D"):
         return ["depthwise_kernel"] + bias
-    if k in ("SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM2D"):
+    if k in ("SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
         return ["kernel", "recurrent_kernel"] + (["bias"] if p.get("use_bias", True) or k.startswith("CuDNN")
                                                  else [])
     if k == "BatchNormalization":
@@ -91,16 +91,21 @@ def expected_names(spec: LayerSpec) -> list[str] | None:
 LSTM_K1_ORDER = (0, 2, 1, 3)  # stored gates i, c, f, o -> canonical i, f, c, o
 
 
-def _concat_gates(stored: list[Stored], n_gates: int, order: tuple[int, ...], what: str) -> list[WeightRef]:
-    """Keras 1 per-gate arrays [W_g, U_g, b_g] * n_gates -> kernel, recurrent_kernel, bias in canonical order."""
+def _concat_gates(stored: list[Stored], n_gates: int, order: tuple[int, ...], what: str,
+                  kernel_axis: int = -1) -> list[WeightRef]:
+    """Keras 1 per-gate arrays [W_g, U_g, b_g] * n_gates -> kernel, recurrent_kernel, bias in canonical order.
+
+    kernel_axis: where the gates' output units lie in W and U (-1; 0 for 'th' ConvLSTM2D's (out, in, r, c))."""
     out = []
     for j, cname in enumerate(("kernel", "recurrent_kernel", "bias")):
         parts = [stored[3 * g + j] for g in order]
-        shape = parts[0].shape[:-1] + (sum(s.shape[-1] for s in parts),)
+        axis = kernel_axis if j < 2 else -1
+        shape = list(parts[0].shape)
+        shape[axis] = sum(s.shape[axis] for s in parts)
         out.append(WeightRef(
-            name="+".join(s.name for s in parts), shape=shape, dtype=parts[0].dtype,
+            name="+".join(s.name for s in parts), shape=tuple(shape), dtype=parts[0].dtype,
             stored_shapes=tuple(s.shape for s in parts),
-            load=(lambda parts=parts: np.concatenate([s.read() for s in parts], axis=-1)),
+            load=(lambda parts=parts, axis=axis: np.concatenate([s.read() for s in parts], axis=axis)),
             transform=f"Keras 1 per-gate {what} arrays concatenated as {cname}"))
     return out
 
@@ -122,7 +127,7 @@ def convert(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str) ->
     if sem.generation == "keras1":
         cf = p.get("data_format") == "channels_first"
         if k in ("LSTM", "ConvLSTM2D") and len(stored) == 12:
-            refs = _concat_gates(stored, 4, LSTM_K1_ORDER, "i,c,f,o")
+            refs = _concat_gates(stored, 4, LSTM_K1_ORDER, "i,c,f,o", 0 if k == "ConvLSTM2D" and cf else -1)
             if k == "ConvLSTM2D" and cf:
                 refs[0] = _transposed_ref(refs[0], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
                 refs[1] = _transposed_ref(refs[1], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
@@ -188,12 +193,63 @@ def assign(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, fac
         opts = f" with use_bias={spec.params.get('use_bias', True)}" if "bias" in expected or "use_bias" in \
             spec.params else ""
         raise BadInput(f"layer '{spec.name}' has {len(stored)} weights, {spec.kind}{opts} needs {need}", path=path)
+    if expected is not None:
+        check_shapes(spec, refs, path)
     spec.weights = refs
     if spec.kind == "PReLU" and refs and "shared_axes" not in spec.params:
         shared = [i + 1 for i, d in enumerate(refs[0].shape) if d == 1] or None
         spec.params["shared_axes"] = shared
         facts.append(Fact(f"layer.{spec.name}.shared_axes", shared, Source.ASSUMED,
                           f"Keras 1 did not store shared_axes; alpha shape {refs[0].shape} has 1 on these axes"))
+
+
+GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
+    """Refuse weights whose shapes contradict the layer's own config (units, filters, kernel_size, input_dim).
+
+    Only what the config alone fixes is checked (not the input width, which depends on the graph).
+    """
+    k, p = spec.kind, spec.params
+
+    def num(key):
+        v = p.get(key)
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    def need(i: int, ok: bool, wanted: str) -> None:
+        if not ok:
+            raise BadInput(f"layer '{spec.name}' ({k}): weight '{refs[i].name}' has shape {refs[i].shape}, its "
+                           f"config needs {wanted}", path=path)
+
+    shapes = [tuple(r.shape) for r in refs]
+    if k == "Dense" and num("units") is not None:
+        u = num("units")
+        need(0, len(shapes[0]) == 2 and shapes[0][1] == u, f"(input width, {u})")
+        if len(shapes) > 1:
+            need(1, shapes[1] == (u,), f"({u},)")
+    elif k in ("Conv1D", "Conv2D", "Conv3D") and num("filters") is not None:
+        f, ks = num("filters"), p.get("kernel_size")
+        rank = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3}[k]
+        ks = tuple(ks) if isinstance(ks, (list, tuple)) and len(ks) == rank else None
+        want = f"({', '.join(map(str, ks)) if ks else '...'}, input channels, {f})"
+        need(0, len(shapes[0]) == rank + 2 and shapes[0][-1] == f and (ks is None or shapes[0][:rank] == ks), want)
+        if len(shapes) > 1:
+            need(1, shapes[1] == (f,), f"({f},)")
+    elif k == "Embedding" and num("input_dim") is not None and num("output_dim") is not None:
+        need(0, shapes[0] == (num("input_dim"), num("output_dim")), f"({num('input_dim')}, {num('output_dim')})")
+    elif k == "BatchNormalization" and shapes:
+        for i, s in enumerate(shapes):
+            need(i, len(s) == 1 and s == shapes[0], f"one value per channel, like {shapes[0]}")
+    elif k in GATES and num("units") is not None and len(shapes) >= 2:
+        u, g = num("units"), GATES[k]
+        need(0, len(shapes[0]) == 2 and shapes[0][1] == g * u, f"(input width, {g * u})")
+        need(1, shapes[1] == (u, g * u), f"({u}, {g * u})")
+        if len(shapes) > 2:
+            size = 1
+            for d in shapes[2]:
+                size *= d
+            need(2, len(shapes[2]) in (1, 2) and size in (g * u, 2 * g * u), f"({g * u},)")
 
 
 def count_needed(spec: LayerSpec) -> int | None:
