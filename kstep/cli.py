@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from kstep import __version__
-from kstep.errors import ExitCode, KstepError, UsageError, printable
+from kstep.errors import BadInput, ExitCode, KstepError, UsageError, printable
 
 COMMANDS = ("inspect", "dump", "report")
 
@@ -135,14 +135,19 @@ def check_not_input(output: str, inputs: list[str | None]) -> None:
 def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
     """np.savez to a temp file beside `path`, then rename over it."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=".npz", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=".npz", dir=directory)
+    except OSError as exc:
+        raise BadInput(f"cannot write the output here: {exc.strerror}", path=path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise BadInput(f"cannot write the output: {exc.strerror}", path=path) from None
         raise
 
 
@@ -154,9 +159,9 @@ def cmd_dump(args) -> int:
     check_not_input(args.output, [args.model, args.input, args.weights])
     with open_model(args.model, args.weights, parse_assume(args.assume)) as mf:
         notes: list[str] = []
-        feeds = read_reference(args.input, mf.model, notes)
+        feeds = read_reference(args.input, mf.model, notes, warn_nonfinite=True)
         for note in notes:
-            print(printable(f"note: {note}"), file=sys.stderr)
+            print(printable(note if note.startswith("warning") else f"note: {note}"), file=sys.stderr)
         arrays: dict[str, np.ndarray] = {}
         unsupported = []
         executor = Executor(mf, args.dtype)
@@ -313,14 +318,16 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return ExitCode.BAD_INPUT
         if argv[0] not in COMMANDS and not argv[0].startswith("-"):
-            return int(cmd_app(build_app_parser().parse_args(argv), argv))
+            with np.errstate(all="ignore"):
+                return int(cmd_app(build_app_parser().parse_args(argv), argv))
         args = parser.parse_args(argv)
-        if args.command == "inspect":
-            return int(cmd_inspect(args))
-        if args.command == "dump":
-            return int(cmd_dump(args))
-        if args.command == "report":
-            return int(cmd_report(args, argv))
+        with np.errstate(all="ignore"):  # NaN/Inf in inputs or weights propagate as in Keras; kstep warns itself
+            if args.command == "inspect":
+                return int(cmd_inspect(args))
+            if args.command == "dump":
+                return int(cmd_dump(args))
+            if args.command == "report":
+                return int(cmd_report(args, argv))
         raise UsageError(f"unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})")
     except KstepError as exc:
         print(exc.line(), file=sys.stderr)

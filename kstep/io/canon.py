@@ -298,6 +298,13 @@ def canonicalize(class_name: str, config: dict, ctx: Context) -> Canon:
     if kind == "Lambda":
         p = {k: ("<marshalled Python code, never executed>" if k in ("function", "output_shape", "mask")
                  and v is not None and not isinstance(v, (int, float, bool)) else v) for k, v in p.items()}
+    if kind == "Reshape":
+        shape = p.get("target_shape")
+        if not isinstance(shape, (list, tuple)):
+            raise ValueError(f"target_shape {shape!r} is not a list of integers")
+        p["target_shape"] = tuple(_int(v, "target_shape") for v in shape)
+    if kind == "RepeatVector":
+        p["n"] = _int(p.get("n"), "n")
     inner_configs: list[dict] = []
     if kind in WRAPPERS:
         inner_configs = _wrapper_inner(kind, raw, p)

@@ -298,6 +298,8 @@ class GraphParser:
             if isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str) \
                     and all(isinstance(v, int) and not isinstance(v, bool) for v in item[1:3]):
                 out.append(TensorRef(item[0], item[1], item[2]))
+            elif isinstance(item, list) and item and isinstance(item[0], str):
+                raise self.fail(f"input_layers/output_layers entry {item!r} is not [layer, node, tensor]")
             else:
                 out.extend(self.refs(item))
         return out

@@ -31,7 +31,7 @@ def check_regular_file(path: str) -> None:
     except OSError as exc:
         raise BadInput(f"cannot access: {exc.strerror}", path=path) from None
     if stat.S_ISDIR(st.st_mode):
-        raise BadInput("is a directory, not a model file", path=path)
+        raise BadInput("is a directory, not a file", path=path)
     if not stat.S_ISREG(st.st_mode):
         raise BadInput("is not a regular file (FIFO, socket or device)", path=path)
     if st.st_size == 0:

@@ -1,11 +1,13 @@
 """Provides `read_reference`: a reference input file (.npy, or .npz keyed by input name) -> {input name: array}.
 
 Arrays are read with allow_pickle=False, so object arrays are refused; only bool/int/uint/float arrays pass.
-A missing batch axis is added (with a note) when the model's declared input rank says so.
+A missing batch axis is added (with a note) when the model's declared input rank says so. NaN and Inf values are
+allowed (a warning note when asked). Archive members are size-checked before numpy reads them.
 """
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import numpy as np
@@ -15,6 +17,7 @@ from kstep.io.h5safe import check_regular_file
 from kstep.ir import ModelSpec
 
 MAX_BYTES = 8 * 2**30
+MAX_RATIO = 200  # compression ratio above which a large .npz member is refused as a zip bomb
 
 
 def _check_array(arr, what: str, path: str) -> np.ndarray:
@@ -25,8 +28,60 @@ def _check_array(arr, what: str, path: str) -> np.ndarray:
     return arr
 
 
+def _check_header(fh, total: int, what: str, path: str) -> None:
+    """Read the .npy header at the start of `fh` (`total` bytes long); refuse object arrays and arrays larger than
+    the bytes after the header, so numpy never allocates for a size the file does not hold."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            return  # other versions: numpy itself decides below
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise BadInput(f"{what} is not a readable .npy array ({str(exc).splitlines()[0][:120] if str(exc) else ''})",
+                       path=path) from None
+    if dtype.hasobject:
+        raise BadInput(f"{what} holds pickled Python objects; refused (arrays only, allow_pickle=False)", path=path)
+    nbytes = dtype.itemsize
+    for d in shape:
+        nbytes *= int(d)
+    available = total - fh.tell()
+    if nbytes > available:
+        raise BadInput(f"{what} declares shape {tuple(shape)} ({nbytes} bytes) but holds {max(available, 0)}; "
+                       "not a readable .npy array (truncated or forged header)", path=path)
+
+
+def _check_npz(path: str) -> None:
+    """Refuse an .npz whose members declare absurd sizes, before numpy decompresses anything."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                what = f"array '{info.filename}'"
+                if info.file_size > MAX_BYTES:
+                    raise BadInput(f"{what} declares {info.file_size} bytes, over the limit of {MAX_BYTES}", path=path)
+                if info.file_size > 64 * 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                    raise BadInput(f"{what} has a compression ratio over {MAX_RATIO}: refused (zip bomb?)", path=path)
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as fh:
+                        _check_header(fh, info.file_size, what, path)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise BadInput(f"is not a readable .npz archive ({exc})", path=path) from None
+
+
 def _load(path: str):
     check_regular_file(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+            if head == b"\x93NUMPY":
+                fh.seek(0)
+                _check_header(fh, os.fstat(fh.fileno()).st_size, "the array", path)
+    except OSError as exc:
+        raise BadInput(f"cannot read: {exc.strerror}", path=path) from None
+    if head.startswith(b"PK"):
+        _check_npz(path)
     try:
         return np.load(path, allow_pickle=False, mmap_mode=None)
     except ValueError as exc:
@@ -39,8 +94,11 @@ def _load(path: str):
         raise BadInput(f"is not a readable .npy/.npz array file ({type(exc).__name__})", path=path) from None
 
 
-def read_reference(path: str, model: ModelSpec, notes: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Read the reference input for `model`; `notes` collects what kstep changed (batch axis added)."""
+def read_reference(path: str, model: ModelSpec, notes: list[str] | None = None,
+                   warn_nonfinite: bool = False) -> dict[str, np.ndarray]:
+    """Read the reference input for `model`; `notes` collects what kstep changed (batch axis added) and, with
+    `warn_nonfinite`, a `warning: ...` note per input holding NaN or Inf (allowed: they propagate as they would
+    in Keras)."""
     notes = notes if notes is not None else []
     data = _load(path)
     names = [ref.layer for ref in model.inputs]
@@ -62,6 +120,10 @@ def read_reference(path: str, model: ModelSpec, notes: list[str] | None = None) 
                 feeds = {n: _check_array(_member(data, n, path), n, path) for n in names}
     for name in names:
         feeds[name] = _fit_batch(feeds[name], model.layer(name).params.get("batch_input_shape"), name, path, notes)
+        x = feeds[name]
+        if warn_nonfinite and x.dtype.kind == "f" and not np.isfinite(x).all():
+            notes.append(f"warning: {path}: input '{name}' contains {int(np.isnan(x).sum())} NaN and "
+                         f"{int(np.isinf(x).sum())} Inf values; they propagate through the layers")
     return feeds
 
 
@@ -72,7 +134,7 @@ def _member(npz, key: str, path: str) -> np.ndarray:
         if "pickle" in str(exc).lower():
             raise BadInput(f"array '{key}' holds pickled Python objects; refused", path=path) from None
         raise BadInput(f"array '{key}' cannot be read ({exc})", path=path) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
         raise BadInput(f"array '{key}' cannot be read ({type(exc).__name__})", path=path) from None
 
 

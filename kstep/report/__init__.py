@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kstep.analysis import Analysis
-from kstep.errors import UsageError
+from kstep.errors import BadInput, UsageError
 from kstep.report.to_html import to_html
 from kstep.report.to_json import to_json
 from kstep.report.to_markdown import to_markdown
@@ -51,12 +51,17 @@ def write_report(analysis: Analysis, path: str, fmt: Format, inputs: list[str]) 
                 raise UsageError(f"-o {path} is one of the input files; refusing to overwrite it")
     text = fmt.render(analysis)
     directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=fmt.suffix, dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=fmt.suffix, dir=directory)
+    except OSError as exc:
+        raise BadInput(f"cannot write the report here: {exc.strerror}", path=path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise BadInput(f"cannot write the report: {exc.strerror}", path=path) from None
         raise
