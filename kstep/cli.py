@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from kstep import __version__
-from kstep.errors import BadInput, ExitCode, KstepError, UsageError, printable
+from kstep.errors import ExitCode, KstepError, UsageError, printable
+from kstep.outputs import refuse_inputs, write_atomic
 
 COMMANDS = ("inspect", "dump", "report")
 
@@ -124,39 +123,12 @@ def cmd_inspect(args) -> int:
     return ExitCode.OK
 
 
-def check_not_input(output: str, inputs: list[str | None]) -> None:
-    """Refuse an output path that is (or links to) one of the input files."""
-    if os.path.exists(output):
-        for path in inputs:
-            if path and os.path.exists(path) and os.path.samefile(output, path):
-                raise UsageError(f"-o {output} is one of the input files; refusing to overwrite it")
-
-
-def write_npz_atomic(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez to a temp file beside `path`, then rename over it."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=".npz", dir=directory)
-    except OSError as exc:
-        raise BadInput(f"cannot write the output here: {exc.strerror}", path=path) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise BadInput(f"cannot write the output: {exc.strerror}", path=path) from None
-        raise
-
-
 def cmd_dump(args) -> int:
     from kstep.engine.executor import Executor
     from kstep.io.inputs import read_reference
     from kstep.io.load import open_model
 
-    check_not_input(args.output, [args.model, args.input, args.weights])
+    refuse_inputs(args.output, [args.model, args.input, args.weights])
     with open_model(args.model, args.weights, parse_assume(args.assume)) as mf:
         notes: list[str] = []
         feeds = read_reference(args.input, mf.model, notes, warn_nonfinite=True)
@@ -180,7 +152,7 @@ def cmd_dump(args) -> int:
         total = time.perf_counter() - start
     if args.profile:
         print(f"{total:10.6f} s  engine total", file=sys.stderr)
-    write_npz_atomic(args.output, arrays)
+    write_atomic(args.output, ".npz", lambda fh: np.savez(fh, **arrays))
     for result in unsupported:
         print(printable(f"{args.model}: layer '{result.key}' ({result.layer.class_name}) is unsupported: "
                         f"{result.unsupported}; upstream layers were written, downstream ones were not"),
@@ -264,7 +236,7 @@ def cmd_report(args, argv: list[str]) -> int:
 
     inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
     if args.output:
-        check_not_input(args.output, inputs)
+        refuse_inputs(args.output, inputs)
     analysis = run_comparison(args, argv)
     fmt = format_for(args.output, args.format)
     if args.output:

@@ -6,13 +6,11 @@ atomically (temp file + rename) and refuses to replace any input file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Callable
 
 from kstep.analysis import Analysis
-from kstep.errors import BadInput, UsageError
+from kstep.outputs import refuse_inputs, write_atomic
 from kstep.report.to_html import to_html
 from kstep.report.to_json import to_json
 from kstep.report.to_markdown import to_markdown
@@ -45,23 +43,6 @@ def format_for(path: str | None, explicit: str | None) -> Format:
 
 def write_report(analysis: Analysis, path: str, fmt: Format, inputs: list[str]) -> None:
     """Render and write atomically; refuse a path that is (or links to) one of `inputs`."""
-    if os.path.exists(path):
-        for src in inputs:
-            if src and os.path.exists(src) and os.path.samefile(path, src):
-                raise UsageError(f"-o {path} is one of the input files; refusing to overwrite it")
-    text = fmt.render(analysis)
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=fmt.suffix, dir=directory)
-    except OSError as exc:
-        raise BadInput(f"cannot write the report here: {exc.strerror}", path=path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise BadInput(f"cannot write the report: {exc.strerror}", path=path) from None
-        raise
+    refuse_inputs(path, inputs)
+    data = fmt.render(analysis).encode("utf-8")
+    write_atomic(path, fmt.suffix, lambda fh: fh.write(data), "report")
