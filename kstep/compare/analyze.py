@@ -22,7 +22,7 @@ from kstep.analysis import (AGREE, DIVERGE, INHERITED, MISMATCH, NOISE, PENDING,
 from kstep.compare import diagnose
 from kstep.compare.align import Item, align
 from kstep.compare.effective import compare_weights
-from kstep.compare.layout import Tag, describe, input_tag, to_new, to_old
+from kstep.compare.layout import Tag, axis_to_new, describe, input_tag, to_new, to_old
 from kstep.compare.metrics import compare_arrays, max_abs
 from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.trace import Trace, _consumers, start_trace, static_items, step_trace
@@ -236,7 +236,10 @@ class Comparison:
         row.layout = describe(tag_o, tag_n)
         row.propagated = self._compare_outputs(ro, rn, ot, nt, tol)
         rank = ro.outputs[0].ndim if ro.outputs else None
-        row.config_diff = config_diff(ro.layer.params, rn.layer.params, rank, row.layout != "same")
+        in_tags = (ot.in_tags(ro)[0], nt.in_tags(rn)[0]) if ro.input_arrays and rn.input_arrays else None
+        if in_tags is not None:
+            rank = ro.input_arrays[0].ndim
+        row.config_diff = config_diff(ro.layer.params, rn.layer.params, rank, row.layout != "same", in_tags)
         if ro.layer.kind != "Model" and rn.layer.kind != "Model":
             if ro.layer.weights or rn.layer.weights:
                 in_o = ot.in_tags(ro)[0] if ro.input_arrays else Tag()
@@ -492,21 +495,39 @@ IGNORED_PARAMS = {"name", "trainable", "dtype", "batch_input_shape", "input_shap
                   "output_shape", "output_mask", "sparse", "ragged", "autocast", "input_dim", "input_length"}
 
 
-def config_diff(old: dict, new: dict, rank: int | None = None, layout_mapped: bool = False
-                ) -> list[tuple[str, object, object]]:
-    """Parameters whose resolved values differ. Left out: layout-only parameters (layouts are mapped, and an
-    `axis` follows the layout), keys only one side's Keras stores, and equivalent spellings (axis -1 vs
-    rank-1, None vs False)."""
+def config_diff(old: dict, new: dict, rank: int | None = None, layout_mapped: bool = False,
+                in_tags: tuple[Tag, Tag] | None = None) -> list[tuple[str, object, object]]:
+    """Parameters whose resolved values differ. Left out: layout-only parameters (layouts are mapped), keys only
+    one side's Keras stores, and equivalent spellings (axis -1 vs rank-1, None vs False). An `axis` is compared
+    after mapping OLD's input layout onto NEW's (`in_tags`: the two first inputs' tags): axis 1 of an NCHW tensor
+    is axis 3 of the NHWC one; OLD's value is then shown with both readings, e.g. '1 (NCHW; = 3 in NHWC)'."""
     out = []
     for key in sorted(set(old) & set(new)):
         if key in IGNORED_PARAMS or key.endswith(("_initializer", "_regularizer", "_constraint")):
             continue
-        if key == "axis" and layout_mapped:
-            continue
         a, b = old[key], new[key]
+        if key == "axis" and (layout_mapped or (in_tags and in_tags[0] != in_tags[1])):
+            moved = _axis_moved(a, b, rank, in_tags)
+            if moved is not None:
+                out.append((key, moved, b))
+            continue
         if _norm(a, key, rank) != _norm(b, key, rank):
             out.append((key, a, b))
     return out
+
+
+def _axis_moved(a, b, rank: int | None, in_tags: tuple[Tag, Tag] | None) -> str | None:
+    """OLD's axis `a`, mapped into NEW's input layout, when it is not NEW's axis `b` (None when they agree or
+    cannot be told apart: no image layouts on both sides, or axes that are lists)."""
+    if not rank or in_tags is None or not all(isinstance(v, int) and not isinstance(v, bool) for v in (a, b)):
+        return None
+    t_old, t_new = in_tags
+    if t_old.kind != "image" or t_new.kind != "image" or t_old.fmt == t_new.fmt:
+        return None
+    mapped = axis_to_new(a, rank, t_old, t_new)
+    if mapped == b % rank:
+        return None
+    return f"{a} ({t_old}; = {mapped} in {t_new})"
 
 
 def _norm(value, key: str = "", rank: int | None = None):

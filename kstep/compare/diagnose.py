@@ -16,7 +16,7 @@ import numpy as np
 
 from kstep.analysis import Hypothesis, Row
 from kstep.compare.effective import GATES, effective, flip_spatial, permute_gates
-from kstep.compare.layout import dense_rows_to_old, to_old
+from kstep.compare.layout import axis_to_new, dense_rows_to_old, image, to_new, to_old
 from kstep.compare.metrics import compare_arrays
 from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.trace import collect
@@ -77,8 +77,9 @@ def layer_hypotheses(cmp, row: Row) -> list[Hypothesis]:
         hyps.append(_try(cmp, row, "gru_reset_after", "GRU reset_after differs (tf.keras 2 and Keras 3 default "
                          "to True)", f"build {name} with reset_after={old_p.get('reset_after')} and OLD's weights",
                          weights=list(ow), spec=spec))
+    hyps.extend(_data_format(cmp, row, ro, rn, name))
     for key, a, b in row.config_diff:
-        if key in NOT_CONFIG or key == "reset_after":
+        if key in NOT_CONFIG or key == "reset_after" or (key == "axis" and isinstance(a, str)):
             continue
         spec = dataclasses.replace(rn.layer, params=dict(new_p, **{key: a}))
         code = "recurrent_activation" if key == "recurrent_activation" else f"config:{key}"
@@ -90,6 +91,49 @@ def layer_hypotheses(cmp, row: Row) -> list[Hypothesis]:
         hyps.append(_weights_changed(cmp, row, ro, rn, ow, name))
     hyps.extend(_assumed_backend(cmp, row, ro, rn))
     return hyps
+
+
+def _data_format(cmp, row, ro, rn, name) -> list[Hypothesis]:
+    """A layout parameter that contradicts the tensor it reads: an `axis` kept from OLD's other image layout
+    (BatchNormalization(axis=1) in a channels_last model), or a `data_format` that is not the one of NEW's input.
+    The fix re-runs NEW's layer with the parameter that matches its input."""
+    if not ro.input_arrays or not rn.input_arrays:
+        return []
+    t_old, t_new = cmp.old_trace.in_tags(ro)[0], cmp.new_trace.in_tags(rn)[0]
+    params = rn.layer.params
+    out = []
+    moved = next((a for k, a, _ in row.config_diff if k == "axis" and isinstance(a, str)), None)
+    if moved is not None:
+        rank = ro.input_arrays[0].ndim
+        fixed = axis_to_new(ro.layer.params["axis"], rank, t_old, t_new)
+        shown = -1 if fixed == rank - 1 else fixed
+        spec = dataclasses.replace(rn.layer, params=dict(params, axis=fixed))
+        out.append(_try(cmp, row, "data_format", f"axis={params['axis']} was kept from OLD's {t_old} layout; in "
+                        f"NEW's {t_new} layout that axis is {fixed}", f"set axis={shown} on {name} (the same axis "
+                        f"in {t_new} order)", spec=spec))
+    fmt = params.get("data_format")
+    if fmt in ("channels_first", "channels_last") and t_new.kind == "image" and t_new.fmt != fmt:
+        spec = dataclasses.replace(rn.layer, params=dict(params, data_format=t_new.fmt))
+        out.append(_try_layout(cmp, row, ro, rn, spec, f"{name} has data_format={fmt!r} but its input is "
+                               f"{t_new}", f"build {name} with data_format={t_new.fmt!r} (the layout of its input)"))
+    return out
+
+
+def _try_layout(cmp, row, ro, rn, spec, title: str, action: str) -> Hypothesis:
+    """Like `_try` for a fix that changes the layout of NEW's output: that output is mapped as the fixed layer's
+    own data_format says, not as the original one's."""
+    ot, nt = cmp.old_trace, cmp.new_trace
+    before = row.isolated.max_abs if row.isolated is not None else row.propagated.max_abs
+    inputs = [to_new(x, ot.tag_of(x), nt.tag_of(y)) for x, y in zip(ro.input_arrays, rn.input_arrays)]
+    try:
+        out = nt.executor.run_layer(spec, inputs, ro.input_masks, kwargs=rn.layer.calls[rn.call].kwargs)
+    except KstepError:
+        return Hypothesis("data_format", title, False, before, None, action)
+    b = to_old(out.outputs[0], ot.tag_of(ro.outputs[0]), image(spec.params["data_format"]))
+    if b.shape != ro.outputs[0].shape:
+        return Hypothesis("data_format", title, False, before, None, action)
+    stats = compare_arrays(ro.outputs[0], b, row.propagated.tolerance)
+    return Hypothesis("data_format", title, stats.passed, before, stats.max_abs, action)
 
 
 def _gate_order(cmp, row, nw, gates, name) -> list[Hypothesis]:
@@ -142,22 +186,31 @@ def _weights_changed(cmp, row, ro, rn, ow, name) -> Hypothesis:
 
 
 def _assumed_backend(cmp, row, ro, rn) -> list[Hypothesis]:
-    fact = next((f for f in cmp.old.facts if f.key == "backend"), None)
-    if fact is None or fact.source.value != "assumed" or not cmp.old.semantics.flips_kernel(ro.layer.kind):
-        return []
-    alt = "tensorflow" if cmp.old.semantics.backend == "theano" else "theano"
-    sem = dataclasses.replace(cmp.old.semantics, backend=alt)
-    before = row.isolated.max_abs if row.isolated is not None else row.propagated.max_abs
-    try:
-        out = cmp.old_trace.executor.run_layer(ro.layer, ro.input_arrays, ro.input_masks, sem=sem)
-    except KstepError:  # the layer cannot run that way: the alternative does not explain the gap
-        return []
-    a = out.outputs[0]
-    b = to_old(rn.outputs[0], cmp.old_trace.tag_of(ro.outputs[0]), cmp.new_trace.tag_of(rn.outputs[0]))
-    stats = compare_arrays(a, b, row.propagated.tolerance)
-    return [Hypothesis(f"assume:old.backend={alt}", f"OLD's backend was assumed ({fact.value}); with {alt} the "
-                       "models agree here", stats.passed, before, stats.max_abs,
-                       f"pass --assume old.backend={alt}")]
+    """When a side's backend was assumed (a Keras 1 file), re-run that side's layer with the other backend."""
+    out = []
+    for side, model, result in (("old", cmp.old, ro), ("new", cmp.new, rn)):
+        fact = next((f for f in model.facts if f.key == "backend"), None)
+        theano = dataclasses.replace(model.semantics, backend="theano")
+        if fact is None or fact.source.value != "assumed" or not theano.flips_kernel(result.layer.kind):
+            continue  # only convolutions compute differently on the two backends
+        alt = "tensorflow" if model.semantics.backend == "theano" else "theano"
+        sem = dataclasses.replace(model.semantics, backend=alt)
+        title = f"{side.upper()}'s backend was assumed ({fact.value}); with {alt} the models agree here"
+        code, action = f"assume:{side}.backend={alt}", f"pass --assume {side}.backend={alt}"
+        if side == "new":
+            h = _try(cmp, row, code, title, action, sem=sem)
+            out.append(h)
+            continue
+        before = row.isolated.max_abs if row.isolated is not None else row.propagated.max_abs
+        try:
+            res = cmp.old_trace.executor.run_layer(ro.layer, ro.input_arrays, ro.input_masks, sem=sem)
+        except KstepError:  # the layer cannot run that way: the alternative does not explain the gap
+            continue
+        a = res.outputs[0]
+        b = to_old(rn.outputs[0], cmp.old_trace.tag_of(ro.outputs[0]), cmp.new_trace.tag_of(rn.outputs[0]))
+        stats = compare_arrays(a, b, row.propagated.tolerance)
+        out.append(Hypothesis(code, title, stats.passed, before, stats.max_abs, action))
+    return out
 
 
 def input_hypotheses(cmp, row: Row, differing) -> list[Hypothesis]:

@@ -136,3 +136,14 @@ def dense_rows_to_old(kernel: np.ndarray, old: Tag, new: Tag) -> np.ndarray:
         perm = _flat_perm(old)
         return kernel[perm] if old.order == "chw" else kernel[np.argsort(perm)]
     return kernel
+
+
+def axis_to_new(axis: int, rank: int, old: Tag, new: Tag) -> int:
+    """OLD's axis index (of a rank-`rank` tensor laid out as `old`) as the same axis of NEW's layout `new`, >= 0.
+    Only image layouts in different orderings move axes: channels_first (N, C, ...) <-> channels_last (N, ..., C)."""
+    a = axis % rank
+    if not (old.kind == "image" and new.kind == "image" and old.fmt != new.fmt) or rank < 3 or a == 0:
+        return a
+    if old.fmt == "channels_first":  # NEW = moveaxis(OLD, 1, -1)
+        return rank - 1 if a == 1 else a - 1
+    return 1 if a == rank - 1 else a + 1  # NEW = moveaxis(OLD, -1, 1)

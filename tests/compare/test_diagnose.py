@@ -1,0 +1,88 @@
+"""Diagnoses that no manifest pair names on its own: the alternative to an ASSUMED backend, on either side, and the
+layout-aware comparison of an `axis` (config_diff). Real Keras files; the wrong assumption is produced by editing a
+copy of a file so that kstep's evidence points the other way."""
+
+import json
+import shutil
+
+import h5py
+
+from kstep.cli import main
+from kstep.compare.analyze import config_diff
+from kstep.compare.layout import PLAIN, axis_to_new, image
+from tests.conftest import LEGACY, need_shared
+
+PAIRS = LEGACY / "pairs"
+CF, CL = image("channels_first"), image("channels_last")
+
+
+def _report(capsys, *argv) -> tuple[int, dict]:
+    code = main(["report", *map(str, argv), "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def _hyp(doc: dict, code: str) -> dict:
+    return next(h for h in doc["first_divergence"]["hypotheses"] if h["code"] == code)
+
+
+def test_assumed_old_backend_alternative_is_tried(capsys):
+    """OLD (Keras 1.2.2, backend assumed Theano from its weight names) vs a migration that did not flip the kernels:
+    the kernel flip explains conv1, and so does assuming OLD ran on TensorFlow; both are verified, the flip first."""
+    d = need_shared(PAIRS / "cnn_tfk_noflip")
+    code, doc = _report(capsys, d / "old.h5", d / "new.h5", d / "ref.npy", "--ref-new", d / "ref_new.npy")
+    assert code == 1
+    assert doc["first_divergence"]["cause"] == "theano_kernel_flip"
+    alt = _hyp(doc, "assume:old.backend=tensorflow")
+    assert alt["explains"] and alt["after"] < alt["before"]
+    assert alt["action"] == "pass --assume old.backend=tensorflow"
+
+
+def _as_tensorflow_names(src, dst):
+    """A copy of a Keras 1 file whose weight names end in ':0', as TensorFlow wrote them: kstep then assumes the
+    TensorFlow backend for a file whose kernels are Theano's."""
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+", locking=False) as f:
+        for layer in f["model_weights"].values():
+            names = [n.decode() for n in layer.attrs["weight_names"]]
+            for n in names:
+                layer.move(n, n + ":0")
+            layer.attrs["weight_names"] = [(n + ":0").encode() for n in names]
+
+
+def test_assumed_new_backend_alternative_is_tried(tmp_path, capsys):
+    """NEW is a Keras 1 Theano file whose weight names make kstep assume TensorFlow: conv1 diverges, and the
+    report verifies that `--assume new.backend=theano` closes the gap; with that flag the models agree."""
+    d = need_shared(PAIRS / "cnn_tfk_correct")
+    new = tmp_path / "k1_tfnames.h5"
+    _as_tensorflow_names(d / "old.h5", new)
+    # OLD = the correct tf.keras migration, NEW = the Keras 1 original fed OLD's layout of the reference
+    args = [d / "new.h5", new, d / "ref_new.npy", "--ref-new", d / "ref.npy"]
+    code, doc = _report(capsys, *args)
+    assert code == 1
+    assert doc["first_divergence"]["layer_new"] == "conv1"
+    alt = _hyp(doc, "assume:new.backend=theano")
+    assert alt["explains"] and alt["after"] < alt["before"]
+    assert alt["action"] == "pass --assume new.backend=theano"
+    code, doc = _report(capsys, *args, "--assume", "new.backend=theano")
+    assert code == 0, doc["first_divergence"]
+
+
+def test_axis_to_new_maps_image_layouts():
+    assert axis_to_new(1, 4, CF, CL) == 3
+    assert axis_to_new(2, 4, CF, CL) == 1
+    assert axis_to_new(-1, 4, CL, CF) == 1
+    assert axis_to_new(1, 4, CL, CF) == 2
+    assert axis_to_new(0, 4, CF, CL) == 0
+    assert axis_to_new(1, 4, CF, CF) == 1
+    assert axis_to_new(1, 3, PLAIN, PLAIN) == 1
+
+
+def test_config_diff_axis_follows_the_layout():
+    """axis=1 on NCHW and axis=-1 on NHWC are the same axis; axis=1 on both is not, and is shown both ways."""
+    assert config_diff({"axis": 1}, {"axis": -1}, 4, True, (CF, CL)) == []
+    assert config_diff({"axis": 1}, {"axis": 3}, 4, True, (CF, CL)) == []
+    assert config_diff({"axis": 1}, {"axis": 1}, 4, True, (CF, CL)) == [("axis", "1 (NCHW; = 3 in NHWC)", 1)]
+    assert config_diff({"axis": -1}, {"axis": 1}, 4, False, (CL, CL)) == [("axis", -1, 1)]
+    assert config_diff({"axis": -1}, {"axis": 3}, 4, False, (CL, CL)) == []
+    # a flat or plain layout: the axis cannot be mapped, and is not blamed
+    assert config_diff({"axis": 1}, {"axis": 1}, 2, True, (PLAIN, PLAIN)) == []
