@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "Run `kstep OLD NEW REF` for the debugger, or a command below.",
                      usage="kstep OLD NEW REF [options]\n       kstep {inspect,dump,report} ...")
     parser.add_argument("--version", action="version", version=f"kstep {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND", prog="kstep")
 
     p = sub.add_parser("inspect", help="show what a model file is and how kstep will execute it",
                        description="Show the writer, detected generation, assumptions, inputs/outputs and every "
