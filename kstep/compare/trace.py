@@ -53,8 +53,11 @@ def _consumers(model: ModelSpec, name: str):
     return out
 
 
-def start_trace(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32") -> Trace:
-    executor = Executor(mf, dtype)
+def start_trace(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32",
+                weights_from: Executor | None = None, transient: bool = False) -> Trace:
+    """A trace ready to step. transient: for a run kept only for a per-layer statistic (see Executor); the caller
+    drops each result's arrays once it has used them, and no layout tags are kept (array ids get reused)."""
+    executor = Executor(mf, dtype, weights_from=weights_from, transient=transient)
     feeds = {k: executor._cast(v) for k, v in feeds.items()}
     trace = Trace(mf, executor, feeds)
     for name, arr in feeds.items():
@@ -70,7 +73,7 @@ def step_trace(trace: Trace) -> Iterator[LayerResult]:
         trace.by_key[result.key] = result
         if result.unsupported:
             trace.unsupported.append(result)
-        if result.outputs:
+        if result.outputs and not trace.executor.transient:
             in_tags = trace.in_tags(result)
             in_shapes = [tuple(x.shape) for x in result.input_arrays]
             if result.layer.kind == "Model":

@@ -50,23 +50,27 @@ class LayerResult:
 class Executor:
     """Runs a `ModelFile` in numpy with the semantics its writer had; dtype is the compute dtype."""
 
-    def __init__(self, model_file: ModelFile, dtype: str | np.dtype = "float32"):
+    def __init__(self, model_file: ModelFile, dtype: str | np.dtype = "float32", *,
+                 weights_from: Executor | None = None, transient: bool = False):
+        """weights_from: another executor of the same file whose (cached) weights are cast instead of reading the
+        file again. transient: keep nothing that is not needed any more (a run kept only for a statistic, such
+        as the float64 noise run): each tensor is dropped after its last consumer and weights are not cached."""
         self.mf = model_file
         self.sem: Semantics = model_file.semantics
         self.dtype = np.dtype(dtype)
+        self.weights_from = weights_from
+        self.transient = transient
         self._weights: dict[int, list[np.ndarray]] = {}
 
     # -- weights -----------------------------------------------------------------------------------------------
     def weights_of(self, spec: LayerSpec) -> list[np.ndarray]:
         cached = self._weights.get(id(spec))
         if cached is None:
-            cached = []
-            for ref in spec.weights:
-                arr = ref.load()
-                if arr.dtype.kind == "f" and arr.dtype != self.dtype:
-                    arr = arr.astype(self.dtype)
-                cached.append(arr)
-            self._weights[id(spec)] = cached
+            stored = (self.weights_from.weights_of(spec) if self.weights_from is not None
+                      else [ref.load() for ref in spec.weights])
+            cached = [self._cast(arr) for arr in stored]
+            if not self.transient:
+                self._weights[id(spec)] = cached
         return cached
 
     def preload(self, model: ModelSpec | None = None) -> None:
@@ -132,7 +136,10 @@ class Executor:
 
     def _run_graph(self, model: ModelSpec, tensors: dict, masks: dict, prefix: str) -> Iterator[LayerResult]:
         dead: set[tuple[str, int]] = set()
-        for name, c in execution_order(model, self.mf.path):
+        order = execution_order(model, self.mf.path)
+        free_after = _free_after(model, order) if self.transient else {}
+        for step, (name, c) in enumerate(order):
+            _release(tensors, masks, free_after.get(step - 1, ()))
             spec = model.layer(name)
             call = spec.calls[c]
             key = prefix + (name if len(spec.calls) == 1 else f"{name}@{c}")
@@ -195,3 +202,28 @@ class Executor:
                              outputs=[tensors[(r.layer, r.call, r.tensor)] for r in inner.outputs], seconds=seconds)
         result.masks = [masks.get((r.layer, r.call, r.tensor)) for r in inner.outputs]
         return result
+
+
+def _free_after(model: ModelSpec, order: list[tuple[str, int]]) -> dict[int, list[tuple[str, int]]]:
+    """step -> the (layer, call) sources whose outputs no call after that step of `order` reads (model outputs and
+    tensors nobody reads are kept)."""
+    last: dict[tuple[str, int], int] = {}
+    for step, (name, c) in enumerate(order):
+        for r in model.layer(name).calls[c].inputs:
+            last[(r.layer, r.call)] = step
+    for r in model.outputs:
+        last.pop((r.layer, r.call), None)
+    out: dict[int, list[tuple[str, int]]] = {}
+    for source, step in last.items():
+        out.setdefault(step, []).append(source)
+    return out
+
+
+def _release(tensors: dict, masks: dict, sources) -> None:
+    """Drop every output tensor of the given (layer, call) sources."""
+    for layer, call in sources:
+        t = 0
+        while (layer, call, t) in tensors:
+            del tensors[(layer, call, t)]
+            masks.pop((layer, call, t), None)
+            t += 1

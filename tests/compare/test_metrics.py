@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kstep.analysis import Tolerance
-from kstep.compare.metrics import compare_arrays
+from kstep.compare.metrics import CHUNK, _compare, compare_arrays, max_abs
 
 TOL = Tolerance(1e-5, 1e-4)
 
@@ -51,3 +51,32 @@ def test_float32_values_are_compared_in_float64():
     new = np.nextafter(old, np.float32(2e8))
     s = compare_arrays(old, new, Tolerance(0.0, 0.0))
     assert s.max_abs == 8.0 and not s.passed
+
+
+@pytest.mark.parametrize("size", [1, CHUNK - 1, CHUNK, 2 * CHUNK + 7])
+@pytest.mark.parametrize("case", ["noise", "equal", "scaled", "one_bad"])
+def test_blockwise_statistics_equal_the_whole_array_ones(size, case):
+    """The fast path (finite values, block by block, equality shortcut) gives the statistics of the general path
+    (whole float64 arrays), the worst element included, across block boundaries."""
+    rng = np.random.default_rng(size)
+    old = rng.standard_normal((size,)).astype(np.float32).reshape(-1, 1)
+    new = {"noise": old + np.float32(1e-5) * rng.standard_normal(old.shape).astype(np.float32),
+           "equal": old.copy(), "scaled": old * np.float32(1.5), "one_bad": old.copy()}[case]
+    if case == "one_bad":
+        new[size - 1, 0] += 3.0  # in the last block
+    fast = compare_arrays(old, new, TOL)
+    slow = _compare(old.astype(np.float64), new.astype(np.float64), TOL, old.shape, new.shape)
+    for field in ("max_abs", "max_rel", "worst_index", "worst_old", "worst_new", "passed", "excess"):
+        assert getattr(fast, field) == getattr(slow, field), field
+    assert fast.mean_abs == pytest.approx(slow.mean_abs, rel=1e-12, abs=1e-300)
+
+
+def test_max_abs_sees_nan_and_inf_in_any_block():
+    a = np.zeros(3 * CHUNK, np.float32)
+    for bad, expected in ((np.nan, float("inf")), (np.inf, float("inf")), (0.5, 0.5)):
+        b = a.copy()
+        b[2 * CHUNK + 3] = bad
+        assert max_abs(a, b) == expected
+    c = a.copy()
+    c[CHUNK + 1] = np.nan
+    assert max_abs(c, c.copy()) == 0.0  # NaN at the same place on both sides
