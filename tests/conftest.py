@@ -17,6 +17,15 @@ LEGACY = SHARED / "fixtures" / "legacy"
 CORPUS = SHARED / "corpus"
 FIXTURES = ROOT / "tests" / "fixtures"
 
+# Every manifest of real-Keras fixture cases (label, path): test_real_keras_cases.py judges kstep on each case,
+# test_kind_coverage.py counts the layer kinds they hold. The first lives in ../shared, the others in this repo.
+REAL_KERAS_MANIFESTS = (
+    ("legacy", LEGACY / "cases" / "manifest.json"),               # Keras 1.2.2 / 2.2.4 on Theano (shared)
+    ("legacy-k1", FIXTURES / "legacy" / "manifest.json"),          # Keras 1.2.2 on Theano (make_legacy.py)
+    ("modern", FIXTURES / "modern" / "manifest.json"),             # tf-keras 2.21 / Keras 3.15 (make_fixtures.py)
+    ("unsupported", FIXTURES / "modern" / "unsupported" / "manifest.json"),
+)
+
 
 def need_shared(path: Path) -> Path:
     """Return `path`, or skip (fail in CI) when ../shared is not beside the repo."""

@@ -145,14 +145,32 @@ def lstm(call: Call) -> Out:
     return _lstm(call, _bias(call), _act(call, "recurrent_activation"), _act(call, "activation"))
 
 
+def _from_cudnn(call: Call, n_gates: int) -> Call:
+    """The call with a CuDNN layer's kernels in plain LSTM/GRU form, per gate block: input kernel
+    k.T.reshape(k.shape, order='F'), recurrent kernel k.T.
+
+    Why: a CuDNN layer hands each stored gate block, flattened row-major, to cuDNN, which reads it as its own
+    row-major (units, in) matrix; x @ k is therefore NOT what runs (unless the block is 1 x 1). This is Keras's
+    own conversion when it loads CuDNN weights into LSTM / GRU(reset_after=True) (tf_keras
+    saving/legacy/hdf5_format.py and Keras 2.2.4 saving.py `_convert_rnn_weights`; layers
+    cudnn_recurrent.py `_process_batch` / `canonical_to_params`; ../shared/docs/keras-formats.md §3.2 item 4).
+    Checked against tests/fixtures/modern/tfk/cudnn_lstm_gru (real tf-keras CuDNN file)."""
+    kernel, rec = call.weights[0], call.weights[1]
+    ks = [k.T.reshape(k.shape, order="F") for k in np.split(kernel, n_gates, axis=-1)]
+    rs = [r.T for r in np.split(rec, n_gates, axis=-1)]
+    return dataclasses.replace(call, weights=[np.concatenate(ks, axis=-1), np.concatenate(rs, axis=-1)]
+                               + list(call.weights[2:]))
+
+
 def cudnn_lstm(call: Call) -> Out:
-    """CuDNNLSTM: sigmoid/tanh; its (8u,) bias is the input half plus the recurrent half."""
+    """CuDNNLSTM: sigmoid/tanh; kernels per gate as `_from_cudnn`; its (8u,) bias is the input half plus the
+    recurrent half."""
     b = call.weights[2]
     u = call.weights[1].shape[0]
     if b.shape != (8 * u,):
         raise call.unsupported(f"CuDNNLSTM bias of shape {b.shape}, expected ({8 * u},)")
     sig, tanh = _fixed(call)
-    return _lstm(call, b[:4 * u] + b[4 * u:], sig, tanh)
+    return _lstm(_from_cudnn(call, 4), b[:4 * u] + b[4 * u:], sig, tanh)
 
 
 # ------------------------------------------------------------------------------------------------------------ GRU
@@ -203,11 +221,11 @@ def gru(call: Call) -> Out:
 
 
 def cudnn_gru(call: Call) -> Out:
-    """CuDNNGRU: a GRU with reset_after, sigmoid/tanh, its (6u,) bias read as (2, 3u):
-    h~ = tanh(x W_h + b_xh + r (h U_h + b_hh))."""
+    """CuDNNGRU: a GRU with reset_after, sigmoid/tanh, kernels per gate as `_from_cudnn`, its (6u,) bias read as
+    (2, 3u): h~ = tanh(x W_h + b_xh + r (h U_h + b_hh))."""
     b = call.weights[2]
     sig, tanh = _fixed(call)
-    return _gru(call, True, b.reshape(2, -1) if b.ndim == 1 else b, sig, tanh)
+    return _gru(_from_cudnn(call, 3), True, b.reshape(2, -1) if b.ndim == 1 else b, sig, tanh)
 
 
 # ------------------------------------------------------------------------------------------------------- ConvLSTM

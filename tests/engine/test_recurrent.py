@@ -152,13 +152,23 @@ def test_keras3_hard_sigmoid_is_its_own(lstm_case):
 
 # ---------------------------------------------------------------------------------------------------------- CuDNN
 
-def test_cudnn_lstm_is_lstm_with_summed_bias_and_sigmoid(lstm_case):
+def cudnn_as_plain(kernel, n_gates):
+    """What cuDNN runs, as a plain Keras kernel: each stored gate block (rows, u) is flattened row-major and read
+    by cuDNN as its row-major (u, rows) matrix W, which computes W @ x, i.e. x @ W.T."""
+    rows = kernel.shape[0]
+    return np.concatenate([blk.reshape(-1).reshape(-1, rows).T for blk in np.split(kernel, n_gates, axis=-1)],
+                          axis=-1)
+
+
+def test_cudnn_lstm_is_lstm_of_cudnns_reading_with_summed_bias_and_sigmoid(lstm_case):
     x, w = lstm_case
     rng = np.random.default_rng(4)
     b8 = rng.normal(size=16).astype(np.float32)
     out = run("CuDNNLSTM", dict(units=2), x, [w[0], w[1], b8], sem=K2TH).outputs[0]
-    seq, _, _ = lstm_reference(x, [w[0], w[1], b8[:8] + b8[8:]], rec=sig)
+    seq, _, _ = lstm_reference(x, [cudnn_as_plain(w[0], 4), cudnn_as_plain(w[1], 4), b8[:8] + b8[8:]], rec=sig)
     close(out, seq)
+    plain, _, _ = lstm_reference(x, [w[0], w[1], b8[:8] + b8[8:]], rec=sig)
+    assert np.abs(out - plain).max() > 1e-3  # the stored kernels are not used as x @ k
 
 
 def test_cudnn_gru_candidate_applies_reset_to_the_recurrent_product_and_bias():
@@ -166,7 +176,7 @@ def test_cudnn_gru_candidate_applies_reset_to_the_recurrent_product_and_bias():
     x = rng.normal(size=(2, 4, 3)).astype(np.float32)
     k, r, b6 = weights(rng, ((3, 6), (2, 6), (12,)), 1.0)
     out = run("CuDNNGRU", dict(units=2, return_sequences=False), x, [k, r, b6], sem=K2TH).outputs[0]
-    close(out, gru_reference(x, k, r, b6.reshape(2, 6), True)[:, -1])
+    close(out, gru_reference(x, cudnn_as_plain(k, 3), cudnn_as_plain(r, 3), b6.reshape(2, 6), True)[:, -1])
 
 
 # ---------------------------------------------------------------------------------------------- masks and options
