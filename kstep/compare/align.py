@@ -22,8 +22,11 @@ class Item:
     kind: str
 
 
+PLAIN_KIND = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}  # a CuDNN layer migrates to the plain one
+
+
 def _compatible(a: Item, b: Item) -> bool:
-    if a.kind == b.kind:
+    if PLAIN_KIND.get(a.kind, a.kind) == PLAIN_KIND.get(b.kind, b.kind):
         return True
     return a.kind in MERGE_KINDS and b.kind in MERGE_KINDS and "Merge" in (a.kind, b.kind)
 

@@ -15,6 +15,7 @@ import itertools
 import numpy as np
 
 from kstep.analysis import Hypothesis, Row
+from kstep.compare.align import PLAIN_KIND
 from kstep.compare.effective import GATES, effective, flip_spatial, permute_gates
 from kstep.compare.layout import axis_to_new, dense_rows_to_old, image, to_new, to_old
 from kstep.compare.metrics import compare_arrays
@@ -88,7 +89,9 @@ def layer_hypotheses(cmp, row: Row) -> list[Hypothesis]:
         hyps.append(_try(cmp, row, code, title, f"set {key}={a!r} on {name}", spec=spec, sem=sem))
     hyps.extend(_hard_sigmoid_formula(cmp, row, rn, name))
     if any(w.verdict == "different" for w in row.weights) and ow and len(ow) == len(nw):
-        hyps.append(_weights_changed(cmp, row, ro, rn, ow, name))
+        changed = _weights_changed(cmp, row, ro, rn, ow, name)
+        if changed is not None:
+            hyps.append(changed)
     hyps.extend(_assumed_backend(cmp, row, ro, rn))
     return hyps
 
@@ -171,8 +174,11 @@ def _hard_sigmoid_formula(cmp, row, rn, name) -> list[Hypothesis]:
                  sem=other)]
 
 
-def _weights_changed(cmp, row, ro, rn, ow, name) -> Hypothesis:
-    """Does NEW's layer, given OLD's weights (in NEW's execution form), reproduce OLD? Then only weights differ."""
+def _weights_changed(cmp, row, ro, rn, ow, name) -> Hypothesis | None:
+    """Does NEW's layer, given OLD's weights (in NEW's execution form), reproduce OLD? Then only weights differ.
+    (Not tried for a NEW CuDNN layer fed a plain layer's weights: kstep has no plain -> CuDNN conversion.)"""
+    if rn.layer.kind in PLAIN_KIND and ro.layer.kind != rn.layer.kind:
+        return None
     eff_old = effective(ro.layer, ow, cmp.old.semantics)
     as_new = effective(rn.layer, eff_old, cmp.new.semantics)  # a flip is its own inverse
     if rn.layer.kind == "Dense" and ro.input_arrays:

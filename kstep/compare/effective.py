@@ -12,8 +12,10 @@ import itertools
 import numpy as np
 
 from kstep.analysis import Tolerance, WeightDiff
+from kstep.compare.align import PLAIN_KIND
 from kstep.compare.layout import Tag, dense_rows_to_old
 from kstep.compare.metrics import compare_arrays
+from kstep.engine.recurrent import cudnn_as_plain
 from kstep.ir import LayerSpec
 from kstep.semantics import Semantics
 
@@ -29,7 +31,19 @@ def flip_spatial(kernel: np.ndarray) -> np.ndarray:
 
 
 def effective(spec: LayerSpec, weights: list[np.ndarray], sem: Semantics) -> list[np.ndarray]:
-    """The weights as executed: Theano-flipped convolution kernels flipped back into correlation form."""
+    """The weights as executed: Theano-flipped convolution kernels flipped back into correlation form; a CuDNN
+    recurrent layer's weights in the form of the plain LSTM / GRU(reset_after=True) that computes the same."""
+    if spec.wrapped:  # TimeDistributed / Bidirectional: each wrapped layer's share of the weights, in order
+        out, start = [], 0
+        for inner in spec.wrapped:
+            n = len(inner.weights)
+            out += effective(inner, list(weights[start:start + n]), sem)
+            start += n
+        return out + list(weights[start:])
+    if spec.kind in PLAIN_KIND and len(weights) == 3:
+        plain = cudnn_as_plain(spec.kind, weights)
+        if plain is not None:
+            return plain
     out = list(weights)
     if sem.flips_kernel(spec.kind) and out:
         out[0] = flip_spatial(out[0])

@@ -145,9 +145,11 @@ def lstm(call: Call) -> Out:
     return _lstm(call, _bias(call), _act(call, "recurrent_activation"), _act(call, "activation"))
 
 
-def _from_cudnn(call: Call, n_gates: int) -> Call:
-    """The call with a CuDNN layer's kernels in plain LSTM/GRU form, per gate block: input kernel
-    k.T.reshape(k.shape, order='F'), recurrent kernel k.T.
+def cudnn_as_plain(kind: str, weights: list[np.ndarray]) -> list[np.ndarray] | None:
+    """A CuDNNLSTM / CuDNNGRU layer's [kernel, recurrent_kernel, bias] in the form of the LSTM / GRU(reset_after=
+    True) that computes the same (None when the bias has another shape): per gate block, input kernel
+    k.T.reshape(k.shape, order='F') and recurrent kernel k.T; LSTM bias (8u,) -> input half + recurrent half (4u,);
+    GRU bias (6u,) -> (2, 3u).
 
     Why: a CuDNN layer hands each stored gate block, flattened row-major, to cuDNN, which reads it as its own
     row-major (units, in) matrix; x @ k is therefore NOT what runs (unless the block is 1 x 1). This is Keras's
@@ -155,22 +157,36 @@ def _from_cudnn(call: Call, n_gates: int) -> Call:
     saving/legacy/hdf5_format.py and Keras 2.2.4 saving.py `_convert_rnn_weights`; layers
     cudnn_recurrent.py `_process_batch` / `canonical_to_params`; ../shared/docs/keras-formats.md §3.2 item 4).
     Checked against tests/fixtures/modern/tfk/cudnn_lstm_gru (real tf-keras CuDNN file)."""
-    kernel, rec = call.weights[0], call.weights[1]
-    ks = [k.T.reshape(k.shape, order="F") for k in np.split(kernel, n_gates, axis=-1)]
-    rs = [r.T for r in np.split(rec, n_gates, axis=-1)]
-    return dataclasses.replace(call, weights=[np.concatenate(ks, axis=-1), np.concatenate(rs, axis=-1)]
-                               + list(call.weights[2:]))
+    n = 4 if kind == "CuDNNLSTM" else 3
+    kernel, rec, bias = weights[0], weights[1], weights[2]
+    u = rec.shape[0]
+    ks = [k.T.reshape(k.shape, order="F") for k in np.split(kernel, n, axis=-1)]
+    rs = [r.T for r in np.split(rec, n, axis=-1)]
+    if n == 4:
+        if bias.shape != (8 * u,):
+            return None
+        bias = bias[:4 * u] + bias[4 * u:]
+    elif bias.size != 6 * u:
+        return None
+    else:
+        bias = bias.reshape(2, 3 * u)
+    return [np.concatenate(ks, axis=-1), np.concatenate(rs, axis=-1), bias]
+
+
+def _cudnn(call: Call) -> tuple[Call, np.ndarray]:
+    """The call with the CuDNN layer's weights in plain form (`cudnn_as_plain`), and that bias."""
+    plain = cudnn_as_plain(call.layer.kind, call.weights)
+    if plain is None:
+        raise call.unsupported(f"{call.layer.kind} bias of shape {call.weights[2].shape} (units "
+                               f"{call.weights[1].shape[0]})")
+    return dataclasses.replace(call, weights=plain + list(call.weights[3:])), plain[2]
 
 
 def cudnn_lstm(call: Call) -> Out:
-    """CuDNNLSTM: sigmoid/tanh; kernels per gate as `_from_cudnn`; its (8u,) bias is the input half plus the
-    recurrent half."""
-    b = call.weights[2]
-    u = call.weights[1].shape[0]
-    if b.shape != (8 * u,):
-        raise call.unsupported(f"CuDNNLSTM bias of shape {b.shape}, expected ({8 * u},)")
+    """CuDNNLSTM: an LSTM with sigmoid/tanh and the weights of `cudnn_as_plain`."""
     sig, tanh = _fixed(call)
-    return _lstm(_from_cudnn(call, 4), b[:4 * u] + b[4 * u:], sig, tanh)
+    plain, bias = _cudnn(call)
+    return _lstm(plain, bias, sig, tanh)
 
 
 # ------------------------------------------------------------------------------------------------------------ GRU
@@ -221,11 +237,11 @@ def gru(call: Call) -> Out:
 
 
 def cudnn_gru(call: Call) -> Out:
-    """CuDNNGRU: a GRU with reset_after, sigmoid/tanh, kernels per gate as `_from_cudnn`, its (6u,) bias read as
-    (2, 3u): h~ = tanh(x W_h + b_xh + r (h U_h + b_hh))."""
-    b = call.weights[2]
+    """CuDNNGRU: a GRU with reset_after, sigmoid/tanh and the weights of `cudnn_as_plain` (bias read as (2, 3u)):
+    h~ = tanh(x W_h + b_xh + r (h U_h + b_hh))."""
     sig, tanh = _fixed(call)
-    return _gru(_from_cudnn(call, 3), True, b.reshape(2, -1) if b.ndim == 1 else b, sig, tanh)
+    plain, bias = _cudnn(call)
+    return _gru(plain, True, bias, sig, tanh)
 
 
 # ------------------------------------------------------------------------------------------------------- ConvLSTM

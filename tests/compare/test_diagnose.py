@@ -10,7 +10,7 @@ import h5py
 from kstep.cli import main
 from kstep.compare.analyze import config_diff
 from kstep.compare.layout import PLAIN, axis_to_new, image
-from tests.conftest import LEGACY, need_shared
+from tests.conftest import FIXTURES, LEGACY, need_shared
 
 PAIRS = LEGACY / "pairs"
 CF, CL = image("channels_first"), image("channels_last")
@@ -86,3 +86,33 @@ def test_config_diff_axis_follows_the_layout():
     assert config_diff({"axis": -1}, {"axis": 3}, 4, False, (CL, CL)) == []
     # a flat or plain layout: the axis cannot be mapped, and is not blamed
     assert config_diff({"axis": 1}, {"axis": 1}, 2, True, (PLAIN, PLAIN)) == []
+
+
+CUDNN = FIXTURES / "modern" / "tfk" / "cudnn_lstm_gru"
+
+
+def test_cudnn_to_plain_migration_agrees_with_identical_weights(capsys):
+    """OLD: tf-keras CuDNNLSTM, Bidirectional(CuDNNGRU), CuDNNGRU; NEW: the plain LSTM/GRU twin into which
+    tf-keras's own loader converted those weights. Compared in effective form, every weight is identical."""
+    code, doc = _report(capsys, f"{CUDNN}.h5", f"{CUDNN}.twin.h5", f"{CUDNN}.input.npy")
+    assert code == 0, doc["first_divergence"]
+    verdicts = {w["verdict"] for layer in doc["layers"] for w in layer["weights"]}
+    assert verdicts == {"identical"}
+    assert [layer["old"]["kind"] for layer in doc["layers"]] == ["CuDNNLSTM", "Bidirectional", "CuDNNGRU"]
+
+
+def test_cudnn_weights_copied_raw_into_lstm_are_found(tmp_path, capsys):
+    """A naive migration: the CuDNN kernels copied into the LSTM as stored (bias halves summed). The LSTM is the
+    first divergence, its kernels 'different', and re-running it with OLD's weights in LSTM form fixes it."""
+    new = tmp_path / "naive.h5"
+    shutil.copy(f"{CUDNN}.twin.h5", new)
+    with h5py.File(f"{CUDNN}.h5", "r", locking=False) as old, h5py.File(new, "r+", locking=False) as f:
+        for name in ("kernel:0", "recurrent_kernel:0"):
+            f[f"model_weights/cudnn_lstm_seq/cudnn_lstm_seq/lstm_cell/{name}"][...] = \
+                old[f"model_weights/cudnn_lstm_seq/cudnn_lstm_seq/{name}"][...]
+    code, doc = _report(capsys, f"{CUDNN}.h5", new, f"{CUDNN}.input.npy")
+    assert code == 1
+    first = doc["first_divergence"]
+    assert first["layer_new"] == "cudnn_lstm_seq" and first["cause"] == "weights_changed"
+    lstm = doc["layers"][0]
+    assert [w["verdict"] for w in lstm["weights"]] == ["different", "different", "identical"]
