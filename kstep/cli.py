@@ -11,8 +11,6 @@ import json
 import sys
 import time
 
-import numpy as np
-
 from kstep import __version__
 from kstep.errors import ExitCode, KstepError, UsageError, printable
 from kstep.outputs import refuse_inputs, write_atomic
@@ -124,6 +122,8 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_dump(args) -> int:
+    import numpy as np
+
     from kstep.engine.executor import Executor
     from kstep.io.inputs import read_reference
     from kstep.io.load import open_model
@@ -173,6 +173,13 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 def compare_options(args):
     """argparse namespace -> kstep.compare.analyze.Options."""
     from kstep.compare.analyze import Options
+
+    return Options(**compare_option_values(args))
+
+
+def compare_option_values(args) -> dict:
+    """The compare options checked (a malformed one is a UsageError), as Options' keyword arguments; imports no
+    engine, so the app checks its arguments before it opens."""
     from kstep.compare.preprocess import parse
 
     per_layer = {}
@@ -183,10 +190,10 @@ def compare_options(args):
             raise UsageError(f"--tolerance {layer}={spec}: expected ATOL,RTOL") from None
         per_layer[layer] = (atol, rtol)
     assume = parse_assume(args.assume, ("old", "new"))
-    return Options(atol=args.atol, rtol=args.rtol, per_layer=per_layer, forced=_pairs(args.map, "--map"),
-                   pre_old=[parse(x) for x in args.pre_old], pre_new=[parse(x) for x in args.pre_new],
-                   noise=not args.no_noise, assume_old=assume["old"], assume_new=assume["new"],
-                   weights_old=args.weights_old, weights_new=args.weights_new)
+    return dict(atol=args.atol, rtol=args.rtol, per_layer=per_layer, forced=_pairs(args.map, "--map"),
+                pre_old=[parse(x) for x in args.pre_old], pre_new=[parse(x) for x in args.pre_new],
+                noise=not args.no_noise, assume_old=assume["old"], assume_new=assume["new"],
+                weights_old=args.weights_old, weights_new=args.weights_new)
 
 
 def exit_code_for(analysis) -> int:
@@ -260,12 +267,15 @@ def build_app_parser() -> argparse.ArgumentParser:
 def cmd_app(args, argv: list[str]) -> int:
     """The debugger; without a terminal on stdout, the Markdown report with `report`'s exit code."""
     if not sys.stdout.isatty():
+        import numpy as np
+
         from kstep.report import FORMATS
 
-        analysis = run_comparison(args, argv)
+        with np.errstate(all="ignore"):
+            analysis = run_comparison(args, argv)
         sys.stdout.write(FORMATS["md"].render(analysis))
         return exit_code_for(analysis)
-    from kstep.tui.launch import launch
+    from kstep.tui.launch import launch  # imports nothing heavy before it has forked its preflight
 
     return launch(args, argv)
 
@@ -285,14 +295,17 @@ def _h5py_failure(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
+            # The app: nothing here imports numpy, h5py or the engine (the first screen must be quick); cmd_app
+            # and the app's worker set numpy's errstate as below.
+            return int(cmd_app(build_app_parser().parse_args(argv), argv))
         parser = build_parser()
         if not argv:
             parser.print_help(sys.stderr)
             return ExitCode.BAD_INPUT
-        if argv[0] not in COMMANDS and not argv[0].startswith("-"):
-            with np.errstate(all="ignore"):
-                return int(cmd_app(build_app_parser().parse_args(argv), argv))
         args = parser.parse_args(argv)
+        import numpy as np
+
         with np.errstate(all="ignore"):  # NaN/Inf in inputs or weights propagate as in Keras; kstep warns itself
             if args.command == "inspect":
                 return int(cmd_inspect(args))

@@ -5,7 +5,10 @@ Errors are raised deep inside and printed once, at the edge (the CLI), as one li
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class ExitCode(IntEnum):
@@ -68,6 +71,8 @@ def printable(text: str) -> str:
 
     Names from model files pass through here before reaching a terminal, so they can never act as escape sequences.
     """
+    if not _CONTROL.search(text):
+        return text
     out = []
     for ch in text:
         code = ord(ch)

@@ -25,7 +25,9 @@ from kstep.compare.effective import compare_weights
 from kstep.compare.layout import Tag, axis_to_new, describe, input_tag, to_new, to_old
 from kstep.compare.metrics import compare_arrays, max_abs
 from kstep.compare.preprocess import Transform, apply_all
-from kstep.compare.trace import Trace, _consumers, start_trace, static_items, step_trace
+from kstep.compare.pending import (MIN_ATOL, file_info, pending_row, shown_tolerance, static_items,
+                                   static_side)
+from kstep.compare.trace import Trace, _consumers, start_trace, step_trace
 from kstep.engine.executor import LayerResult
 from kstep.errors import BadInput, KstepError
 from kstep.io.inputs import read_reference
@@ -33,7 +35,6 @@ from kstep.io.load import open_model
 from kstep.ir import ModelFile
 
 DEFAULT_RTOL = 1e-4
-MIN_ATOL = 1e-5
 NOISE_FACTOR = 10.0
 IDENTITY_KINDS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                   "GaussianDropout", "AlphaDropout", "ActivityRegularization", "InputLayer"}
@@ -63,14 +64,6 @@ def sha256(path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def file_info(mf: ModelFile, path: str) -> FileInfo:
-    """The header facts of one file; sha256 is filled in when the comparison runs (it reads the whole file)."""
-    return FileInfo(path=path, sha256="", keras_version=mf.stored_keras_version,
-                    backend=mf.stored_backend, generation=mf.semantics.generation,
-                    detected_backend=mf.semantics.backend,
-                    assumptions=[(f.key, f.value, f.source.value, f.why) for f in mf.facts])
 
 
 class Comparison:
@@ -221,7 +214,7 @@ class Comparison:
         ot, nt = self.old_trace, self.new_trace
         ro = ot.by_key.get(o.key) if o else None
         rn = nt.by_key.get(n.key) if n else None
-        row = Row(index, _side(ro) or _static_side(o), _side(rn) or _static_side(n), PENDING)
+        row = Row(index, _side(ro) or static_side(o), _side(rn) or static_side(n), PENDING)
         if o is None or n is None:
             row.status = UNMATCHED
             row.note = "present in OLD only" if n is None else "present in NEW only"
@@ -417,12 +410,8 @@ class Comparison:
 
     def _analysis(self) -> Analysis:
         rows = list(self.rows)
-        for i in range(len(rows), len(self.pairs)):
-            o, n = self.pairs[i]
-            rows.append(Row(i, _static_side(o), _static_side(n), UNMATCHED if o is None or n is None else PENDING))
-        tol = Tolerance(self.options.atol if self.options.atol is not None else MIN_ATOL, self.options.rtol,
-                        "--atol/--rtol" if self.options.atol is not None else
-                        "default: atol = max(1e-5, 10x the layer's float32-vs-float64 noise), rtol 1e-4")
+        rows += [pending_row(i, *self.pairs[i]) for i in range(len(rows), len(self.pairs))]
+        tol = shown_tolerance(self.options.atol, self.options.rtol)
         return Analysis(old=self.old_info, new=self.new_info, kstep_version=__version__, command=self.command,
                         tolerance=tol, rows=rows, first_divergence=self.first, verdicts=self.verdicts,
                         input_notes=list(self.notes), complete=self.done)
@@ -477,10 +466,6 @@ def _name_the_others(first: FirstDivergence | None, rows: list[Row]) -> None:
     explained = next((h for h in first.hypotheses if h.explains and h.code == first.cause), None)
     if others and explained is not None and "same fix applies" not in explained.action:
         explained.action += f"; the same fix applies to {', '.join(others)} (weights {mark})"
-
-
-def _static_side(item: Item | None) -> Side | None:
-    return None if item is None else Side(item.key, item.name, item.name, item.kind, None)
 
 
 def _side(result: LayerResult | None) -> Side | None:

@@ -12,10 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
-from kstep.compare.align import Item
 from kstep.compare.layout import PLAIN, Tag, input_tag, output_tag
 from kstep.engine.executor import Executor, LayerResult
-from kstep.io.order import execution_order
 from kstep.ir import ModelFile, ModelSpec
 
 
@@ -92,15 +90,3 @@ def collect(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32")
     for _ in step_trace(trace):
         pass
     return trace
-
-
-def static_items(model: ModelSpec, prefix: str = "") -> list[Item]:
-    """Every layer call the executor will yield, in its order and with its keys, without running anything."""
-    items: list[Item] = []
-    for name, c in execution_order(model):
-        spec = model.layer(name)
-        key = prefix + (name if len(spec.calls) == 1 else f"{name}@{c}")
-        if spec.kind == "Model":
-            items.extend(static_items(spec.inner, key + "/"))
-        items.append(Item(key, name, spec.kind))
-    return items

@@ -22,7 +22,9 @@ MAX_RATIO = 200
 MAX_JSON_DEPTH = 200  # real configs nest < 60 levels; deeper JSON would only exhaust recursion downstream
 
 
-def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes | None:
+def member_info(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> zipfile.ZipInfo | None:
+    """The member's entry after the checks made before reading it (size limit, compressed size, ratio); None when
+    the archive has no such member."""
     try:
         info = zf.getinfo(name)
     except KeyError:
@@ -36,6 +38,14 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes 
     if info.compress_size and info.file_size / max(info.compress_size, 1) > MAX_RATIO and info.file_size > 2**20:
         raise BadInput(f"archive member {name} has a compression ratio over {MAX_RATIO}: refused (zip bomb?)",
                        path=path)
+    return info
+
+
+def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes | None:
+    """The member's bytes after `member_info`'s checks; None when the archive has no such member."""
+    info = member_info(zf, name, limit, path)
+    if info is None:
+        return None
     try:
         with zf.open(info) as fh:
             data = fh.read(limit + 1)
@@ -53,8 +63,9 @@ def _archive_size(zf: zipfile.ZipFile) -> int:
         return 2**63
 
 
-def open_keras_zip(path: str) -> tuple[dict, dict, "h5py.File"]:  # noqa: F821
-    """-> (config dict, metadata dict, open weights HDF5 file) of a .keras archive."""
+def open_keras_zip(path: str, read_weights: bool = True) -> tuple[dict, dict, "h5py.File | None"]:  # noqa: F821
+    """-> (config dict, metadata dict, open weights HDF5 file) of a .keras archive; without `read_weights` the
+    weights member is only checked (present, plausible sizes) and None stands for the file."""
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -64,7 +75,8 @@ def open_keras_zip(path: str) -> tuple[dict, dict, "h5py.File"]:  # noqa: F821
         if cfg_bytes is None:
             raise BadInput("the .keras archive has no config.json", path=path)
         meta_bytes = read_member(zf, "metadata.json", MAX_JSON_BYTES, path) or b"{}"
-        weights = read_member(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path)
+        read = read_member if read_weights else member_info
+        weights = read(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path)
         if weights is None:
             if "model.weights.npz" in zf.namelist():
                 raise BadInput("the .keras archive stores its weights as model.weights.npz; only model.weights.h5 "
@@ -72,7 +84,8 @@ def open_keras_zip(path: str) -> tuple[dict, dict, "h5py.File"]:  # noqa: F821
             raise BadInput("the .keras archive has no model.weights.h5", path=path)
     config = parse_json(cfg_bytes, "config.json", path)
     meta = parse_json(meta_bytes, "metadata.json", path)
-    return config, (meta if isinstance(meta, dict) else {}), h5safe.open_h5_bytes(weights, path)
+    meta = meta if isinstance(meta, dict) else {}
+    return config, meta, (h5safe.open_h5_bytes(weights, path) if read_weights else None)
 
 
 def parse_json(data: bytes | str, what: str, path: str):

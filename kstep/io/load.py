@@ -29,18 +29,23 @@ ASSUME_KEYS = {
 MAX_CONFIG_BYTES = 64 * 2**20
 
 
-def open_model(path: str, weights: str | None = None, assume: dict[str, str] | None = None) -> ModelFile:
-    """Read `path` (and `weights`, for an architecture JSON) into a ModelFile; BadInput for anything unreadable."""
+def open_model(path: str, weights: str | None = None, assume: dict[str, str] | None = None, *,
+               attach: bool = True) -> ModelFile:
+    """Read `path` (and `weights`, for an architecture JSON) into a ModelFile; BadInput for anything unreadable.
+
+    attach=False: everything but the weights (the debugger's check before its first screen): the file's
+    structure, writer, detection, layer graph and execution order; `LayerSpec.weights` stay empty, no weight
+    dataset is looked at, and no file stays open. Faults only the weights show are found by a full open."""
     assume = _normalize_assume(dict(assume or {}))
     h5safe.check_regular_file(path)
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(b"PK"):
-        return _open_keras_zip(path, assume)
+        return _open_keras_zip(path, assume, attach)
     if h5safe.is_hdf5(path):
-        return _open_h5(path, weights, assume)
+        return _open_h5(path, weights, assume, attach)
     if head.lstrip()[:1] in (b"{", b"[") or path.endswith(".json"):
-        return _open_json(path, weights, assume)
+        return _open_json(path, weights, assume, attach)
     raise BadInput("is not a Keras model file (neither HDF5, .keras zip nor JSON)", path=path)
 
 
@@ -76,7 +81,7 @@ def _all_weight_names(group, layer_names: list[str], path: str) -> list[str]:
     return names
 
 
-def _open_h5(path: str, weights: str | None, assume: dict) -> ModelFile:
+def _open_h5(path: str, weights: str | None, assume: dict, attach: bool = True) -> ModelFile:
     f = h5safe.open_h5(path)
     try:
         config_text = h5safe.attr_str(f, "model_config", path)
@@ -97,15 +102,18 @@ def _open_h5(path: str, weights: str | None, assume: dict) -> ModelFile:
             raise BadInput("has a model_config but no model_weights/layer_names: saved without weights?", path=path)
         version = h5safe.attr_str(group, "keras_version", path) or h5safe.attr_str(f, "keras_version", path)
         backend = h5safe.attr_str(group, "backend", path) or h5safe.attr_str(f, "backend", path)
-        mf = _build(path, "h5", config, group, layer_names, version, backend, assume)
-        mf.close = f.close
+        mf = _build(path, "h5", config, group, layer_names, version, backend, assume, attach=attach)
+        if attach:
+            mf.close = f.close
+        else:
+            f.close()
         return mf
     except BaseException:
         f.close()
         raise
 
 
-def _open_json(path: str, weights: str | None, assume: dict) -> ModelFile:
+def _open_json(path: str, weights: str | None, assume: dict, attach: bool = True) -> ModelFile:
     size = os.path.getsize(path)
     if size > MAX_CONFIG_BYTES:
         raise BadInput("architecture JSON is larger than 64 MiB", path=path)
@@ -120,7 +128,7 @@ def _open_json(path: str, weights: str | None, assume: dict) -> ModelFile:
         group = _weights_group(f, weights)
         layer_names = h5safe.attr_list(group, "layer_names", weights)
         if layer_names is None and h5safe.child(f, "layers", weights, "group") is not None:
-            return _json_with_keras3_weights(path, config, f, assume)
+            return _json_with_keras3_weights(path, config, f, assume, attach)
         if layer_names is None:
             raise BadInput("is not a Keras weights file (no layer_names)", path=weights)
         version = h5safe.attr_str(group, "keras_version", weights)
@@ -128,53 +136,68 @@ def _open_json(path: str, weights: str | None, assume: dict) -> ModelFile:
         jv, jb = config.get("keras_version"), config.get("backend")
         version = version or (jv if isinstance(jv, str) else None)
         backend = backend or (jb if isinstance(jb, str) else None)
-        mf = _build(path, "json+h5", config, group, layer_names, version, backend, assume, weights_path=weights)
-        mf.close = f.close
+        mf = _build(path, "json+h5", config, group, layer_names, version, backend, assume, weights_path=weights,
+                    attach=attach)
+        if attach:
+            mf.close = f.close
+        else:
+            f.close()
         return mf
     except BaseException:
         f.close()
         raise
 
 
-def _json_with_keras3_weights(path: str, config: dict, f, assume: dict) -> ModelFile:
+def _json_with_keras3_weights(path: str, config: dict, f, assume: dict, attach: bool) -> ModelFile:
     """An architecture JSON with a `.weights.h5` in the Keras 3 layout (`layers/<name>/vars/<i>`)."""
     version = config.get("keras_version") if isinstance(config.get("keras_version"), str) else None
     backend = config.get("backend") if isinstance(config.get("backend"), str) else None
     return _build_keras3(path, "json+weights.h5", config, f, version, backend, assume,
-                         "architecture JSON keras_version")
+                         "architecture JSON keras_version", attach)
 
 
-def _open_keras_zip(path: str, assume: dict) -> ModelFile:
-    config, meta, wf = open_keras_zip(path)
+def _open_keras_zip(path: str, assume: dict, attach: bool = True) -> ModelFile:
+    config, meta, wf = open_keras_zip(path, read_weights=attach)
     version = meta.get("keras_version") if isinstance(meta.get("keras_version"), str) else None
-    return _build_keras3(path, "keras", config, wf, version, None, assume, "metadata.json keras_version")
+    return _build_keras3(path, "keras", config, wf, version, None, assume, "metadata.json keras_version", attach)
 
 
-def _build_keras3(path, fmt, config, wf, version, backend, assume, version_where) -> ModelFile:
-    """A model whose weights file uses the Keras 3 layout; closes `wf` on failure, else hands it to the result."""
+def _build_keras3(path, fmt, config, wf, version, backend, assume, version_where, attach=True) -> ModelFile:
+    """A model whose weights file uses the Keras 3 layout; closes `wf` on failure or without `attach`, else hands
+    it to the result."""
     try:
         det = detect(version, backend, [], assume, version_where)
         ctx = _context(config, det.semantics, assume)
         parser = GraphParser(ctx, path)
         model = parser.model(config)
         facts = det.facts + [ctx.image_data_format_fact] + parser.facts
-        attach_keras3(model, wf, det.semantics, path, facts)
+        if attach:
+            attach_keras3(model, wf, det.semantics, path, facts)
         execution_order(model, path)
-        return ModelFile(path, fmt, version, backend, det.semantics, det.evidence, _dedupe(facts), model,
-                         close=wf.close)
+        mf = ModelFile(path, fmt, version, backend, det.semantics, det.evidence, _dedupe(facts), model)
+        if attach:
+            mf.close = wf.close
+        elif wf is not None:
+            wf.close()
+        return mf
     except BaseException:
-        wf.close()
+        if wf is not None:
+            wf.close()
         raise
 
 
-def _build(path, fmt, config, group, layer_names, version, backend, assume, weights_path=None) -> ModelFile:
+def _build(path, fmt, config, group, layer_names, version, backend, assume, weights_path=None,
+           attach=True) -> ModelFile:
     wpath = weights_path or path
-    det = detect(version, backend, _all_weight_names(group, layer_names, wpath), assume)
+    # the weight names only tell a backend the file does not store (and a big model's take a while to walk)
+    names = [] if backend or "backend" in assume else _all_weight_names(group, layer_names, wpath)
+    det = detect(version, backend, names, assume)
     ctx = _context(config, det.semantics, assume)
     parser = GraphParser(ctx, path, layer_names)
     model = parser.model(config)
     facts = det.facts + [ctx.image_data_format_fact] + parser.facts
-    attach_h5(model, group, layer_names, det.semantics, wpath, facts)
+    if attach:
+        attach_h5(model, group, layer_names, det.semantics, wpath, facts)
     execution_order(model, path)
     return ModelFile(path, fmt, version, backend, det.semantics, det.evidence, _dedupe(facts), model)
 

@@ -4,7 +4,8 @@ The app renders an `Analysis` (kstep.analysis) and has no numerics of its own. W
 is passed in as plain callables, so this module is the only wiring:
 
     source()                         -> iterable of Analysis or (Analysis, (phase, done, total)); pulled in a
-                                        worker thread, each a newer snapshot; rows still PENDING are drawn as …
+                                        worker thread (started after the first paint), each a newer snapshot;
+                                        rows still PENDING are drawn as …
     retolerance(analysis, atol, rtol) -> Analysis re-judged under a new tolerance (t), without re-running models
     export(analysis, fmt, path)      -> None; writes the report (e), the same writer as `kstep report`
     activations(row_index, isolated) -> (old, new) | (old, new, channel_axis) | None; NEW mapped onto OLD's
@@ -38,6 +39,7 @@ class AppConfig:
     export_path: str = "kstep-report.md"
     activations: Callable[[int, bool], tuple | None] | None = None
     start_paused: bool = False
+    initial: Analysis | None = None
 
 
 class KstepApp(App):
@@ -56,6 +58,15 @@ class KstepApp(App):
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.config))
 
+    def on_ready(self) -> None:
+        # The DOM is ready and the first frame is being drawn; callbacks after the next refresh run once it is.
+        self.call_after_refresh(self._first_frame)
+
+    def _first_frame(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.first_frame()
+
     def action_quit(self) -> None:
         self.exit(return_code=0)
 
@@ -69,13 +80,15 @@ def make_app(source: Callable[[], Iterable] | Analysis, *,
              export_formats: Sequence[str] = ("md", "json", "html"),
              export_path: str = "kstep-report.md",
              activations: Callable[[int, bool], tuple | None] | None = None,
-             start_paused: bool = False) -> KstepApp:
+             start_paused: bool = False, initial: Analysis | None = None) -> KstepApp:
     """Build the app. `source` is a callable returning an iterable of snapshots, or one finished Analysis.
 
     start_paused: show the first snapshot and wait for s / c (stepping from the first layer).
+    initial: a snapshot drawn with the first screen (e.g. every layer pending), before `source` is pulled; the
+    worker starts pulling `source` only once that screen is on the terminal.
     """
     if isinstance(source, Analysis):
         finished = source
         source = lambda: iter([finished])  # noqa: E731
     return KstepApp(AppConfig(source, retolerance, export, tuple(export_formats), export_path, activations,
-                              start_paused))
+                              start_paused, initial))

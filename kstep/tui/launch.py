@@ -1,39 +1,271 @@
 """Provides `launch`: `kstep OLD NEW REF` in a terminal, the wiring between the CLI, the comparison and the app.
 
-The files are opened and validated before the app starts (a bad file is one line and exit 2, like `kstep
-report`); the comparison itself runs in the app's worker thread, so the screen is drawn at once and rows fill in.
+Order of events, so that the screen is drawn within a second and a bad file or argument still fails before the
+app opens (one line, exit 2, like `kstep report`):
+
+1. `first_screen` checks the arguments and both files cheaply (configs, layer graphs, the
+   reference input's shape; no weight read, nothing run) and lists every aligned layer pair as pending. It runs in
+   a forked child process while this process imports Textual (the two imports, numpy + h5py + kstep.io there and
+   Textual here, are most of the start-up time and need no interpreter in common). Without `os.fork` it runs here.
+2. A refusal is raised here, before the app takes the terminal; otherwise the app opens on the pending table.
+3. Once the first frame is on the terminal, the app's worker builds the `Comparison` (opening the weights) and
+   runs it; rows fill in. A file that passed the preflight but cannot be opened in full (a weight the config
+   contradicts) ends the app with the comparison's one line and exit 2.
+
+This process imports numpy, h5py and the engine only in that worker. The cyclic garbage collector, off since
+kstep.cli started the app, is turned back on when the worker starts.
 """
 
 from __future__ import annotations
 
-from kstep.compare.analyze import Comparison
-from kstep.report import FORMATS, write_report
-from kstep.tui.app import make_app
+import os
+import pickle
+import sys
+import threading
+
+from kstep.errors import KstepError
 
 
 def launch(args, argv: list[str]) -> int:
-    from kstep.cli import compare_options, report_command
+    """Check, open the app, run it; the exit code (130 for ctrl+c, 2 when a file fails the full open)."""
+    import gc
 
-    inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
-    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, compare_options(args),
-                            report_command(argv))
+    # Start-up allocates hundreds of thousands of long-lived objects (Textual; numpy and h5py in the preflight) and
+    # no garbage worth a collection: the cyclic collector stays off until the first frame is drawn (the worker turns
+    # it back on, after freezing what start-up made), which saves about a tenth of the time to the first screen.
+    gc.disable()
     try:
-        app = make_app(lambda: _updates(comparison),
-                       retolerance=lambda analysis, atol, rtol: comparison.retolerance(atol, rtol),
-                       export=lambda analysis, fmt, path: write_report(analysis, path, FORMATS[fmt], inputs),
-                       export_formats=tuple(FORMATS),
-                       activations=comparison.arrays)
-        app.run()
-        return app.return_code if app.return_code is not None else 0
+        app, session = build(args, argv)
+        try:
+            app.run()
+        finally:
+            session.close()
     finally:
-        comparison.close()
+        _collect_garbage()
+    if session.fatal is not None:
+        print(session.fatal.line(), file=sys.stderr)
+        return int(session.fatal.exit_code)
+    return app.return_code if app.return_code is not None else 0
 
 
-def _updates(comparison: Comparison):
-    """Snapshots with progress while the comparison runs, then the finished analysis."""
-    if comparison.done:
+def build(args, argv: list[str]):
+    """-> (app, Session), not yet running; raises the preflight's KstepError (nothing has touched the terminal)."""
+    from kstep.cli import report_command
+
+    command = report_command(argv)
+    job = Forked(first_screen, args, command)
+    try:
+        from kstep.report import FORMATS
+        from kstep.tui.app import make_app
+    except BaseException:
+        job.cancel()
+        raise
+    pending = job.result()
+    session = Session(args, command, pending)
+    app = make_app(session.updates, retolerance=session.retolerance, export=session.export,
+                   export_formats=tuple(FORMATS), activations=session.arrays, initial=pending)
+    session.app = app
+    return app, session
+
+
+def first_screen(args, command: list[str]):
+    """The app's arguments checked (UsageError), then both files and the reference input(s) (BadInput), as the
+    pending Analysis the first screen shows (kstep.preflight). No Textual here: it runs in the forked child."""
+    from kstep.cli import compare_option_values
+    from kstep.preflight import first_analysis, preflight
+
+    values = compare_option_values(args)
+    pre = preflight(args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new,
+                    values["assume_old"], values["assume_new"])
+    return first_analysis(pre, values["forced"], values["atol"], values["rtol"], command)
+
+
+def _collect_garbage() -> None:
+    """Turn the cyclic collector back on (kstep.cli turned it off for start-up), leaving what start-up made out of
+    every later collection."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+class ChildError(KstepError):
+    """A KstepError raised in the forked preflight, carried back as its line and exit code."""
+
+    def __init__(self, line: str, exit_code: int):
+        super().__init__(line)
+        self.exit_code = exit_code
+
+
+class Forked:
+    """`fn(*args)` computed in a forked child while this process goes on; `result()` returns its value or raises
+    its KstepError. Anything else the child meets (a crash, an error that is not a KstepError) makes `result()`
+    call `fn` here instead, so the CLI's own handling applies. Forks only while this process has a single thread
+    and has not imported numpy (nothing that dislikes fork has started); otherwise `result()` just calls `fn`."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+        self.pid: int | None = None
+        self.fd: int | None = None
+        if not hasattr(os, "fork") or threading.active_count() != 1 or "numpy" in sys.modules:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, send, exit without running any of the parent's exit handlers
+            os.close(read_fd)
+            os._exit(self._child(write_fd))
+        os.close(write_fd)
+        self.pid, self.fd = pid, read_fd
+
+    def _child(self, fd: int) -> int:
+        try:
+            import warnings
+
+            warnings.simplefilter("ignore")  # the terminal belongs to the parent
+            try:
+                out = ("ok", self.fn(*self.args))
+            except KstepError as exc:
+                out = ("error", exc.line(), int(exc.exit_code))
+            except KeyboardInterrupt:
+                return 130
+            except BaseException:  # noqa: BLE001 - the parent runs fn again and reports it its usual way
+                out = ("again",)
+            try:
+                data = pickle.dumps(out)
+            except Exception:  # noqa: BLE001
+                data = pickle.dumps(("again",))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            return 0
+        except BaseException:  # noqa: BLE001 - a child never returns into the parent's code
+            return 1
+
+    def result(self):
+        if self.pid is None:
+            return self.fn(*self.args)
+        fd, self.fd = self.fd, None
+        try:
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read()
+        except BaseException:  # ctrl+c while waiting: do not wait for the child too
+            self.cancel()
+            raise
+        self._reap()
+        try:
+            out = pickle.loads(data)  # from our own child
+        except Exception:  # noqa: BLE001 - the child died before it could answer
+            out = ("again",)
+        if out[0] == "ok":
+            return out[1]
+        if out[0] == "error":
+            raise ChildError(out[1], out[2])
+        return self.fn(*self.args)
+
+    def cancel(self) -> None:
+        if self.pid is None:
+            return
+        import signal
+
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.pid is not None:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = None
+
+
+class Session:
+    """The comparison behind one app: built by the first `updates()` (in the worker), shared by every restart."""
+
+    def __init__(self, args, command: list[str], pending):
+        self.args, self.command = args, command
+        self.pending = pending  # the Analysis shown until the comparison exists
+        self.inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
+        self.comparison = None
+        self.fatal: KstepError | None = None  # the comparison could not be built: the app exits with its line
+        self.app = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _open(self):
+        with self._lock:
+            if self.comparison is None and not self._closed:
+                from kstep.cli import compare_options
+                from kstep.compare.analyze import Comparison
+
+                a = self.args
+                self.comparison = Comparison(a.old, a.new, a.ref, a.ref_new, compare_options(a), self.command)
+            return self.comparison
+
+    def updates(self):
+        """Snapshots for the app: the pending one, then, while the comparison runs, each with its progress, then
+        the finished analysis."""
+        _collect_garbage()  # the first frame is drawn (the worker starts then): back to normal collection
+        comparison = self.comparison
+        if comparison is None:
+            yield self.pending
+            import numpy as np
+
+            try:
+                with np.errstate(all="ignore"):
+                    comparison = self._open()
+            except KstepError as exc:
+                self.fatal = exc
+                if self.app is not None:
+                    try:
+                        self.app.call_from_thread(self.app.exit, return_code=int(exc.exit_code))
+                    except RuntimeError:  # the app is already closing
+                        pass
+                return
+            if comparison is None:
+                return
+            yield self.pending  # lets a restart or quit during the open stop here, before the runs start
+        import numpy as np
+
+        if comparison.done:
+            yield comparison.analysis()
+            return
+        steps = comparison.run()
+        try:
+            while True:
+                with np.errstate(all="ignore"):  # as `kstep report`: NaN/Inf propagate, kstep warns itself
+                    try:
+                        progress = next(steps)
+                    except StopIteration:
+                        break
+                yield comparison.analysis(), progress
+        finally:
+            steps.close()
         yield comparison.analysis()
-        return
-    for phase, done, total in comparison.run():
-        yield comparison.analysis(), (phase, done, total)
-    yield comparison.analysis()
+
+    def retolerance(self, analysis, atol: float | None, rtol: float):
+        comparison = self.comparison
+        return analysis if comparison is None else comparison.retolerance(atol, rtol)
+
+    def export(self, analysis, fmt: str, path: str) -> None:
+        from kstep.report import FORMATS, write_report
+
+        write_report(analysis, path, FORMATS[fmt], self.inputs)
+
+    def arrays(self, index: int, isolated: bool = False):
+        comparison = self.comparison
+        return None if comparison is None else comparison.arrays(index, isolated)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self.comparison is not None:
+                self.comparison.close()

@@ -21,8 +21,7 @@ def _tmux(*args: str) -> str:
 
 
 
-@pytest.fixture
-def session(tmp_path):
+def _start(tmp_path, no_color: bool = False):
     if shutil.which("tmux") is None:
         if os.environ.get("CI"):
             pytest.fail("tmux is required for the end-to-end test")
@@ -33,22 +32,41 @@ def session(tmp_path):
     cmd = " ".join([sys.executable, "-m", "kstep", *ARGS]) + f"; echo $? > {exit_file}; sleep 60"
     env = dict(os.environ, TERM="xterm-256color")
     env.pop("NO_COLOR", None)
+    if no_color:
+        env["NO_COLOR"] = "1"
     subprocess.run(["tmux", "-S", socket, "new-session", "-d", "-s", name, "-x", "80", "-y", "24", "-c",
                     str(tmp_path), cmd], check=True, env=env)
-    yield lambda *a: _tmux("-S", socket, *a), name, exit_file, tmp_path
-    subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True)
+    return lambda *a: _tmux("-S", socket, *a), name, exit_file, tmp_path
+
+
+@pytest.fixture
+def session(tmp_path):
+    yield _start(tmp_path)
+    subprocess.run(["tmux", "-S", str(tmp_path / "tmux.sock"), "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def no_color_session(tmp_path):
+    yield _start(tmp_path, no_color=True)
+    subprocess.run(["tmux", "-S", str(tmp_path / "tmux.sock"), "kill-server"], capture_output=True)
+
+
+def _wait_for(tmux, name: str, text: str, timeout: float = 30) -> str:
+    """The pane's text once it shows `text` (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux("capture-pane", "-p", "-t", name)
+        if text in screen:
+            break
+        time.sleep(0.2)
+    return screen
 
 
 def test_demo_in_tmux(session, capsys):
     """The demo's first divergence (conv1, theano_kernel_flip) is shown and selected; export; quit cleanly."""
     tmux, name, exit_file, cwd = session
-    deadline = time.monotonic() + 30
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = tmux("capture-pane", "-p", "-t", name)
-        if "FIRST DIVERGENCE" in screen:
-            break
-        time.sleep(0.2)
+    screen = _wait_for(tmux, name, "FIRST DIVERGENCE")
     assert "FIRST DIVERGENCE conv1" in screen and "theano_kernel_flip" in screen, screen
     selected = [line for line in screen.splitlines() if line.lstrip().startswith("▶")]
     assert selected and "conv1" in selected[0], screen
@@ -73,3 +91,48 @@ def test_demo_in_tmux(session, capsys):
     headless = cwd / "headless.md"
     assert main(["report", *ARGS, "-o", str(headless)]) == 1
     assert report.read_bytes() == headless.read_bytes()
+
+
+GREYS = {0, 7, 8, 15, 16, 59, 102, 145, 188, 231, *range(232, 256)}  # the 256-colour palette's greys
+
+
+def _chromatic(sgr: str) -> list[str]:
+    """The colours in one SGR parameter list that are not greys (256-colour index or 24-bit)."""
+    params, out, i = [p for p in sgr.split(";") if p], [], 0
+    while i < len(params):
+        p = params[i]
+        if p in ("38", "48") and i + 2 < len(params) and params[i + 1] == "5":
+            if int(params[i + 2]) not in GREYS:
+                out.append(sgr)
+            i += 3
+        elif p in ("38", "48") and i + 4 < len(params) and params[i + 1] == "2":
+            r, g, b = (int(x) for x in params[i + 2:i + 5])
+            if max(r, g, b) - min(r, g, b) > 16:
+                out.append(sgr)
+            i += 5
+        else:
+            if p.isdigit() and (30 <= int(p) <= 37 or 40 <= int(p) <= 47 or 90 <= int(p) <= 97
+                                or 100 <= int(p) <= 107) and int(p) % 10 not in (0, 7):
+                out.append(sgr)  # a basic colour other than black or white
+            i += 1
+    return out
+
+
+def test_no_color_and_ctrl_c_in_tmux(no_color_session):
+    """NO_COLOR=1 through the real command: the first divergence is on screen with no colour in any escape sequence
+    (greys only, Textual's monochrome mode); ctrl+c then exits 130 and leaves the alternate screen."""
+    import re
+
+    tmux, name, exit_file, _ = no_color_session
+    screen = _wait_for(tmux, name, "FIRST DIVERGENCE")
+    assert "FIRST DIVERGENCE conv1" in screen and "✗" in screen, screen
+    escaped = tmux("capture-pane", "-e", "-p", "-t", name)
+    sgr = re.findall(r"\x1b\[([0-9;]*)m", escaped)
+    assert sgr, "no styling captured at all"
+    assert [c for s in sgr for c in _chromatic(s)] == []
+    tmux("send-keys", "-t", name, "C-c")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not exit_file.exists():
+        time.sleep(0.2)
+    assert exit_file.read_text().strip() == "130"
+    assert tmux("display-message", "-p", "-t", name, "#{alternate_on}").strip() == "0"

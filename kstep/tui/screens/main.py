@@ -32,6 +32,9 @@ from kstep.tui.widgets.search_bar import SearchBar
 from kstep.tui.widgets.verdict_bar import VerdictBar
 
 
+FIRST_FRAME_WAIT = 0.5
+
+
 class MainScreen(Screen):
     """The debugger's one working screen."""
 
@@ -69,7 +72,18 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(FileHeader).show(None)
         self.query_one(LayerTable).focus()
-        self.start()
+        if self.config.initial is not None:
+            self.apply(self.config.initial)
+        # What is not needed for the first screen waits until it is on the terminal (the app calls `first_frame`
+        # then), or FIRST_FRAME_WAIT seconds at the latest: the detail tabs (slow to mount) and the analysis worker
+        # (which competes with this thread for the interpreter).
+        self.set_timer(FIRST_FRAME_WAIT, self.first_frame)
+
+    def first_frame(self) -> None:
+        """Mount the detail tabs and start the analysis worker, unless done already."""
+        self.query_one(DetailPane).mount_tabs()
+        if self.gate is None:
+            self.start()
 
     # -- the analysis worker -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -187,7 +201,7 @@ class MainScreen(Screen):
         self.set_class(not self.has_class("-detail-open"), "-detail-open")
         if self.has_class("-detail-open"):
             pane = self.query_one(DetailPane)
-            scroll = pane.query(f"#{pane.active} .tab-scroll").first() if pane.active else None
+            scroll = next(iter(pane.query(f"#{pane.active} .tab-scroll")), None) if pane.active else None
             if scroll is not None:
                 scroll.focus()
         else:
@@ -209,9 +223,11 @@ class MainScreen(Screen):
 
     def _pick(self, attr: str, step: int) -> None:
         pane = self.query_one(DetailPane)
-        view = pane.activations()
+        view, tabs = pane.activations(), pane.tabs()
+        if view is None or tabs is None:
+            return
         if pane.active != "activations":
-            pane.query_one("#tabs").active = "activations"
+            tabs.active = "activations"
         else:
             view.pick(attr, step)
             pane.refresh_active()
@@ -227,13 +243,15 @@ class MainScreen(Screen):
         if not self.running:
             self._say("the analysis is complete (r restarts it)", timeout=2)
             return
-        self.gate.request(STEP)
+        if self.gate is not None:
+            self.gate.request(STEP)
 
     def action_continue(self) -> None:
         if not self.running:
             self._say("the analysis is complete (r restarts it)", timeout=2)
             return
-        self.gate.request(CONTINUE)
+        if self.gate is not None:
+            self.gate.request(CONTINUE)
         self.paused = False
         self._redraw_bar()
 

@@ -1,6 +1,9 @@
 """Provides `DetailPane`: the selected pair in five tabs — Summary, Config, Weights, Activations, Diagnosis.
 
 The pane's title names the pair; only the visible tab is rendered (the Activations tab may need the arrays).
+The tabs are mounted by `mount_tabs`, which the screen calls once the app's first frame is on the terminal:
+mounting a TabbedContent takes about 0.1 s, which would hold up the first screen. Until then the pane shows its
+border and title only, and every method below is a no-op.
 """
 
 from __future__ import annotations
@@ -8,7 +11,6 @@ from __future__ import annotations
 from typing import Callable
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import TabbedContent, TabPane
 
@@ -33,27 +35,42 @@ class DetailPane(Vertical):
         self.analysis: Analysis | None = None
         self.row: Row | None = None
         self.isolated = False
+        self._mounting = False
 
-    def compose(self) -> ComposeResult:
-        with TabbedContent(id="tabs"):
-            for tab_id, title in TABS:
-                with TabPane(title, id=tab_id):
-                    with VerticalScroll(classes="tab-scroll"):
-                        if tab_id == "activations":
-                            yield ActivationsView(self.accessor, id="view-activations", classes="view")
-                        else:
-                            cls = {"summary": SummaryView, "config": ConfigView, "weights": WeightsView,
-                                   "diagnosis": DiagnosisView}[tab_id]
-                            yield cls(id=f"view-{tab_id}", classes="view")
+    def mount_tabs(self) -> None:
+        """Mount the tabs (once); the first tab's activation then draws the selected pair."""
+        if self.tabs() is not None or self._mounting:
+            return
+        self._mounting = True
+        tabs = TabbedContent(id="tabs")
+        for tab_id, title in TABS:
+            if tab_id == "activations":
+                view = ActivationsView(self.accessor, id="view-activations", classes="view")
+            else:
+                cls = {"summary": SummaryView, "config": ConfigView, "weights": WeightsView,
+                       "diagnosis": DiagnosisView}[tab_id]
+                view = cls(id=f"view-{tab_id}", classes="view")
+            tabs.compose_add_child(TabPane(title, VerticalScroll(view, classes="tab-scroll"), id=tab_id))
+        self.call_later(self._mount_tabs, tabs)
+
+    async def _mount_tabs(self, tabs: TabbedContent) -> None:
+        await self.mount(tabs)
+        self.refresh_active()
+
+    def tabs(self) -> TabbedContent | None:
+        """The tabs, once mounted."""
+        return next(iter(self.query(TabbedContent)), None)
 
     @property
     def active(self) -> str:
-        return self.query_one(TabbedContent).active
+        tabs = self.tabs()
+        return tabs.active if tabs is not None else ""
 
     def cycle(self, step: int) -> None:
         ids = [t for t, _ in TABS]
-        tabs = self.query_one(TabbedContent)
-        tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)] if tabs.active in ids else ids[0]
+        tabs = self.tabs()
+        if tabs is not None:
+            tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)] if tabs.active in ids else ids[0]
 
     def show(self, analysis: Analysis | None, row: Row | None, isolated: bool) -> None:
         self.analysis, self.row, self.isolated = analysis, row, isolated
@@ -61,17 +78,22 @@ class DetailPane(Vertical):
         self.refresh_active()
 
     def refresh_active(self) -> None:
+        if self.tabs() is None:
+            return
         active = self.active or "summary"
-        if active == "activations":
-            self.query_one(ActivationsView).show(self.row, self.isolated)
-        else:
-            self.query_one(f"#view-{active}").show(self.analysis, self.row, self.isolated)
+        view = next(iter(self.query(f"#view-{active}")), None)  # None while the tabs are being mounted
+        if isinstance(view, ActivationsView):
+            view.show(self.row, self.isolated)
+        elif view is not None:
+            view.show(self.analysis, self.row, self.isolated)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.refresh_active()
+        self.refresh_active()  # also when the tabs are mounted: the first tab is activated then
 
     def forget_arrays(self) -> None:
-        self.query_one(ActivationsView).forget()
+        view = self.activations()
+        if view is not None:
+            view.forget()
 
-    def activations(self) -> ActivationsView:
-        return self.query_one(ActivationsView)
+    def activations(self) -> ActivationsView | None:
+        return next(iter(self.query(ActivationsView)), None)

@@ -106,13 +106,24 @@ class LayerTable(DataTable):
         self._cells, self._order = {}, []
         if self.analysis is None:
             return
-        for row in self.analysis.rows:
+        rows = self.analysis.rows
+        if cursor == 0 and len(rows) > self.app.size.height:
+            # A big model: the rows a screen can show now, the rest once this frame is drawn (each row is measured
+            # as it is added, which would hold up the first frame by a few ms per 100 rows).
+            rows = rows[:self.app.size.height]
+            self.call_after_refresh(self._complete)
+        for row in rows:
             c = cells(row, self.analysis, self.isolated, cols)
             self.add_row(*c, key=str(row.index))
             self._cells[row.index] = c
             self._order.append(row.index)
         if self.row_count:
             self.move_cursor(row=min(cursor, self.row_count - 1), scroll=False)
+
+    def _complete(self) -> None:
+        """Add the rows `_rebuild` left for later (`show` appends what is missing)."""
+        if self.analysis is not None and len(self._order) < len(self.analysis.rows):
+            self.show(self.analysis, self.isolated)
 
     def on_resize(self) -> None:
         if self.analysis is not None:
@@ -133,5 +144,7 @@ class LayerTable(DataTable):
 
     def select_index(self, index: int) -> None:
         """Move the cursor to the row whose Row.index is `index`."""
+        if str(index) not in self.rows:
+            self._complete()
         if str(index) in self.rows:
             self.move_cursor(row=self.get_row_index(str(index)))
