@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from textual.app import App
+from textual.filter import Monochrome, NoColor
 from textual.binding import Binding
 
 from kstep.analysis import Analysis
@@ -54,6 +55,12 @@ class KstepApp(App):
     def __init__(self, config: AppConfig):
         super().__init__()
         self.config = config
+        if self.no_color:
+            # NO_COLOR (no-color.org): no colour at all, rather than Textual's monochrome greys, which turn red
+            # text on a dark background into dark grey on near-black. Glyphs, bold and reverse carry every state.
+            self._filters = [f for f in self._filters if not isinstance(f, Monochrome)]
+            if not any(isinstance(f, NoColor) for f in self._filters):
+                self._filters.append(NoColor())
 
     def on_mount(self) -> None:
         self.push_screen(MainScreen(self.config))

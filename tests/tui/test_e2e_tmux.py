@@ -120,7 +120,7 @@ def _chromatic(sgr: str) -> list[str]:
 
 def test_no_color_and_ctrl_c_in_tmux(no_color_session):
     """NO_COLOR=1 through the real command: the first divergence is on screen with no colour in any escape sequence
-    (greys only, Textual's monochrome mode); ctrl+c then exits 130 and leaves the alternate screen."""
+    (no colour at all: glyphs, bold and reverse video); ctrl+c then exits 130 and leaves the alternate screen."""
     import re
 
     tmux, name, exit_file, _ = no_color_session
@@ -130,6 +130,9 @@ def test_no_color_and_ctrl_c_in_tmux(no_color_session):
     sgr = re.findall(r"\x1b\[([0-9;]*)m", escaped)
     assert sgr, "no styling captured at all"
     assert [c for s in sgr for c in _chromatic(s)] == []
+    # no colour at all, not even greys: only the terminal's defaults, bold and reverse video
+    assert not [s for s in sgr if re.search(r"(^|;)(38|48);", s)], sorted(set(sgr))
+    assert any("7" in s.split(";") for s in sgr)  # the selected row in reverse video
     tmux("send-keys", "-t", name, "C-c")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not exit_file.exists():

@@ -90,8 +90,9 @@ def _hues(svg: str) -> set[str]:
 
 @pilot_test
 async def test_no_color_leaves_only_greys(monkeypatch):
-    """With NO_COLOR=1 Textual's monochrome filter is active and every colour on the screen is a grey (without it
-    the same screen has hues: the check can see colour), while the glyphs keep every state readable."""
+    """With NO_COLOR=1 colour is removed (Textual's NoColor filter, not its Monochrome greys, which leave red on
+    black as dark grey on near-black) and no hue is left on the screen (without it the same screen has hues: the
+    check can see colour), while the glyphs keep every state readable."""
     for no_color in (False, True):
         if no_color:
             monkeypatch.setenv("NO_COLOR", "1")
@@ -99,6 +100,8 @@ async def test_no_color_leaves_only_greys(monkeypatch):
             monkeypatch.delenv("NO_COLOR", raising=False)
         app = build()
         assert app.no_color is no_color
+        kinds = {type(f).__name__ for f in app._filters}
+        assert ("NoColor" in kinds and "Monochrome" not in kinds) if no_color else "NoColor" not in kinds
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
             await pilot.press("tab", "tab")  # the Weights tab: the most colourful one
