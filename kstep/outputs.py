@@ -26,6 +26,8 @@ def write_atomic(path: str, suffix: str, write: Callable[[BinaryIO], None], what
     except OSError as exc:
         raise BadInput(f"cannot write the {what} here: {exc.strerror}", path=path) from None
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes it 0600; a report gets the mode any new file would
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, path)
@@ -35,3 +37,9 @@ def write_atomic(path: str, suffix: str, write: Callable[[BinaryIO], None], what
         if isinstance(exc, OSError):
             raise BadInput(f"cannot write the {what}: {exc.strerror}", path=path) from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -7,6 +7,7 @@ import pytest
 from kstep import __version__
 from kstep.cli import main, parse_assume
 from kstep.errors import ExitCode, UsageError
+from tests.conftest import ROOT
 
 
 def test_version(capsys):
@@ -73,3 +74,20 @@ def test_inspect_json_is_versioned(capsys):
     assert doc["schema"] == "kstep.inspect/1"
     assert doc["detected"] == {"generation": "keras1", "keras_version": "1.2.2", "backend": "theano",
                                "evidence": doc["detected"]["evidence"]}
+
+
+def test_written_files_get_the_usual_mode(tmp_path, capsys):
+    """A report written atomically (through a 0600 temp file) ends with the mode any new file gets (umask)."""
+    import os
+    import stat
+
+    demo = ROOT / "demo_models"
+    out = tmp_path / "r.md"
+    old_mask = os.umask(0o022)
+    try:
+        code = main(["report", str(demo / "old.h5"), str(demo / "new.h5"), str(demo / "ref.npy"), "--ref-new",
+                     str(demo / "ref_new.npy"), "-o", str(out), "--no-noise"])
+    finally:
+        os.umask(old_mask)
+    assert code == 1
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
