@@ -5,10 +5,11 @@ screen within a second, so it cannot open both models in full first: attaching a
 weight dataset (about 0.2 s per ResNet50-sized file) and the comparison imports the whole engine. The preflight
 opens both files with `open_model(..., attach=False)`: the file's kind and structure, writer and backend, the model
 config parsed into the layer graph and its execution order, with open_model's own refusals; then the reference
-input(s) are read and checked against each model's declared inputs. No weight is read or checked and nothing
-runs. What only the weights can show (a weight whose stored shape contradicts the config, a missing weight
-dataset) is found by the comparison in the app's worker, which then ends the app with the same one line and
-exit 2 (kstep.tui.launch).
+input(s) are read and checked against each model's declared inputs. Nothing runs and no weight array is read; a
+small model (FULL_CHECK_LAYERS) is also opened in full, which checks its weights' structure. For a bigger model,
+what only the weights can show (a weight whose stored shape contradicts the config, a missing weight dataset, an
+external link behind a weight) is found by the comparison in the app's worker, which then ends the app with the
+same one line and exit 2 (kstep.tui.launch).
 """
 
 from __future__ import annotations
@@ -32,9 +33,23 @@ class Preflight:
     notes: list[str]
 
 
+FULL_CHECK_LAYERS = 64
+"""Models with at most this many layers (nested ones counted) are also opened in full before the app: their
+weights' structure is checked too (about 1 ms a layer), so every fault of a small file is refused before the
+screen opens. A bigger model's weights are first opened by the app's worker."""
+
+
 def check_model(path: str, weights: str | None = None, assume: dict[str, str] | None = None) -> ModelFile:
     """The model file's description without weights; BadInput (open_model's message) for anything unreadable."""
-    return open_model(path, weights, assume, attach=False)
+    mf = open_model(path, weights, assume, attach=False)
+    if _layer_count(mf.model) <= FULL_CHECK_LAYERS:
+        with open_model(path, weights, assume):  # the weights' structure; no array is read
+            pass
+    return mf
+
+
+def _layer_count(model) -> int:
+    return sum(1 + (_layer_count(spec.inner) if spec.inner is not None else 0) for spec in model.layers)
 
 
 def preflight(old: str, new: str, ref: str, ref_new: str | None = None, weights_old: str | None = None,

@@ -88,10 +88,15 @@ def _cases():
 
 
 @pytest.mark.parametrize("kind,case", _cases(), ids=[f"{k}-{c}" for k, c in _cases()])
-def test_refused_as_the_comparison_refuses(kind, case, tmp_path):
-    """Every hostile file: what the preflight refuses, it refuses with the comparison's own line; what it lets
-    through (a weight the config contradicts, a link or external storage behind a weight) the comparison refuses
-    when the app's worker builds it, and the app then exits 2 with that line (tests/tui/test_launch.py)."""
+@pytest.mark.parametrize("full_check_layers", [64, 0], ids=["small", "as-if-big"])
+def test_refused_as_the_comparison_refuses(kind, case, full_check_layers, tmp_path, monkeypatch):
+    """Every hostile file (all small models): the preflight refuses it before the app, with the comparison's own
+    line. Were it a big model (no full open before the app), what the preflight lets through (a weight the config
+    contradicts, a link or external storage behind a weight) the comparison refuses when the app's worker builds
+    it, and the app then exits 2 with that line (tests/tui/test_launch.py)."""
+    from kstep import preflight
+
+    monkeypatch.setattr(preflight, "FULL_CHECK_LAYERS", full_check_layers)
     if kind == "model":
         c = mk.BAD_MODELS[case](tmp_path)
         ref = mk.valid_input(tmp_path)
@@ -105,7 +110,7 @@ def test_refused_as_the_comparison_refuses(kind, case, tmp_path):
     pre = _line(lambda: first_screen(args, ["kstep"]))
     full = _line(lambda: Comparison(args.old, args.new, args.ref, args.ref_new, compare_options(args), []).close())
     assert full is not None
-    assert pre is None or pre == full
+    assert pre == full if full_check_layers else pre in (None, full)
 
 
 FORKED = """

@@ -44,9 +44,13 @@ async def test_pending_table_first_then_the_analysis():
 
 
 @pilot_test
-async def test_a_file_only_the_full_open_refuses_ends_the_app_with_exit_2(tmp_path):
-    """A weight whose stored shape contradicts the config passes the preflight; the worker's full open refuses it,
-    and the app exits 2 with the comparison's own line (launch prints it once the terminal is restored)."""
+async def test_a_file_only_the_full_open_refuses_ends_the_app_with_exit_2(tmp_path, monkeypatch):
+    """A big model's weights are first opened by the worker (here: every model counts as big): a weight whose
+    stored shape contradicts the config passes the preflight; the worker's full open refuses it, and the app exits
+    2 with the comparison's own line (launch prints it once the terminal is restored)."""
+    from kstep import preflight
+
+    monkeypatch.setattr(preflight, "FULL_CHECK_LAYERS", 0)
     c = mk.BAD_MODELS["wrong_kernel_shape"](tmp_path)
     ref = mk.valid_input(tmp_path)
     argv = [str(c.model), str(c.model), str(ref)]
