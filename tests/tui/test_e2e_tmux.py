@@ -133,6 +133,10 @@ def test_no_color_and_ctrl_c_in_tmux(no_color_session):
     # no colour at all, not even greys: only the terminal's defaults, bold and reverse video
     assert not [s for s in sgr if re.search(r"(^|;)(38|48);", s)], sorted(set(sgr))
     assert any("7" in s.split(";") for s in sgr)  # the selected row in reverse video
+    tmux("send-keys", "-t", name, "e")  # the export dialog: the chosen format is told apart without colour
+    _wait_for(tmux, name, "format", timeout=10)
+    assert "\x1b[1;4m md " in tmux("capture-pane", "-e", "-p", "-t", name)
+    tmux("send-keys", "-t", name, "Escape")
     tmux("send-keys", "-t", name, "C-c")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not exit_file.exists():
