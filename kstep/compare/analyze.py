@@ -22,7 +22,7 @@ from kstep.analysis import (AGREE, DIVERGE, INHERITED, MISMATCH, NOISE, PENDING,
 from kstep.compare import diagnose
 from kstep.compare.align import Item, align
 from kstep.compare.effective import compare_weights
-from kstep.compare.layout import Tag, axis_to_new, describe, input_tag, to_new, to_old
+from kstep.compare.layout import Tag, axis_to_new, describe, input_tag, output_tag, to_new, to_old
 from kstep.compare.metrics import compare_arrays, max_abs
 from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.pending import (MIN_ATOL, file_info, pending_row, shown_tolerance, static_items,
@@ -277,7 +277,9 @@ class Comparison:
 
     def isolated_outputs(self, ro: LayerResult, rn: LayerResult, weights=None, spec=None,
                          sem=None) -> list[np.ndarray] | None:
-        """Run NEW's layer on OLD's inputs (mapped into NEW's layout); its outputs mapped into OLD's layout."""
+        """Run NEW's layer on OLD's inputs (mapped into NEW's layout); its outputs mapped into OLD's layout.
+        With another `spec` (a diagnosis), the first output's layout is the one that spec gives it (a changed
+        data_format changes it), not the original layer's."""
         ot, nt = self.old_trace, self.new_trace
         if len(ro.input_arrays) != len(rn.input_arrays):
             return None
@@ -287,8 +289,10 @@ class Comparison:
                                         kwargs=rn.layer.calls[rn.call].kwargs)
         except KstepError:
             return None
-        return [to_old(b, ot.tag_of(a), nt.tag_of(b_ref)) for a, b, b_ref in zip(ro.outputs, out.outputs,
-                                                                                  rn.outputs)]
+        tags = [nt.tag_of(b_ref) for b_ref in rn.outputs]
+        if spec is not None and out.outputs:
+            tags[0] = output_tag(spec, nt.in_tags(rn), [tuple(x.shape) for x in inputs], tuple(out.outputs[0].shape))
+        return [to_old(b, ot.tag_of(a), tag) for a, b, tag in zip(ro.outputs, out.outputs, tags)]
 
     def isolated(self, ro: LayerResult, rn: LayerResult, tol: Tolerance, weights=None, spec=None,
                  sem=None) -> Stats | None:

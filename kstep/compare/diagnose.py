@@ -17,7 +17,7 @@ import numpy as np
 from kstep.analysis import Hypothesis, Row
 from kstep.compare.align import PLAIN_KIND
 from kstep.compare.effective import GATES, effective, flip_spatial, permute_gates
-from kstep.compare.layout import axis_to_new, dense_rows_to_old, image, to_new, to_old
+from kstep.compare.layout import axis_to_new, dense_rows_to_old, to_old
 from kstep.compare.metrics import compare_arrays
 from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.trace import collect
@@ -117,26 +117,9 @@ def _data_format(cmp, row, ro, rn, name) -> list[Hypothesis]:
     fmt = params.get("data_format")
     if fmt in ("channels_first", "channels_last") and t_new.kind == "image" and t_new.fmt != fmt:
         spec = dataclasses.replace(rn.layer, params=dict(params, data_format=t_new.fmt))
-        out.append(_try_layout(cmp, row, ro, rn, spec, f"{name} has data_format={fmt!r} but its input is "
-                               f"{t_new}", f"build {name} with data_format={t_new.fmt!r} (the layout of its input)"))
+        out.append(_try(cmp, row, "data_format", f"{name} has data_format={fmt!r} but its input is {t_new}",
+                        f"build {name} with data_format={t_new.fmt!r} (the layout of its input)", spec=spec))
     return out
-
-
-def _try_layout(cmp, row, ro, rn, spec, title: str, action: str) -> Hypothesis:
-    """Like `_try` for a fix that changes the layout of NEW's output: that output is mapped as the fixed layer's
-    own data_format says, not as the original one's."""
-    ot, nt = cmp.old_trace, cmp.new_trace
-    before = row.isolated.max_abs if row.isolated is not None else row.propagated.max_abs
-    inputs = [to_new(x, ot.tag_of(x), nt.tag_of(y)) for x, y in zip(ro.input_arrays, rn.input_arrays)]
-    try:
-        out = nt.executor.run_layer(spec, inputs, ro.input_masks, kwargs=rn.layer.calls[rn.call].kwargs)
-    except KstepError:
-        return Hypothesis("data_format", title, False, before, None, action)
-    b = to_old(out.outputs[0], ot.tag_of(ro.outputs[0]), image(spec.params["data_format"]))
-    if b.shape != ro.outputs[0].shape:
-        return Hypothesis("data_format", title, False, before, None, action)
-    stats = compare_arrays(ro.outputs[0], b, row.propagated.tolerance)
-    return Hypothesis("data_format", title, stats.passed, before, stats.max_abs, action)
 
 
 def _gate_order(cmp, row, nw, gates, name) -> list[Hypothesis]:
