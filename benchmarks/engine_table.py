@@ -315,6 +315,16 @@ def kstep_gemm(kstep_py):
     return json.loads(r.stdout)
 
 
+def print_losers(rows: list[dict], first: tuple[str, str], second: tuple[str, str], seconds: str) -> None:
+    """One table of the layers (or kinds) that lose most against the GEMM limit; first/second: (heading, key)."""
+    print(f"  {first[0]:<44} {second[0]:<22} {seconds:>9} {'limit s':>9} {'lost s':>8} {'x limit':>8} {'GFLOP/s':>8}")
+    for t in rows:
+        xl = f"{t['x_limit']:.1f}" if t["x_limit"] else "-"
+        gf = f"{t['gflops']:.1f}" if t["gflops"] else "-"
+        print(f"  {t[first[1]]:<44} {t[second[1]]:<22} {t['s']:>9.4f} {t['limit_s']:>9.4f} {t['lost_s']:>8.4f} "
+              f"{xl:>8} {gf:>8}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workdir", required=True, help="bench.py's --workdir (holds ARCH_SIZE.h5, .input.npy)")
@@ -421,20 +431,8 @@ def main():
               f"without the {base or 0:.0f} MiB baseline)")
         print(f"  TF fresh-process dump       median {fmt_s(m['tf_cold_median'])} s  min {fmt_s(m['tf_cold_min'])} s"
               f"   peak RSS {m['tf_cold_rss_mib'] or 0:.0f} MiB")
-        print(f"  {'layer (top by seconds lost vs GEMM limit)':<44} {'kind':<22} {'median s':>9} {'limit s':>9} "
-              f"{'lost s':>8} {'x limit':>8} {'GFLOP/s':>8}")
-        for t in top:
-            xl = f"{t['x_limit']:.1f}" if t["x_limit"] else "-"
-            gf = f"{t['gflops']:.1f}" if t["gflops"] else "-"
-            print(f"  {t['key']:<44} {t['kind']:<22} {t['s']:>9.4f} {t['limit_s']:>9.4f} {t['lost_s']:>8.4f} "
-                  f"{xl:>8} {gf:>8}")
-        print(f"  {'kind (top by seconds lost)':<44} {'count':<22} {'sum s':>9} {'limit s':>9} {'lost s':>8} "
-              f"{'x limit':>8} {'GFLOP/s':>8}")
-        for t in topk:
-            xl = f"{t['x_limit']:.1f}" if t["x_limit"] else "-"
-            gf = f"{t['gflops']:.1f}" if t["gflops"] else "-"
-            print(f"  {t['kind']:<44} {t['count']:<22} {t['s']:>9.4f} {t['limit_s']:>9.4f} {t['lost_s']:>8.4f} "
-                  f"{xl:>8} {gf:>8}")
+        print_losers(top, ("layer (top by seconds lost vs GEMM limit)", "key"), ("kind", "kind"), "median s")
+        print_losers(topk, ("kind (top by seconds lost)", "kind"), ("count", "count"), "sum s")
 
     if summary:
         print("\n| model | TF all-layer s (med/min) | kstep engine s (med/min) | engine/TF (<=1.5) | kstep dump s | "
