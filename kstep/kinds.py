@@ -1,0 +1,262 @@
+"""Provides `KINDS`: the one table of canonical layer kinds and everything the rest of kstep asks about a kind.
+
+One frozen `KindInfo` per canonical kind (the tf.keras 2 class name, or a Keras-1-only kind such as `Merge`): its
+engine family, the stored class names that spell it, its version-independent parameter defaults, its spatial rank,
+its weights (canonical names and when each is present), and the flags the reader, engine and comparison branch on.
+Everything else derives from here: the reader's aliases and defaults (kstep.io), which kinds pass a mask through
+(kstep.engine), layout tags, identity layers, merge pairing, effective weights and the diagnosis (kstep.compare).
+A kind with no record is unknown to kstep; tests/engine/test_kind_table.py fails when a registered kernel has no
+record or a record has no kernel. Adding a kind: a record here, its kernel in one engine family module, tests
+(docs/where-to-change-what.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, Mapping
+
+
+class Family(str, Enum):
+    """The engine module (kstep/engine/<family>.py) whose `KERNELS` dict executes the kind."""
+
+    CORE = "core"
+    CONV = "conv"
+    POOLING = "pooling"
+    SPATIAL = "spatial"
+    NORMALIZATION = "normalization"
+    MERGE = "merge"
+    ADVANCED = "advanced"
+    RECURRENT = "recurrent"
+    WRAPPERS = "wrappers"
+    ATTENTION = "attention"
+    STRUCTURE = "structure"  # InputLayer, Model: the executor itself handles them
+
+
+class SpatialParams(Enum):
+    """Which spatial parameters the reader turns into `rank`-tuples (kstep.io.params)."""
+
+    NONE = "none"
+    KERNEL = "kernel"  # kernel_size, strides, dilation_rate, padding (+ data_format)
+    POOL = "pool"  # pool_size, strides, padding
+    UPSAMPLE = "upsample"  # size, interpolation
+    PAD = "pad"  # padding as (before, after) pairs
+    CROP = "crop"  # cropping as (before, after) pairs
+    GLOBAL = "global"  # keepdims
+    LAYOUT = "layout"  # data_format only (SpatialDropout)
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One canonical weight array: its name, and the boolean param that must not be False for it to exist."""
+
+    name: str
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What kstep knows about one canonical layer kind.
+
+    aliases: stored class names (any generation) that run as this kind. defaults: version-independent tf.keras 2
+    defaults (version-dependent ones are facts, see kstep.semantics). rank: spatial rank of its tuple params.
+    weights: canonical weights in order, or None when the reader does not check them. keeps_layout: the output keeps
+    its first input's layout tag while the rank is unchanged. identity: the identity at inference. merge: combines
+    several inputs elementwise or by concatenation (pairs with a Keras 1 Merge). flipped_by_theano: indices of the
+    weights that Theano's true convolution flips. gates: recurrent gate names in canonical order. plain_kind: the
+    plain kind a CuDNN kind migrates to. output_dim_is_units: Keras 1 `output_dim` is this kind's `units`.
+    """
+
+    kind: str
+    family: Family
+    aliases: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    rank: int | None = None
+    spatial: SpatialParams = SpatialParams.NONE
+    weights: tuple[Weight, ...] | None = ()
+    passes_mask: bool = False
+    keeps_layout: bool = False
+    identity: bool = False
+    merge: bool = False
+    flipped_by_theano: tuple[int, ...] = ()
+    gates: tuple[str, ...] = ()
+    plain_kind: str | None = None
+    output_dim_is_units: bool = False
+
+    @property
+    def convolution(self) -> bool:
+        """A kernel-sliding layer of the conv family (Conv*, transposed, separable, depthwise, locally connected)."""
+        return self.family is Family.CONV
+
+    @property
+    def recurrent(self) -> bool:
+        return self.family is Family.RECURRENT
+
+    @property
+    def conv_recurrent(self) -> bool:
+        """ConvLSTM1D/2D/3D: recurrent, with a convolution's kernel parameters."""
+        return self.family is Family.RECURRENT and self.spatial is SpatialParams.KERNEL
+
+    @property
+    def fused_activation(self) -> bool:
+        """The kind applies an `activation` param (canonicalised even when not stored)."""
+        return self.family in (Family.CONV, Family.RECURRENT)
+
+    def weight_names(self, params: Mapping[str, Any]) -> list[str] | None:
+        """Canonical names of the weights a layer with `params` stores, in order (None: not checked)."""
+        if self.weights is None:
+            return None
+        return [w.name for w in self.weights if w.when is None or params.get(w.when, True)]
+
+
+def _defaults(**values: Any) -> Mapping[str, Any]:
+    return MappingProxyType(values)
+
+
+_RNN = dict(activation="tanh", use_bias=True, return_sequences=False, return_state=False, go_backwards=False,
+            stateful=False, unroll=False, time_major=False)
+_BIAS = Weight("bias", "use_bias")
+_KERNEL_BIAS = (Weight("kernel"), _BIAS)
+_RNN_WEIGHTS = (Weight("kernel"), Weight("recurrent_kernel"), _BIAS)
+_CUDNN_WEIGHTS = (Weight("kernel"), Weight("recurrent_kernel"), Weight("bias"))
+_SCALE_CENTER = (Weight("gamma", "scale"), Weight("beta", "center"))
+_IFCO = ("i", "f", "c", "o")
+_ZRH = ("z", "r", "h")
+
+
+def _table() -> dict[str, KindInfo]:
+    core, conv, pool, spatial, norm, merge, adv, rnn, wrap, att, struct = (
+        Family.CORE, Family.CONV, Family.POOLING, Family.SPATIAL, Family.NORMALIZATION, Family.MERGE,
+        Family.ADVANCED, Family.RECURRENT, Family.WRAPPERS, Family.ATTENTION, Family.STRUCTURE)
+    K, P = SpatialParams.KERNEL, SpatialParams.POOL
+    rows: list[KindInfo] = [
+        KindInfo("InputLayer", struct, identity=True),
+        KindInfo("Model", struct, aliases=("Functional", "Sequential"), weights=None),
+        # core
+        KindInfo("Dense", core, ("TimeDistributedDense",), _defaults(activation="linear", use_bias=True),
+                 weights=_KERNEL_BIAS, passes_mask=True, output_dim_is_units=True),
+        KindInfo("Activation", core, defaults=_defaults(activation="linear"), passes_mask=True, keeps_layout=True),
+        KindInfo("Dropout", core, defaults=_defaults(rate=0.0), passes_mask=True, keeps_layout=True, identity=True),
+        *(KindInfo(f"SpatialDropout{r}D", core, rank=r, spatial=SpatialParams.LAYOUT, passes_mask=True,
+                   keeps_layout=True, identity=True) for r in (1, 2, 3)),
+        *(KindInfo(k, core, passes_mask=True, keeps_layout=True, identity=True)
+          for k in ("GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")),
+        KindInfo("Flatten", core),
+        KindInfo("Reshape", core),
+        KindInfo("Permute", core),
+        KindInfo("RepeatVector", core),
+        KindInfo("Masking", core, defaults=_defaults(mask_value=0.0), keeps_layout=True),
+        KindInfo("Embedding", core, defaults=_defaults(mask_zero=False), weights=(Weight("embeddings"),)),
+        KindInfo("Rescaling", core, defaults=_defaults(offset=0.0), keeps_layout=True),
+        KindInfo("Normalization", core, keeps_layout=True, weights=None),
+        KindInfo("CenterCrop", core),
+        KindInfo("Highway", core, defaults=_defaults(activation="linear"), passes_mask=True,
+                 weights=(Weight("W"), Weight("W_carry"), Weight("b", "use_bias"), Weight("b_carry", "use_bias")),
+                 output_dim_is_units=True),
+        KindInfo("MaxoutDense", core, defaults=_defaults(nb_feature=4), passes_mask=True,
+                 weights=(Weight("W"), Weight("b", "use_bias")), output_dim_is_units=True),
+        # conv
+        *(KindInfo(f"Conv{r}D", conv, (f"Convolution{r}D",) + (("AtrousConvolution%dD" % r,) if r < 3 else ()),
+                   rank=r, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,)) for r in (1, 2, 3)),
+        KindInfo("Conv1DTranspose", conv, rank=1, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,)),
+        KindInfo("Conv2DTranspose", conv, ("Deconvolution2D", "Convolution2DTranspose"), rank=2, spatial=K,
+                 weights=_KERNEL_BIAS, flipped_by_theano=(0,)),
+        KindInfo("Conv3DTranspose", conv, ("Deconvolution3D",), rank=3, spatial=K, weights=_KERNEL_BIAS,
+                 flipped_by_theano=(0,)),
+        *(KindInfo(f"SeparableConv{r}D", conv, (f"SeparableConvolution{r}D",), rank=r, spatial=K,
+                   weights=(Weight("depthwise_kernel"), Weight("pointwise_kernel"), _BIAS)) for r in (1, 2)),
+        KindInfo("DepthwiseConv1D", conv, rank=1, spatial=K, weights=(Weight("depthwise_kernel"), _BIAS)),
+        KindInfo("DepthwiseConv2D", conv, ("DepthwiseConvolution2D",), rank=2, spatial=K,
+                 weights=(Weight("depthwise_kernel"), _BIAS)),
+        *(KindInfo(f"LocallyConnected{r}D", conv, rank=r, spatial=K, weights=_KERNEL_BIAS) for r in (1, 2)),
+        # pooling
+        *(KindInfo(f"MaxPooling{r}D", pool, (f"MaxPool{r}D",), rank=r, spatial=P) for r in (1, 2, 3)),
+        *(KindInfo(f"AveragePooling{r}D", pool, (f"AvgPool{r}D",), rank=r, spatial=P) for r in (1, 2, 3)),
+        *(KindInfo(f"Global{op}Pooling{r}D", pool, (f"Global{short}Pool{r}D",), rank=r,
+                   spatial=SpatialParams.GLOBAL)
+          for op, short in (("Max", "Max"), ("Average", "Avg")) for r in (1, 2, 3)),
+        # spatial
+        *(KindInfo(f"UpSampling{r}D", spatial, rank=r, spatial=SpatialParams.UPSAMPLE) for r in (1, 2, 3)),
+        *(KindInfo(f"ZeroPadding{r}D", spatial, rank=r, spatial=SpatialParams.PAD) for r in (1, 2, 3)),
+        *(KindInfo(f"Cropping{r}D", spatial, rank=r, spatial=SpatialParams.CROP) for r in (1, 2, 3)),
+        # normalization
+        KindInfo("BatchNormalization", norm, defaults=_defaults(axis=-1, center=True, scale=True),
+                 weights=_SCALE_CENTER + (Weight("moving_mean"), Weight("moving_variance")), passes_mask=True,
+                 keeps_layout=True),
+        KindInfo("LayerNormalization", norm, defaults=_defaults(axis=-1, epsilon=1e-3, center=True, scale=True),
+                 weights=_SCALE_CENTER, passes_mask=True, keeps_layout=True),
+        KindInfo("UnitNormalization", norm, defaults=_defaults(axis=-1), passes_mask=True, keeps_layout=True),
+        KindInfo("GroupNormalization", norm, defaults=_defaults(groups=32, axis=-1, epsilon=1e-3, center=True,
+                                                               scale=True),
+                 weights=_SCALE_CENTER, passes_mask=True, keeps_layout=True),
+        # merge
+        *(KindInfo(k, merge, keeps_layout=True, merge=True)
+          for k in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")),
+        KindInfo("Concatenate", merge, defaults=_defaults(axis=-1), keeps_layout=True, merge=True),
+        KindInfo("Dot", merge, defaults=_defaults(normalize=False), merge=True),
+        KindInfo("Merge", merge, defaults=_defaults(mode="sum", concat_axis=-1, dot_axes=-1), keeps_layout=True,
+                 merge=True),
+        # advanced activations
+        KindInfo("LeakyReLU", adv, defaults=_defaults(alpha=0.3), passes_mask=True, keeps_layout=True),
+        KindInfo("ELU", adv, defaults=_defaults(alpha=1.0), passes_mask=True, keeps_layout=True),
+        KindInfo("ThresholdedReLU", adv, defaults=_defaults(theta=1.0), passes_mask=True, keeps_layout=True),
+        KindInfo("ReLU", adv, defaults=_defaults(max_value=None, negative_slope=0.0, threshold=0.0),
+                 passes_mask=True, keeps_layout=True),
+        KindInfo("Softmax", adv, defaults=_defaults(axis=-1), passes_mask=True, keeps_layout=True),
+        KindInfo("PReLU", adv, weights=(Weight("alpha"),), passes_mask=True, keeps_layout=True),
+        KindInfo("ParametricSoftplus", adv, weights=(Weight("alphas"), Weight("betas")), passes_mask=True,
+                 keeps_layout=True),
+        KindInfo("SReLU", adv, weights=(Weight("t_left"), Weight("a_left"), Weight("t_right"), Weight("a_right")),
+                 passes_mask=True, keeps_layout=True),
+        # recurrent
+        KindInfo("SimpleRNN", rnn, defaults=_defaults(**_RNN), weights=_RNN_WEIGHTS, gates=("h",),
+                 output_dim_is_units=True),
+        KindInfo("LSTM", rnn, defaults=_defaults(**_RNN, unit_forget_bias=True), weights=_RNN_WEIGHTS, gates=_IFCO,
+                 output_dim_is_units=True),
+        KindInfo("GRU", rnn, defaults=_defaults(**_RNN), weights=_RNN_WEIGHTS, gates=_ZRH, output_dim_is_units=True),
+        KindInfo("CuDNNLSTM", rnn, defaults=_defaults(**_RNN, recurrent_activation="sigmoid"),
+                 weights=_CUDNN_WEIGHTS, gates=_IFCO, plain_kind="LSTM", output_dim_is_units=True),
+        KindInfo("CuDNNGRU", rnn, defaults=_defaults(**_RNN, recurrent_activation="sigmoid", reset_after=True),
+                 weights=_CUDNN_WEIGHTS, gates=_ZRH, plain_kind="GRU", output_dim_is_units=True),
+        *(KindInfo(f"ConvLSTM{r}D", rnn, defaults=_defaults(**_RNN, unit_forget_bias=True), rank=r, spatial=K,
+                   weights=_RNN_WEIGHTS, gates=_IFCO, flipped_by_theano=(0, 1) if r == 2 else ())
+          for r in (1, 2, 3)),
+        # wrappers
+        KindInfo("TimeDistributed", wrap, weights=None),
+        KindInfo("Bidirectional", wrap, defaults=_defaults(merge_mode="concat"), weights=None),
+        # attention
+        KindInfo("Attention", att, defaults=_defaults(use_scale=False, score_mode="dot", causal=False), weights=None),
+        KindInfo("AdditiveAttention", att, defaults=_defaults(use_scale=True, causal=False), weights=None),
+        KindInfo("MultiHeadAttention", att, weights=None),
+    ]
+    table: dict[str, KindInfo] = {}
+    for row in rows:
+        assert row.kind not in table, f"kind listed twice: {row.kind}"
+        table[row.kind] = row
+    return table
+
+
+KINDS: Mapping[str, KindInfo] = MappingProxyType(_table())
+"""Canonical kind -> its record."""
+
+ALIASES: Mapping[str, str] = MappingProxyType({a: info.kind for info in KINDS.values() for a in info.aliases})
+"""Stored class name -> canonical kind, where they differ."""
+
+MODEL_CLASSES = frozenset({"Model", *KINDS["Model"].aliases})
+"""Stored class names of a (nested) model."""
+
+
+def canonical(class_name: str) -> str:
+    """The canonical kind a stored class name runs as (unknown names are kept as they are)."""
+    return ALIASES.get(class_name, class_name)
+
+
+def info(kind: str) -> KindInfo | None:
+    """The record of a canonical kind, or None when kstep does not know it."""
+    return KINDS.get(kind)
+
+
+def kinds_where(flag: str) -> frozenset[str]:
+    """The kinds whose boolean (or non-empty) attribute `flag` is set, e.g. kinds_where('passes_mask')."""
+    return frozenset(k for k, i in KINDS.items() if getattr(i, flag))

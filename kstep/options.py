@@ -1,0 +1,146 @@
+"""Provides the comparison's options, parsed once at the edge: `CompareOptions` (frozen) and its defaults.
+
+`kstep report` and the debugger `kstep OLD NEW REF` take the same options; `add_compare_options` declares them on
+an argparse parser, `CompareOptions.from_args` checks them (a malformed one is a UsageError, exit 2) and returns
+the frozen value the comparison reads. The tolerance defaults are written here and only here. `report_command` is
+the command a report records. Light on purpose: no numpy, no engine (the app checks its arguments before it opens).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Mapping
+
+from kstep.errors import UsageError
+
+if TYPE_CHECKING:
+    from kstep.compare.preprocess import Transform
+
+DEFAULT_RTOL = 1e-4
+"""Relative tolerance unless --rtol: |new - old| <= atol + rtol·|old|."""
+MIN_ATOL = 1e-5
+"""The smallest default atol; also the atol shown before the float64 runs have measured any noise."""
+NOISE_FACTOR = 10.0
+"""Default atol = max(MIN_ATOL, NOISE_FACTOR x the layer's measured float32-vs-float64 noise)."""
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """What `kstep report` / the app were asked for, besides the files.
+
+    atol: None = the default rule (MIN_ATOL widened by the measured noise). per_layer: LAYER -> (atol, rtol).
+    forced: OLDNAME -> NEWNAME pairs (--map). pre_old/pre_new: input transforms. noise: run the float64 twins.
+    assume_old/assume_new: --assume overrides per side. weights_old/weights_new: weights of an architecture .json.
+    """
+
+    atol: float | None = None
+    rtol: float = DEFAULT_RTOL
+    per_layer: Mapping[str, tuple[float, float]] = field(default_factory=lambda: _EMPTY)
+    forced: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    pre_old: tuple[Transform, ...] = ()
+    pre_new: tuple[Transform, ...] = ()
+    noise: bool = True
+    assume_old: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    assume_new: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    weights_old: str | None = None
+    weights_new: str | None = None
+
+    def with_tolerance(self, atol: float | None, rtol: float) -> CompareOptions:
+        """The same options under another global tolerance (the debugger's `t`)."""
+        return replace(self, atol=atol, rtol=rtol)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CompareOptions:
+        """The parsed command line (see add_compare_options) checked and frozen; UsageError when malformed."""
+        from kstep.compare.preprocess import parse  # numpy: imported only once the arguments are checked
+
+        per_layer = {}
+        for layer, spec in pairs(args.tolerance, "--tolerance").items():
+            try:
+                atol, rtol = (float(v) for v in spec.split(","))
+            except ValueError:
+                raise UsageError(f"--tolerance {layer}={spec}: expected ATOL,RTOL") from None
+            per_layer[layer] = (atol, rtol)
+        assume = parse_assume(args.assume, ("old", "new"))
+        return cls(atol=args.atol, rtol=args.rtol, per_layer=MappingProxyType(per_layer),
+                   forced=MappingProxyType(pairs(args.map, "--map")),
+                   pre_old=tuple(parse(x) for x in args.pre_old), pre_new=tuple(parse(x) for x in args.pre_new),
+                   noise=not args.no_noise, assume_old=MappingProxyType(assume["old"]),
+                   assume_new=MappingProxyType(assume["new"]), weights_old=args.weights_old,
+                   weights_new=args.weights_new)
+
+
+def add_compare_options(p: argparse.ArgumentParser) -> None:
+    """The arguments `kstep report` and the app `kstep OLD NEW REF` share."""
+    p.add_argument("old", metavar="OLD", help="the reference model file (e.g. saved by Keras 1.2.2)")
+    p.add_argument("new", metavar="NEW", help="the migrated model file")
+    p.add_argument("ref", metavar="REF", help="reference input: .npy, or .npz keyed by input name")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: max(1e-5, 10x each layer's float32 "
+                                              "noise measured by a float64 re-run))")
+    p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help="relative tolerance (default 1e-4)")
+    p.add_argument("--tolerance", action="append", default=[], metavar="LAYER=ATOL,RTOL",
+                   help="per-layer tolerance (repeatable)")
+    p.add_argument("--map", action="append", default=[], metavar="OLDNAME=NEWNAME",
+                   help="force a layer pair (repeatable)")
+    p.add_argument("--ref-new", metavar="REF2", help="a separately preprocessed input for NEW")
+    p.add_argument("--pre-old", action="append", default=[], metavar="EXPR",
+                   help="transform OLD's input: scale:1/255, scale:255, bgr, transpose:0,3,1,2, mean:M[,M..]")
+    p.add_argument("--pre-new", action="append", default=[], metavar="EXPR", help="transform NEW's input (same set)")
+    p.add_argument("--weights-old", metavar="W.h5", help="weights for an OLD architecture .json")
+    p.add_argument("--weights-new", metavar="W.h5", help="weights for a NEW architecture .json")
+    p.add_argument("--assume", action="append", default=[], metavar="old.KEY=VALUE|new.KEY=VALUE",
+                   help="override a fact kstep assumed about OLD or NEW (repeatable)")
+    p.add_argument("--no-noise", action="store_true", help="skip the float64 re-run (atol then 1e-5 unless --atol)")
+
+
+def parse_assume(items: list[str], prefixes: tuple[str, ...] = ()) -> dict:
+    """['backend=theano'] -> {'backend': 'theano'}; with prefixes ('old', 'new') -> {'old': {...}, 'new': {...}}."""
+    out: dict = {p: {} for p in prefixes} if prefixes else {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise UsageError(f"--assume {item!r}: expected KEY=VALUE")
+        if prefixes:
+            side, dot, rest = key.partition(".")
+            if side not in prefixes or not rest:
+                raise UsageError(f"--assume {item!r}: expected {' or '.join(p + '.KEY' for p in prefixes)}=VALUE")
+            out[side][rest] = value
+        else:
+            out[key] = value
+    return out
+
+
+def pairs(items: list[str], flag: str) -> dict[str, str]:
+    """['a=b', ...] -> {'a': 'b'}; UsageError naming `flag` when an item is not A=B."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"{flag} {item!r}: expected A=B")
+        out[key] = value
+    return out
+
+
+OUTPUT_FLAGS = ("-o", "--output", "--format")
+
+
+def report_command(argv: list[str]) -> list[str]:
+    """The command that reproduces a comparison, as the report records it: `kstep report OLD NEW REF [options]`
+    without -o/--format, so the app's export and `kstep report` write the same bytes."""
+    out, skip = [], False
+    for item in argv[1:] if argv and argv[0] == "report" else argv:
+        if skip:
+            skip = False
+            continue
+        if item in OUTPUT_FLAGS:
+            skip = True
+            continue
+        if any(item.startswith(flag + "=") for flag in OUTPUT_FLAGS if flag.startswith("--")):
+            continue
+        out.append(item)
+    return ["kstep", "report"] + out
