@@ -9,9 +9,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-GENERATIONS = ("keras1", "keras2", "tf.keras", "keras3")
-BACKENDS = ("theano", "tensorflow", "cntk", "jax", "torch", "numpy")
+
+class Generation(StrEnum):
+    """Which Keras wrote (and so executed) a file: its major line, with tf.keras 2 apart from multi-backend Keras 2."""
+
+    KERAS1 = "keras1"
+    KERAS2 = "keras2"  # multi-backend Keras 2.0-2.3 (Theano, TensorFlow, CNTK)
+    TF_KERAS = "tf.keras"  # tf.keras / tf_keras 2.x (and keras 2.4+, which is tf.keras)
+    KERAS3 = "keras3"
+
+
+class Backend(StrEnum):
+    """The backend that ran the file."""
+
+    THEANO = "theano"
+    TENSORFLOW = "tensorflow"
+    CNTK = "cntk"
+    JAX = "jax"
+    TORCH = "torch"
+    NUMPY = "numpy"
+
+
+GENERATIONS = tuple(g.value for g in Generation)
+BACKENDS = tuple(b.value for b in Backend)
 
 
 def version_tuple(version: str) -> tuple[int, int, int]:
@@ -26,13 +48,17 @@ def version_tuple(version: str) -> tuple[int, int, int]:
 class Semantics:
     """Execution semantics of one model file.
 
-    generation: keras1 | keras2 | tf.keras | keras3.  keras_version: as stored, or the assumed one ('1.2.2').
-    backend: theano | tensorflow | cntk | jax | torch | numpy (stored, or assumed for Keras 1 files).
+    generation: which Keras (a plain string such as 'keras1' is accepted and converted). keras_version: as stored,
+    or the assumed one ('1.2.2'). backend: stored, or assumed for Keras 1 files (a string is converted too).
     """
 
-    generation: str
+    generation: Generation
     keras_version: str
-    backend: str
+    backend: Backend
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "generation", Generation(self.generation))
+        object.__setattr__(self, "backend", Backend(self.backend))
 
     @property
     def version(self) -> tuple[int, int, int]:
