@@ -56,7 +56,7 @@ def start_trace(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float
     """A trace ready to step. transient: for a run kept only for a per-layer statistic (see Executor); the caller
     drops each result's arrays once it has used them, and no layout tags are kept (array ids get reused)."""
     executor = Executor(mf, dtype, weights_from=weights_from, transient=transient)
-    feeds = {k: executor._cast(v) for k, v in feeds.items()}
+    feeds = {k: executor.cast(v) for k, v in feeds.items()}
     trace = Trace(mf, executor, feeds)
     for name, arr in feeds.items():
         tag = input_tag(_consumers(mf.model, name), arr.ndim)

@@ -68,7 +68,7 @@ class Executor:
         if cached is None:
             stored = (self.weights_from.weights_of(spec) if self.weights_from is not None
                       else [ref.load() for ref in spec.weights])
-            cached = [self._cast(arr) for arr in stored]
+            cached = [self.cast(arr) for arr in stored]
             if not self.transient:
                 self._weights[id(spec)] = cached
         return cached
@@ -96,11 +96,11 @@ class Executor:
             raise UnsupportedLayer(spec.name, spec.kind, "kstep has no implementation of this kind")
         if spec.unsupported:
             raise UnsupportedLayer(spec.name, spec.kind, spec.unsupported)
-        inputs = [self._cast(x) for x in inputs]
+        inputs = [self.cast(x) for x in inputs]
         if weights is None:
             weights = self.weights_of(spec)
         else:
-            weights = [self._cast(w) for w in weights]
+            weights = [self.cast(w) for w in weights]
         call = Call(layer=spec, inputs=inputs, weights=weights, sem=sem or self.sem, dtype=self.dtype,
                     masks=list(masks) if masks else [None] * len(inputs), run_inner=self._run_inner,
                     kwargs=dict(kwargs or {}))
@@ -116,7 +116,8 @@ class Executor:
     def _run_inner(self, spec: LayerSpec, inputs: list[np.ndarray], masks: list) -> Out:
         return self.run_layer(spec, inputs, masks)
 
-    def _cast(self, x: np.ndarray) -> np.ndarray:
+    def cast(self, x: np.ndarray) -> np.ndarray:
+        """x in this run's compute dtype (floats only; other dtypes, e.g. token ids, unchanged)."""
         x = np.asarray(x)
         if x.dtype.kind == "f" and x.dtype != self.dtype:
             return x.astype(self.dtype)
@@ -131,7 +132,7 @@ class Executor:
         for ref in model.inputs:
             if ref.layer not in feeds:
                 raise BadInput(f"no reference input for model input '{ref.layer}'")
-            tensors[(ref.layer, 0, 0)] = self._cast(feeds[ref.layer])
+            tensors[(ref.layer, 0, 0)] = self.cast(feeds[ref.layer])
         yield from self._run_graph(model, tensors, masks, prefix="")
 
     def _run_graph(self, model: ModelSpec, tensors: dict, masks: dict, prefix: str) -> Iterator[LayerResult]:
