@@ -93,3 +93,58 @@ class Semantics:
     def epsilon(self) -> float:
         """K.epsilon(): 1e-7 in every generation (written 10e-8 in Keras 1) (§4.7)."""
         return 1e-7
+
+    # --- reader rules (kstep.io) ---
+    @property
+    def keras1_weight_layouts(self) -> bool:
+        """Weights are stored in Keras 1 layouts, converted on reading as Keras 2's loader did: per-gate LSTM
+        (i,c,f,o) and GRU (z,r,h) arrays, 'th' kernels (out, in, ...spatial), Conv1D's dummy axis (§3.2)."""
+        return self.generation is Generation.KERAS1
+
+    @property
+    def default_recurrent_activation(self) -> str:
+        """LSTM/GRU/ConvLSTM recurrent activation when the config stores none: 'hard_sigmoid' in Keras 1 and Keras
+        2.0-2.2, 'sigmoid' from Keras 2.3, in tf.keras 2 and in Keras 3 (§4.4)."""
+        if self.generation is Generation.KERAS1 or (
+                self.generation is Generation.KERAS2 and self.version < (2, 3, 0)):
+            return "hard_sigmoid"
+        return "sigmoid"
+
+    @property
+    def default_gru_reset_after(self) -> bool:
+        """GRU reset_after when the config stores none: False in Keras 1 and 2, True in tf.keras 2 and Keras 3
+        (§4.4, §4.10)."""
+        return self.generation in (Generation.TF_KERAS, Generation.KERAS3)
+
+    @property
+    def bn_has_mode(self) -> bool:
+        """BatchNormalization has a `mode` (0 running statistics, 1 per sample, 2 batch statistics): Keras 1 only;
+        Keras 2 refuses modes 1 and 2 (§4.3)."""
+        return self.generation is Generation.KERAS1
+
+    @property
+    def default_bn_epsilon(self) -> float:
+        """BatchNormalization epsilon when the config stores none: 1e-6 in Keras 1.0.0-1.0.7, 1e-5 in 1.0.8-1.1.2,
+        1e-3 from 1.2.0 on (§4.3)."""
+        v = self.version
+        return 1e-3 if v >= (1, 2, 0) else (1e-5 if v >= (1, 0, 8) else 1e-6)
+
+    @property
+    def flatten_has_data_format(self) -> bool:
+        """Flatten takes a `data_format` (channels_first is permuted to channels-last first) from Keras 2.2.0 on;
+        before, it flattened the tensor as laid out (§4.5)."""
+        return self.version >= (2, 2, 0)
+
+    @property
+    def nested_model_inbound_offset(self) -> bool:
+        """Inbound-node references to a nested model count its own graph as node 0 (its first outer call is node 1):
+        Keras 1, 2 and tf.keras; Keras 3 keeps that offset only in input_layers/output_layers (§2.4)."""
+        return self.generation is not Generation.KERAS3
+
+    @property
+    def default_image_data_format(self) -> str:
+        """The keras.json image ordering assumed for layers that stored none, when the file's own layers do not
+        agree on one: 'channels_first' for Keras 1 on Theano (Keras 1 paired Theano with 'th', §1.1), else
+        'channels_last'."""
+        return "channels_first" if self.generation is Generation.KERAS1 and self.backend is Backend.THEANO \
+            else "channels_last"
