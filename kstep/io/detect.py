@@ -10,27 +10,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kstep.errors import BadInput
 from kstep.ir import Fact, Source
-from kstep.semantics import BACKENDS, GENERATIONS, Semantics, version_tuple
+from kstep.semantics import BACKENDS, Backend, Generation, Semantics, version_tuple
 
 
 @dataclass
 class Detection:
+    """What detection decided (`semantics`), the evidence lines `inspect` shows, and the facts it assumed."""
+
     semantics: Semantics
     evidence: list[str]
     facts: list[Fact]
 
 
-def generation_of(version: str) -> str:
+def generation_of(version: str) -> Generation:
     """'1.2.2' -> keras1, '2.2.4' -> keras2, '2.2.4-tf' / '2.8.0' -> tf.keras, '3.10.0' -> keras3."""
     v = version_tuple(version)
     if v[0] <= 1:
-        return "keras1"
+        return Generation.KERAS1
     if v[0] >= 3:
-        return "keras3"
+        return Generation.KERAS3
     if version.endswith("-tf") or v >= (2, 4, 0):
-        return "tf.keras"
-    return "keras2"
+        return Generation.TF_KERAS
+    return Generation.KERAS2
 
 
 def detect(
@@ -59,6 +62,7 @@ def detect(
     generation = generation_of(version)
     evidence.append(f"generation {generation} from version {version}")
 
+    backend: str
     if "backend" in assume:
         backend = assume["backend"]
         facts.append(Fact("backend", backend, Source.OVERRIDE, "--assume backend"))
@@ -66,34 +70,33 @@ def detect(
         backend = stored_backend
         evidence.append(f"backend attribute = {stored_backend!r}")
     else:
-        backend, why, source = _infer_backend(generation, version, weight_names)
+        backend, why, source = _infer_backend(generation, weight_names)
         facts.append(Fact("backend", backend, source, why))
         evidence.append(f"backend {backend}: {why}")
     if backend not in BACKENDS:
-        from kstep.errors import BadInput
-
         raise BadInput(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
-    assert generation in GENERATIONS
-    return Detection(Semantics(generation, version, backend), evidence, facts)
+    return Detection(Semantics(generation, version, Backend(backend)), evidence, facts)
 
 
-def _infer_backend(generation: str, version: str, weight_names: list[str]) -> tuple[str, str, Source]:
-    if generation in ("tf.keras",):
-        return "tensorflow", "tf.keras always runs on TensorFlow", Source.VERSION_DEFAULT
-    if generation == "keras3":
-        return ("tensorflow", "no backend attribute; every Keras 3 backend computes the same maths here",
+def _infer_backend(generation: Generation, weight_names: list[str]) -> tuple[Backend, str, Source]:
+    """The backend a file without a `backend` attribute ran on, why kstep thinks so, and how sure that is."""
+    if generation is Generation.TF_KERAS:
+        return Backend.TENSORFLOW, "tf.keras always runs on TensorFlow", Source.VERSION_DEFAULT
+    if generation is Generation.KERAS3:
+        return (Backend.TENSORFLOW, "no backend attribute; every Keras 3 backend computes the same maths here",
                 Source.ASSUMED)
     if weight_names:
         with_colon = sum(1 for n in weight_names if n.endswith(":0") or _has_tf_suffix(n))
         if with_colon == len(weight_names):
-            return ("tensorflow", f"all {len(weight_names)} weight names end in ':0' (TensorFlow variable names)",
-                    Source.ASSUMED)
+            return (Backend.TENSORFLOW,
+                    f"all {len(weight_names)} weight names end in ':0' (TensorFlow variable names)", Source.ASSUMED)
         if with_colon == 0:
-            return ("theano", f"none of the {len(weight_names)} weight names ends in ':0' (Theano names)",
+            return (Backend.THEANO, f"none of the {len(weight_names)} weight names ends in ':0' (Theano names)",
                     Source.ASSUMED)
-        return ("tensorflow", f"{with_colon} of {len(weight_names)} weight names end in ':0'; mixed, took TensorFlow",
+        return (Backend.TENSORFLOW,
+                f"{with_colon} of {len(weight_names)} weight names end in ':0'; mixed, took TensorFlow",
                 Source.ASSUMED)
-    return ("theano", "no weight names to tell; assumed Theano, the backend of the Keras 1 models kstep is "
+    return (Backend.THEANO, "no weight names to tell; assumed Theano, the backend of the Keras 1 models kstep is "
             "built for (Keras >= 1.1.0 defaulted to TensorFlow: --assume backend=tensorflow)", Source.ASSUMED)
 
 

@@ -11,13 +11,13 @@ import os
 
 from kstep.errors import BadInput
 from kstep.io import h5safe
-from kstep.io.canon import Context
+from kstep.io.context import make_context
 from kstep.io.detect import detect
 from kstep.io.graph import GraphParser
 from kstep.io.keras_zip import attach_keras3, open_keras_zip, parse_json
 from kstep.io.order import execution_order
 from kstep.io.weights import attach_h5
-from kstep.ir import Fact, ModelFile, Source
+from kstep.ir import Fact, ModelFile
 
 ASSUME_KEYS = {
     "backend": "backend that ran the file: theano | tensorflow | cntk | jax | torch | numpy",
@@ -167,7 +167,7 @@ def _build_keras3(path, fmt, config, wf, version, backend, assume, version_where
     it to the result."""
     try:
         det = detect(version, backend, [], assume, version_where)
-        ctx = _context(config, det.semantics, assume)
+        ctx = make_context(config, det.semantics, assume)
         parser = GraphParser(ctx, path)
         model = parser.model(config)
         facts = det.facts + [ctx.image_data_format_fact] + parser.facts
@@ -192,7 +192,7 @@ def _build(path, fmt, config, group, layer_names, version, backend, assume, weig
     # the weight names only tell a backend the file does not store (and a big model's take a while to walk)
     names = [] if backend or "backend" in assume else _all_weight_names(group, layer_names, wpath)
     det = detect(version, backend, names, assume)
-    ctx = _context(config, det.semantics, assume)
+    ctx = make_context(config, det.semantics, assume)
     parser = GraphParser(ctx, path, layer_names)
     model = parser.model(config)
     facts = det.facts + [ctx.image_data_format_fact] + parser.facts
@@ -209,46 +209,3 @@ def _dedupe(facts: list[Fact]) -> list[Fact]:
             seen.add(fact.key)
             out.append(fact)
     return out
-
-
-def _context(config, sem, assume) -> Context:
-    """Decide the keras.json image ordering for layers that did not store theirs, from evidence in the file."""
-    if "image_data_format" in assume:
-        value = assume["image_data_format"]
-        fact = Fact("image_data_format", value, Source.OVERRIDE, "--assume image_data_format")
-        return Context(sem, assume, value, fact)
-    seen = set()
-    _scan_orderings(config, seen, 0)
-    if len(seen) == 1:
-        value = seen.pop()
-        why = f"every layer that stored an ordering in this file uses {value}"
-    elif sem.generation == "keras1" and sem.backend == "theano":
-        value = "channels_first"
-        why = ("no consistent ordering stored in the file; Keras 1 with Theano defaulted to 'th'"
-               + (" (the file mixes both)" if seen else ""))
-    else:
-        value = "channels_last"
-        why = (f"no consistent ordering stored in the file; the {sem.backend} default 'channels_last'"
-               + (" (the file mixes both)" if seen else ""))
-    return Context(sem, assume, value, Fact("image_data_format", value, Source.ASSUMED, why))
-
-
-def _scan_orderings(node, seen: set, depth: int) -> None:
-    if depth > 64:
-        return
-    if isinstance(node, dict):
-        for key in ("dim_ordering", "data_format"):
-            value = node.get(key)
-            if value in ("th", "channels_first"):
-                seen.add("channels_first")
-            elif value in ("tf", "channels_last"):
-                seen.add("channels_last")
-        for value in node.values():
-            if isinstance(value, (dict, list)):
-                _scan_orderings(value, seen, depth + 1)
-    elif isinstance(node, list):
-        for value in node:
-            if isinstance(value, (dict, list)):
-                _scan_orderings(value, seen, depth + 1)
-
-
