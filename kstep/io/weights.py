@@ -1,16 +1,18 @@
 """Provides weight attachment: stored weight datasets -> lazily loaded `WeightRef`s in canonical layout.
 
 For every layer with weights, the stored datasets are found by their verbatim names (`weight_names`), checked
-(count, no external storage), and wrapped in a `WeightRef` whose `load()` reads and converts on first use. Keras 1
-layouts are converted here, once, each conversion recorded in `WeightRef.transform` (§3.2 of
-../shared/docs/keras-formats.md): per-gate LSTM (i,c,f,o) and GRU (z,r,h) arrays concatenated in canonical order,
-'th' kernels transposed to (..spatial, in, out), Keras 1 Conv1D's dummy axis dropped. A kernel is never flipped
-here: that is an execution fact (Theano convolves) that the engine applies from `Semantics`.
+(count and names from `KindInfo.weight_names`, the shapes the config fixes, no external storage), and wrapped in a
+`WeightRef` whose `load()` reads and converts on first use. Keras 1 layouts are converted here, once, each
+conversion recorded in `WeightRef.transform` (§3.2 of ../shared/docs/keras-formats.md): per-gate LSTM (i,c,f,o) and
+GRU (z,r,h) arrays concatenated in canonical order, 'th' kernels transposed to (..spatial, in, out), Keras 1
+Conv1D's dummy axis dropped. A kernel is never flipped here: that is an execution fact (Theano convolves) that the
+engine applies from `Semantics`. Nested models' weights are matched to their layers by name, else by position.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -18,6 +20,7 @@ import numpy as np
 from kstep.errors import BadInput
 from kstep.io import h5safe
 from kstep.ir import Fact, LayerSpec, ModelSpec, Source, WeightRef
+from kstep.kinds import KINDS, info
 from kstep.semantics import Semantics
 
 
@@ -41,59 +44,26 @@ def stored_from_group(group, names: list[str], path: str, layer: str) -> list[St
         what = f"weight '{wname}' of layer '{layer}'"
         h5safe.check_dataset(ds, path, what)
         out.append(Stored(wname, tuple(int(d) for d in ds.shape), str(ds.dtype),
-                          (lambda ds=ds, what=what: h5safe.read_dataset(ds, path, what))))
+                          partial(h5safe.read_dataset, ds, path, what)))
     return out
 
 
-# --- expected weights per kind (names in canonical order) -------------------------------------------------------
 def expected_names(spec: LayerSpec) -> list[str] | None:
-    """Canonical weight names the layer needs, or None when kstep does not know the kind (anything is accepted)."""
-    k, p = spec.kind, spec.params
-    bias = ["bias"] if p.get("use_bias", True) else []
-    if k in ("Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-             "LocallyConnected1D", "LocallyConnected2D"):
-        return ["kernel"] + bias
-    if k in ("SeparableConv1D", "SeparableConv2D"):
-        return ["depthwise_kernel", "pointwise_kernel"] + bias
-    if k in ("DepthwiseConv1D", "DepthwiseConv2D"):
-        return ["depthwise_kernel"] + bias
-    if k in ("SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
-        return ["kernel", "recurrent_kernel"] + (["bias"] if p.get("use_bias", True) or k.startswith("CuDNN")
-                                                 else [])
-    if k == "BatchNormalization":
-        return (["gamma"] if p.get("scale", True) else []) + (["beta"] if p.get("center", True) else []) + [
-            "moving_mean", "moving_variance"]
-    if k in ("LayerNormalization", "GroupNormalization"):
-        return (["gamma"] if p.get("scale", True) else []) + (["beta"] if p.get("center", True) else [])
-    if k == "Embedding":
-        return ["embeddings"]
-    if k == "PReLU":
-        return ["alpha"]
-    if k == "Highway":
-        return ["W", "W_carry", "b", "b_carry"] if p.get("use_bias", True) else ["W", "W_carry"]
-    if k == "MaxoutDense":
-        return ["W", "b"] if p.get("use_bias", True) else ["W"]
-    if k == "ParametricSoftplus":
-        return ["alphas", "betas"]
-    if k == "SReLU":
-        return ["t_left", "a_left", "t_right", "a_right"]
-    if k in ("Activation", "Dropout", "Flatten", "Reshape", "Permute", "RepeatVector", "Masking", "InputLayer",
-             "Merge", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot",
-             "LeakyReLU", "ELU", "ThresholdedReLU", "ReLU", "Softmax", "GaussianNoise", "GaussianDropout",
-             "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "ActivityRegularization",
-             "Rescaling", "CenterCrop", "UnitNormalization") or "Pooling" in k or k.startswith(
-             ("UpSampling", "ZeroPadding", "Cropping")):
-        return []
-    return None
+    """Canonical weight names the layer needs (KindInfo.weight_names), or None when kstep does not check the kind
+    (anything is accepted)."""
+    record = info(spec.kind)
+    return None if record is None else record.weight_names(spec.params)
 
 
 # --- Keras 1 conversions ----------------------------------------------------------------------------------------
-LSTM_K1_ORDER = (0, 2, 1, 3)  # stored gates i, c, f, o -> canonical i, f, c, o
+# The gate order of Keras 1's per-gate arrays [W_g, U_g, b_g, ...] (§3.2); the canonical order is KindInfo.gates.
+KERAS1_GATES = {"LSTM": ("i", "c", "f", "o"), "ConvLSTM2D": ("i", "c", "f", "o"), "GRU": ("z", "r", "h")}
 
 
-def _concat_gates(stored: list[Stored], n_gates: int, order: tuple[int, ...], what: str,
+def _concat_gates(stored: list[Stored], order: tuple[int, ...], what: str,
                   kernel_axis: int = -1) -> list[WeightRef]:
-    """Keras 1 per-gate arrays [W_g, U_g, b_g] * n_gates -> kernel, recurrent_kernel, bias in canonical order.
+    """Keras 1 per-gate arrays [W_g, U_g, b_g] per gate -> kernel, recurrent_kernel, bias; `order`: the stored gate
+    index of each canonical gate.
 
     kernel_axis: where the gates' output units lie in W and U (-1; 0 for 'th' ConvLSTM2D's (out, in, r, c))."""
     out = []
@@ -105,9 +75,13 @@ def _concat_gates(stored: list[Stored], n_gates: int, order: tuple[int, ...], wh
         out.append(WeightRef(
             name="+".join(s.name for s in parts), shape=tuple(shape), dtype=parts[0].dtype,
             stored_shapes=tuple(s.shape for s in parts),
-            load=(lambda parts=parts, axis=axis: np.concatenate([s.read() for s in parts], axis=axis)),
+            load=partial(_concatenated, parts, axis),
             transform=f"Keras 1 per-gate {what} arrays concatenated as {cname}"))
     return out
+
+
+def _concatenated(parts: list[Stored], axis: int) -> np.ndarray:
+    return np.concatenate([s.read() for s in parts], axis=axis)
 
 
 def _plain(s: Stored) -> WeightRef:
@@ -121,47 +95,59 @@ def _transposed(s: Stored, axes: tuple[int, ...], why: str) -> WeightRef:
                      transform=f"{why}: transpose{axes}")
 
 
-def convert(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str) -> list[WeightRef]:
+def convert(spec: LayerSpec, stored: list[Stored], sem: Semantics) -> list[WeightRef]:
     """Stored arrays of one (non-wrapper, non-model) layer -> canonical WeightRefs."""
-    k, p = spec.kind, spec.params
-    if sem.generation == "keras1":
-        cf = p.get("data_format") == "channels_first"
-        if k in ("LSTM", "ConvLSTM2D") and len(stored) == 12:
-            refs = _concat_gates(stored, 4, LSTM_K1_ORDER, "i,c,f,o", 0 if k == "ConvLSTM2D" and cf else -1)
-            if k == "ConvLSTM2D" and cf:
-                refs[0] = _transposed_ref(refs[0], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
-                refs[1] = _transposed_ref(refs[1], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
-            return refs
-        if k == "GRU" and len(stored) == 9:
-            return _concat_gates(stored, 3, (0, 1, 2), "z,r,h")
-        out = [_plain(s) for s in stored]
-        if out and k == "Conv1D" and len(stored[0].shape) == 4:
-            s = stored[0]
-            if s.shape[1] == 1:
-                out[0] = WeightRef(s.name, (s.shape[0], s.shape[2], s.shape[3]), s.dtype, (s.shape,),
-                                   (lambda s=s: np.ascontiguousarray(s.read()[:, 0, :, :])),
-                                   transform="Keras 1 Conv1D kernel (k,1,in,out): dummy axis dropped")
-            else:
-                out[0] = WeightRef(s.name, (s.shape[2], s.shape[1], s.shape[0]), s.dtype, (s.shape,),
-                                   (lambda s=s: np.ascontiguousarray(np.transpose(s.read(), (2, 3, 1, 0))[:, 0])),
-                                   transform="Keras 1.0.x Conv1D kernel (out,in,k,1): transpose(2,3,1,0), "
-                                             "dummy axis dropped")
-        elif out and cf and k in ("Conv2D", "LocallyConnected2D") and len(stored[0].shape) == 4 and k == "Conv2D":
-            out[0] = _transposed(stored[0], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c) -> (r,c,in,out)")
-        elif out and cf and k == "Conv3D" and len(stored[0].shape) == 5:
-            out[0] = _transposed(stored[0], (2, 3, 4, 1, 0), "Keras 1 'th' kernel (out,in,d1,d2,d3)")
-        elif out and k == "Conv2DTranspose" and len(stored[0].shape) == 4:
-            axes = (2, 3, 0, 1) if cf else (0, 1, 3, 2)
-            out[0] = _transposed(stored[0], axes, f"Keras 1 Deconvolution2D '{'th' if cf else 'tf'}' kernel")
-        elif out and k == "BatchNormalization" and len(stored) == 4:
-            s = stored[3]
-            out[3] = WeightRef(s.name, s.shape, s.dtype, (s.shape,), s.read,
-                               transform="Keras 1 running_std holds the moving variance (Keras >= 1.0.6)")
-        return out
+    if sem.keras1_weight_layouts:
+        return _from_keras1(spec, stored)
     return [_plain(s) for s in stored]
 
 
-def _transposed_ref(ref: WeightRef, axes, why) -> WeightRef:
+def _from_keras1(spec: LayerSpec, stored: list[Stored]) -> list[WeightRef]:
+    """Keras 1 layouts -> canonical, as Keras 2.2.4's loader converted them (§3.2); other arrays pass unchanged."""
+    k = spec.kind
+    cf = spec.params.get("data_format") == "channels_first"
+    gates = KERAS1_GATES.get(k)
+    if gates and len(stored) == 3 * len(gates):
+        order = tuple(gates.index(g) for g in KINDS[k].gates)
+        refs = _concat_gates(stored, order, ",".join(gates), 0 if k == "ConvLSTM2D" and cf else -1)
+        if k == "ConvLSTM2D" and cf:
+            refs[0] = _transposed_ref(refs[0], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
+            refs[1] = _transposed_ref(refs[1], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c)")
+        return refs
+    out = [_plain(s) for s in stored]
+    if out and k == "Conv1D" and len(stored[0].shape) == 4:
+        s = stored[0]
+        if s.shape[1] == 1:
+            out[0] = WeightRef(s.name, (s.shape[0], s.shape[2], s.shape[3]), s.dtype, (s.shape,),
+                               partial(_conv1d_kernel, s, False),
+                               transform="Keras 1 Conv1D kernel (k,1,in,out): dummy axis dropped")
+        else:
+            out[0] = WeightRef(s.name, (s.shape[2], s.shape[1], s.shape[0]), s.dtype, (s.shape,),
+                               partial(_conv1d_kernel, s, True),
+                               transform="Keras 1.0.x Conv1D kernel (out,in,k,1): transpose(2,3,1,0), "
+                                         "dummy axis dropped")
+    elif out and cf and k == "Conv2D" and len(stored[0].shape) == 4:
+        out[0] = _transposed(stored[0], (2, 3, 1, 0), "Keras 1 'th' kernel (out,in,r,c) -> (r,c,in,out)")
+    elif out and cf and k == "Conv3D" and len(stored[0].shape) == 5:
+        out[0] = _transposed(stored[0], (2, 3, 4, 1, 0), "Keras 1 'th' kernel (out,in,d1,d2,d3)")
+    elif out and k == "Conv2DTranspose" and len(stored[0].shape) == 4:
+        axes = (2, 3, 0, 1) if cf else (0, 1, 3, 2)
+        out[0] = _transposed(stored[0], axes, f"Keras 1 Deconvolution2D '{'th' if cf else 'tf'}' kernel")
+    elif out and k == "BatchNormalization" and len(stored) == 4:
+        s = stored[3]
+        out[3] = WeightRef(s.name, s.shape, s.dtype, (s.shape,), s.read,
+                           transform="Keras 1 running_std holds the moving variance (Keras >= 1.0.6)")
+    return out
+
+
+def _conv1d_kernel(s: Stored, keras10: bool) -> np.ndarray:
+    """Keras 1 Conv1D kernel -> (k, in, out): (k, 1, in, out) loses its dummy axis; Keras 1.0.x's (out, in, k, 1) is
+    transposed (2, 3, 1, 0) first (§3.2)."""
+    w = s.read()
+    return np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0))[:, 0] if keras10 else w[:, 0, :, :])
+
+
+def _transposed_ref(ref: WeightRef, axes: tuple[int, ...], why: str) -> WeightRef:
     load = ref.load
     return WeightRef(ref.name, tuple(ref.shape[a] for a in axes), ref.dtype, ref.stored_shapes,
                      (lambda: np.ascontiguousarray(np.transpose(load(), axes))),
@@ -186,7 +172,7 @@ def assign(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, fac
         assign(spec.wrapped[0], stored, sem, path, facts)
         spec.weights = list(spec.wrapped[0].weights)
         return
-    refs = convert(spec, stored, sem, path)
+    refs = convert(spec, stored, sem)
     expected = expected_names(spec)
     if expected is not None and len(refs) != len(expected):
         need = " and ".join(expected) if expected else "no weights"
@@ -203,7 +189,8 @@ def assign(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, fac
                           f"Keras 1 did not store shared_axes; alpha shape {refs[0].shape} has 1 on these axes"))
 
 
-GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+# Recurrent kinds whose kernel is (input width, gates * units) and recurrent kernel (units, gates * units).
+MATRIX_RNN_KINDS = frozenset(k for k, i in KINDS.items() if i.recurrent and not i.conv_recurrent)
 
 
 def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
@@ -213,7 +200,7 @@ def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
     """
     k, p = spec.kind, spec.params
 
-    def num(key):
+    def num(key: str) -> int | None:
         v = p.get(key)
         return v if isinstance(v, int) and not isinstance(v, bool) else None
 
@@ -223,14 +210,13 @@ def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
                            f"config needs {wanted}", path=path)
 
     shapes = [tuple(r.shape) for r in refs]
-    if k == "Dense" and num("units") is not None:
-        u = num("units")
+    if k == "Dense" and (u := num("units")) is not None:
         need(0, len(shapes[0]) == 2 and shapes[0][1] == u, f"(input width, {u})")
         if len(shapes) > 1:
             need(1, shapes[1] == (u,), f"({u},)")
-    elif k in ("Conv1D", "Conv2D", "Conv3D") and num("filters") is not None:
-        f, ks = num("filters"), p.get("kernel_size")
-        rank = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3}[k]
+    elif k in ("Conv1D", "Conv2D", "Conv3D") and (f := num("filters")) is not None:
+        rank = KINDS[k].rank or 0
+        ks = p.get("kernel_size")
         ks = tuple(ks) if isinstance(ks, (list, tuple)) and len(ks) == rank else None
         want = f"({', '.join(map(str, ks)) if ks else '...'}, input channels, {f})"
         need(0, len(shapes[0]) == rank + 2 and shapes[0][-1] == f and (ks is None or shapes[0][:rank] == ks), want)
@@ -241,8 +227,8 @@ def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
     elif k == "BatchNormalization" and shapes:
         for i, s in enumerate(shapes):
             need(i, len(s) == 1 and s == shapes[0], f"one value per channel, like {shapes[0]}")
-    elif k in GATES and num("units") is not None and len(shapes) >= 2:
-        u, g = num("units"), GATES[k]
+    elif k in MATRIX_RNN_KINDS and (u := num("units")) is not None and len(shapes) >= 2:
+        g = len(KINDS[k].gates)
         need(0, len(shapes[0]) == 2 and shapes[0][1] == g * u, f"(input width, {g * u})")
         need(1, shapes[1] == (u, g * u), f"({u}, {g * u})")
         if len(shapes) > 2:
@@ -254,7 +240,7 @@ def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
 
 def count_needed(spec: LayerSpec) -> int | None:
     """How many stored arrays a layer consumes (None when unknown)."""
-    if spec.kind == "Model":
+    if spec.inner is not None:  # a nested model
         total = 0
         for inner in spec.inner.layers:
             n = count_needed(inner)
@@ -263,8 +249,8 @@ def count_needed(spec: LayerSpec) -> int | None:
             total += n
         return total
     if spec.kind == "Bidirectional":
-        n = [count_needed(w) for w in spec.wrapped]
-        return None if None in n else sum(n)
+        counts = [count_needed(w) for w in spec.wrapped]
+        return sum(c for c in counts if c is not None) if None not in counts else None
     if spec.kind == "TimeDistributed" and spec.wrapped:
         return count_needed(spec.wrapped[0])
     names = expected_names(spec)
@@ -273,6 +259,7 @@ def count_needed(spec: LayerSpec) -> int | None:
 
 def _assign_nested(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, facts: list[Fact]) -> None:
     """A nested model's group holds every inner layer's weights: match them by name, else split by count."""
+    assert spec.inner is not None
     inner = [layer for layer in spec.inner.layers if layer.kind != "InputLayer"]
     buckets: dict[str, list[Stored]] = {layer.name: [] for layer in inner}
     names_sorted = sorted(buckets, key=len, reverse=True)
