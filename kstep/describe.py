@@ -7,14 +7,17 @@ act as a terminal escape sequence; the JSON form is escaped by the JSON encoder.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kstep.engine import registry
 from kstep.errors import printable
-from kstep.ir import LayerSpec, ModelFile, ModelSpec
+from kstep.ir import LayerSpec, ModelFile, ModelSpec, TensorRef
+from kstep.shapes import output_shapes
 
 SCHEMA = "kstep.inspect/1"
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -26,7 +29,7 @@ def _jsonable(value):
     return str(value)
 
 
-def _layer(spec: LayerSpec, shapes: dict, prefix: str = "") -> dict:
+def _layer(spec: LayerSpec, shapes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     keys = [prefix + spec.name] if len(spec.calls) <= 1 else [f"{prefix}{spec.name}@{c}" for c in
                                                               range(len(spec.calls))]
     doc = {
@@ -52,8 +55,8 @@ def _layer(spec: LayerSpec, shapes: dict, prefix: str = "") -> dict:
     return doc
 
 
-def _model(model: ModelSpec, shapes: dict, prefix: str = "") -> dict:
-    def out_shape(r):
+def _model(model: ModelSpec, shapes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    def out_shape(r: TensorRef) -> Any:
         spec = model.layer(r.layer)
         key = prefix + (r.layer if len(spec.calls) <= 1 else f"{r.layer}@{r.call}")
         got = shapes.get(key)
@@ -69,15 +72,14 @@ def _model(model: ModelSpec, shapes: dict, prefix: str = "") -> dict:
     }
 
 
-def _io(model: ModelSpec, name: str) -> dict:
+def _io(model: ModelSpec, name: str) -> dict[str, Any]:
     params = model.layer(name).params
     shape = params.get("batch_input_shape")
     return {"name": name, "shape": None if shape is None else list(shape), "dtype": params.get("dtype")}
 
 
-def describe(mf: ModelFile) -> dict:
-    from kstep.shapes import output_shapes
-
+def describe(mf: ModelFile) -> dict[str, Any]:
+    """The `kstep.inspect/1` document of an open model file (output shapes computed when cheap, see kstep.shapes)."""
     sem = mf.semantics
     shapes, shapes_note = output_shapes(mf)
     return {
@@ -95,10 +97,11 @@ def describe(mf: ModelFile) -> dict:
     }
 
 
-def unsupported_layers(model: ModelSpec, prefix: str = "") -> list[dict]:
+def unsupported_layers(model: ModelSpec, prefix: str = "") -> list[dict[str, Any]]:
+    """Every layer kstep cannot execute, nested models' layers named OUTER/INNER, with the reason."""
     out = []
     for spec in model.layers:
-        if spec.kind == "Model":
+        if spec.inner is not None:  # a nested model
             out.extend(unsupported_layers(spec.inner, prefix + spec.name + "/"))
         elif not registry.supported(spec.kind) or spec.unsupported or any(
                 not registry.supported(w.kind) or w.unsupported for w in spec.wrapped):
@@ -107,13 +110,13 @@ def unsupported_layers(model: ModelSpec, prefix: str = "") -> list[dict]:
     return out
 
 
-def _shape(shape) -> str:
+def _shape(shape: Any) -> str:
     if shape is None:
         return "?"
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def _params_text(params: dict) -> str:
+def _params_text(params: dict[str, Any]) -> str:
     keep = []
     for k, v in params.items():
         if k in ("batch_input_shape", "input_shape", "dtype", "build_config"):
@@ -125,7 +128,7 @@ def _params_text(params: dict) -> str:
     return ", ".join(keep)
 
 
-def to_text(doc: dict) -> str:
+def to_text(doc: dict[str, Any]) -> str:
     """The human-readable inspect output (plain text, control characters made visible)."""
     lines = []
     w, d = doc["writer"], doc["detected"]
@@ -150,7 +153,7 @@ def to_text(doc: dict) -> str:
     return "\n".join(printable(line) for line in lines) + "\n"
 
 
-def _model_text(model: dict, lines: list[str], indent: str) -> None:
+def _model_text(model: dict[str, Any], lines: list[str], indent: str) -> None:
     lines.append(f"{indent}model     {model['name']} ({model['class_name']})")
     for i in model["inputs"]:
         lines.append(f"{indent}  input   {i['name']} {_shape(i['shape'])} {i['dtype']}")
@@ -162,7 +165,7 @@ def _model_text(model: dict, lines: list[str], indent: str) -> None:
         _layer_text(layer, lines, indent + "  ", n)
 
 
-def _layer_text(layer: dict, lines: list[str], indent: str, n: int | None) -> None:
+def _layer_text(layer: dict[str, Any], lines: list[str], indent: str, n: int | None) -> None:
     mark = "" if layer["supported"] else "  UNSUPPORTED"
     head = f"{indent}{'' if n is None else f'{n:>3} '}{layer['name']}  {layer['class_name']}"
     if layer["kind"] != layer["class_name"]:

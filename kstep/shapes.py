@@ -18,9 +18,10 @@ LIMIT_BYTES = 64 * 2**20
 
 
 def _weight_bytes(model: ModelSpec) -> int:
+    """Bytes of every weight array of the model, nested models included (from shapes: nothing is read)."""
     total = 0
     for spec in model.layers:
-        if spec.kind == "Model":
+        if spec.inner is not None:  # a nested model: its layers hold the weights
             total += _weight_bytes(spec.inner)
             continue
         for w in spec.weights:

@@ -8,6 +8,7 @@ and `attr_list` accept all of them, and `attr_list` joins Keras's chunked `NAME0
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 
@@ -71,8 +72,6 @@ def open_h5(path: str) -> h5py.File:
 
 def open_h5_bytes(data: bytes, path: str) -> h5py.File:
     """Open an in-memory HDF5 image (a member of a .keras zip) read-only."""
-    import io
-
     if not data.startswith(HDF5_SIGNATURE):
         raise BadInput("weights member is not an HDF5 file", path=path)
     try:

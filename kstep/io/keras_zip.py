@@ -10,11 +10,16 @@ import json
 import os
 import re
 import zipfile
+from functools import partial
+from typing import Any
+
+import h5py
 
 from kstep.errors import BadInput
 from kstep.io import h5safe
 from kstep.io.weights import Stored, assign
-from kstep.ir import Fact, LayerSpec, ModelSpec
+from kstep.ir import Fact, ModelSpec
+from kstep.semantics import Semantics
 
 MAX_JSON_BYTES = 64 * 2**20
 MAX_WEIGHTS_BYTES = 16 * 2**30
@@ -57,13 +62,16 @@ def read_member(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> bytes 
 
 
 def _archive_size(zf: zipfile.ZipFile) -> int:
+    """The archive file's size in bytes (2**63 when it cannot be told)."""
     try:
+        if zf.fp is None:
+            return 2**63
         return os.fstat(zf.fp.fileno()).st_size
     except (AttributeError, OSError, ValueError):
         return 2**63
 
 
-def open_keras_zip(path: str, read_weights: bool = True) -> tuple[dict, dict, "h5py.File | None"]:  # noqa: F821
+def open_keras_zip(path: str, read_weights: bool = True) -> tuple[Any, dict[str, Any], h5py.File | None]:
     """-> (config dict, metadata dict, open weights HDF5 file) of a .keras archive; without `read_weights` the
     weights member is only checked (present, plausible sizes) and None stands for the file."""
     try:
@@ -75,9 +83,13 @@ def open_keras_zip(path: str, read_weights: bool = True) -> tuple[dict, dict, "h
         if cfg_bytes is None:
             raise BadInput("the .keras archive has no config.json", path=path)
         meta_bytes = read_member(zf, "metadata.json", MAX_JSON_BYTES, path) or b"{}"
-        read = read_member if read_weights else member_info
-        weights = read(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path)
-        if weights is None:
+        weights: bytes | None = None
+        if read_weights:
+            weights = read_member(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path)
+            present = weights is not None
+        else:
+            present = member_info(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path) is not None
+        if not present:
             if "model.weights.npz" in zf.namelist():
                 raise BadInput("the .keras archive stores its weights as model.weights.npz; only model.weights.h5 "
                                "is supported", path=path)
@@ -85,10 +97,10 @@ def open_keras_zip(path: str, read_weights: bool = True) -> tuple[dict, dict, "h
     config = parse_json(cfg_bytes, "config.json", path)
     meta = parse_json(meta_bytes, "metadata.json", path)
     meta = meta if isinstance(meta, dict) else {}
-    return config, meta, (h5safe.open_h5_bytes(weights, path) if read_weights else None)
+    return config, meta, (h5safe.open_h5_bytes(weights, path) if weights is not None else None)
 
 
-def parse_json(data: bytes | str, what: str, path: str):
+def parse_json(data: bytes | str, what: str, path: str) -> Any:
     """JSON text -> object; invalid, non-UTF-8 or absurdly nested JSON is one BadInput."""
     try:
         if isinstance(data, bytes):
@@ -104,7 +116,7 @@ def parse_json(data: bytes | str, what: str, path: str):
     return value
 
 
-def _depth_over(value, limit: int) -> bool:
+def _depth_over(value: Any, limit: int) -> bool:
     """True when `value` nests lists/dicts deeper than `limit` (iterative: no recursion on hostile input)."""
     stack = [(value, 1)]
     while stack:
@@ -125,7 +137,7 @@ def snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _vars_of(group, path: str, layer: str) -> list[Stored]:
+def _vars_of(group: h5py.Group, path: str, layer: str) -> list[Stored]:
     """Every variable under an object's group: its own vars/0.. first, then sub-objects in Keras's walk order."""
     out: list[Stored] = []
     vars_group = h5safe.child(group, "vars", path, "group")
@@ -135,7 +147,7 @@ def _vars_of(group, path: str, layer: str) -> list[Stored]:
             ds = h5safe.child(vars_group, key, path, f"variable of '{layer}'")
             h5safe.check_dataset(ds, path, f"variable {key} of layer '{layer}'")
             out.append(Stored(f"{group.name}/vars/{key}", tuple(int(d) for d in ds.shape), str(ds.dtype),
-                              (lambda ds=ds, key=key: h5safe.read_dataset(ds, path, f"variable {key} of '{layer}'"))))
+                              partial(h5safe.read_dataset, ds, path, f"variable {key} of '{layer}'")))
     preferred = ["cell", "forward_layer", "backward_layer", "layer"]
     keys = list(group.keys())  # names only: `name in group` would resolve (and follow) external links
     others = sorted(k for k in keys if k not in preferred and k != "vars")
@@ -146,7 +158,7 @@ def _vars_of(group, path: str, layer: str) -> list[Stored]:
     return out
 
 
-def attach_keras3(model: ModelSpec, group, sem, path: str, facts: list[Fact]) -> None:
+def attach_keras3(model: ModelSpec, group: h5py.Group, sem: Semantics, path: str, facts: list[Fact]) -> None:
     """Attach weights from a model.weights.h5 group holding `layers/<snake_class>[_n]/...` to every layer."""
     layers_group = h5safe.child(group, "layers", path, "group")
     if layers_group is None:
@@ -169,7 +181,7 @@ def attach_keras3(model: ModelSpec, group, sem, path: str, facts: list[Fact]) ->
         counts[base] = n + 1
         key = by_var_name.get(spec.name) or (base if n == 0 else f"{base}_{n}")
         sub = h5safe.child(layers_group, key, path, "group") if layers_group is not None else None
-        if spec.kind == "Model":
+        if spec.inner is not None:  # a nested model
             if sub is not None:
                 attach_keras3(spec.inner, sub, sem, path, facts)
                 spec.weights = [w for inner in spec.inner.layers for w in inner.weights]

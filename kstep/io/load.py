@@ -8,6 +8,9 @@ asking for the architecture. Weights stay in the file until an array is needed (
 from __future__ import annotations
 
 import os
+from typing import Any
+
+import h5py
 
 from kstep.errors import BadInput
 from kstep.io import h5safe
@@ -63,7 +66,7 @@ def _normalize_assume(assume: dict[str, str]) -> dict[str, str]:
     return assume
 
 
-def _weights_group(f, path: str):
+def _weights_group(f: h5py.File, path: str) -> h5py.Group:
     """The group holding `layer_names`: the root of a weights file, or `model_weights` of a full model."""
     if h5safe.attr_list(f, "layer_names", path) is None:
         mw = h5safe.child(f, "model_weights", path, "group")
@@ -72,7 +75,8 @@ def _weights_group(f, path: str):
     return f
 
 
-def _all_weight_names(group, layer_names: list[str], path: str) -> list[str]:
+def _all_weight_names(group: h5py.Group, layer_names: list[str], path: str) -> list[str]:
+    """Every weight name the weights group lists (the evidence for a backend the file does not state)."""
     names = []
     for lname in layer_names:
         g = h5safe.child(group, lname, path, "weights group")
@@ -81,7 +85,7 @@ def _all_weight_names(group, layer_names: list[str], path: str) -> list[str]:
     return names
 
 
-def _open_h5(path: str, weights: str | None, assume: dict, attach: bool = True) -> ModelFile:
+def _open_h5(path: str, weights: str | None, assume: dict[str, str], attach: bool = True) -> ModelFile:
     f = h5safe.open_h5(path)
     try:
         config_text = h5safe.attr_str(f, "model_config", path)
@@ -113,7 +117,7 @@ def _open_h5(path: str, weights: str | None, assume: dict, attach: bool = True) 
         raise
 
 
-def _open_json(path: str, weights: str | None, assume: dict, attach: bool = True) -> ModelFile:
+def _open_json(path: str, weights: str | None, assume: dict[str, str], attach: bool = True) -> ModelFile:
     size = os.path.getsize(path)
     if size > MAX_CONFIG_BYTES:
         raise BadInput("architecture JSON is larger than 64 MiB", path=path)
@@ -148,7 +152,8 @@ def _open_json(path: str, weights: str | None, assume: dict, attach: bool = True
         raise
 
 
-def _json_with_keras3_weights(path: str, config: dict, f, assume: dict, attach: bool) -> ModelFile:
+def _json_with_keras3_weights(path: str, config: dict[str, Any], f: h5py.File, assume: dict[str, str],
+                              attach: bool) -> ModelFile:
     """An architecture JSON with a `.weights.h5` in the Keras 3 layout (`layers/<name>/vars/<i>`)."""
     version = config.get("keras_version") if isinstance(config.get("keras_version"), str) else None
     backend = config.get("backend") if isinstance(config.get("backend"), str) else None
@@ -156,13 +161,14 @@ def _json_with_keras3_weights(path: str, config: dict, f, assume: dict, attach: 
                          "architecture JSON keras_version", attach)
 
 
-def _open_keras_zip(path: str, assume: dict, attach: bool = True) -> ModelFile:
+def _open_keras_zip(path: str, assume: dict[str, str], attach: bool = True) -> ModelFile:
     config, meta, wf = open_keras_zip(path, read_weights=attach)
     version = meta.get("keras_version") if isinstance(meta.get("keras_version"), str) else None
     return _build_keras3(path, "keras", config, wf, version, None, assume, "metadata.json keras_version", attach)
 
 
-def _build_keras3(path, fmt, config, wf, version, backend, assume, version_where, attach=True) -> ModelFile:
+def _build_keras3(path: str, fmt: str, config: Any, wf: h5py.File | None, version: str | None, backend: str | None,
+                  assume: dict[str, str], version_where: str, attach: bool = True) -> ModelFile:
     """A model whose weights file uses the Keras 3 layout; closes `wf` on failure or without `attach`, else hands
     it to the result."""
     try:
@@ -172,10 +178,12 @@ def _build_keras3(path, fmt, config, wf, version, backend, assume, version_where
         model = parser.model(config)
         facts = det.facts + [ctx.image_data_format_fact] + parser.facts
         if attach:
+            assert wf is not None
             attach_keras3(model, wf, det.semantics, path, facts)
         execution_order(model, path)
         mf = ModelFile(path, fmt, version, backend, det.semantics, det.evidence, _dedupe(facts), model)
         if attach:
+            assert wf is not None
             mf.close = wf.close
         elif wf is not None:
             wf.close()
@@ -186,8 +194,10 @@ def _build_keras3(path, fmt, config, wf, version, backend, assume, version_where
         raise
 
 
-def _build(path, fmt, config, group, layer_names, version, backend, assume, weights_path=None,
-           attach=True) -> ModelFile:
+def _build(path: str, fmt: str, config: Any, group: h5py.Group, layer_names: list[str], version: str | None,
+           backend: str | None, assume: dict[str, str], weights_path: str | None = None,
+           attach: bool = True) -> ModelFile:
+    """A model whose weights are in the legacy HDF5 layout (`group` holds `layer_names`)."""
     wpath = weights_path or path
     # the weight names only tell a backend the file does not store (and a big model's take a while to walk)
     names = [] if backend or "backend" in assume else _all_weight_names(group, layer_names, wpath)
@@ -203,6 +213,7 @@ def _build(path, fmt, config, group, layer_names, version, backend, assume, weig
 
 
 def _dedupe(facts: list[Fact]) -> list[Fact]:
+    """The first fact of each key (a later one for the same key says nothing new)."""
     seen, out = set(), []
     for fact in facts:
         if fact.key not in seen:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
+import h5py
 import numpy as np
 
 from kstep.errors import BadInput
@@ -34,7 +35,7 @@ class Stored:
     read: Callable[[], np.ndarray]
 
 
-def stored_from_group(group, names: list[str], path: str, layer: str) -> list[Stored]:
+def stored_from_group(group: h5py.Group, names: list[str], path: str, layer: str) -> list[Stored]:
     """The datasets named in `names` inside `group` (names nest groups at '/')."""
     out = []
     for wname in names:
@@ -293,7 +294,8 @@ def _owner(wname: str, names_by_length: list[str]) -> str | None:
     return None
 
 
-def _assign_positional(inner, stored, sem, path, facts, model_name):
+def _assign_positional(inner: list[LayerSpec], stored: list[Stored], sem: Semantics, path: str, facts: list[Fact],
+                       model_name: str) -> None:
     """Trainable weights of every inner layer first, then the non-trainable ones (Keras's nested order)."""
     counts = []
     for layer in inner:
@@ -311,7 +313,7 @@ def _assign_positional(inner, stored, sem, path, facts, model_name):
         pos += n
 
 
-def attach_h5(model: ModelSpec, group, layer_names: list[str], sem: Semantics, path: str,
+def attach_h5(model: ModelSpec, group: h5py.Group, layer_names: list[str], sem: Semantics, path: str,
               facts: list[Fact]) -> None:
     """Attach weights from a Keras weights group (`model_weights` or a weights-file root) to every layer."""
     by_name = {}
