@@ -2,9 +2,11 @@
 
 Keras 1 argument names (nb_filter, border_mode, subsample, dim_ordering, output_dim, inner_activation, ...) and
 Keras 3 names (negative_slope, batch_shape) are mapped to tf.keras 2 config keys, and every parameter the engine
-uses gets a value: the stored one, or the default of the writer's version. Defaults that differ between versions
-and facts the file did not state are returned as `Fact`s so `inspect` can show them and `--assume` can change them.
-See docs/canonical.md for the result and ../shared/docs/keras-formats.md §3.1, §4 for the sources.
+uses gets a value: the stored one, or the default of the writer's version. What a kind is (its aliases, defaults,
+spatial params, recurrent gates) comes from kstep.kinds; version rules are `Semantics` properties. Defaults that
+differ between versions and facts the file did not state are returned as `Fact`s so `inspect` can show them and
+`--assume` can change them. See docs/canonical.md for the result and ../shared/docs/keras-formats.md §3.1, §4 for
+the sources.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kstep import kinds
 from kstep.io.context import Context
 from kstep.io.params import as_int, flatten_params, spatial_params
 from kstep.ir import Fact, Source
-from kstep.kinds import MODEL_CLASSES, Family, KindInfo, canonical
+from kstep.kinds import MODEL_CLASSES, Family, KindInfo, canonical, info
 from kstep.semantics import Semantics
 
 # Keras 1 (and a few Keras 3) argument names -> tf.keras 2 names, for every kind.
@@ -83,7 +84,7 @@ def canonicalize(class_name: str, config: dict[str, Any], ctx: Context) -> Canon
     Raises ValueError (the caller names the layer and file) when a parameter has an impossible value.
     """
     kind = canonical(class_name)
-    info = kinds.info(kind)
+    record = info(kind)
     raw = dict(config)
     name = str(raw.get("name", ""))
     facts: list[Fact] = []
@@ -100,24 +101,24 @@ def canonicalize(class_name: str, config: dict[str, Any], ctx: Context) -> Canon
         p[RENAMES.get(key, key)] = value
     if kind == "LeakyReLU" and "negative_slope" in p and "alpha" not in p:
         p["alpha"] = p.pop("negative_slope")
-    if info is not None and info.output_dim_is_units and "output_dim" in p:
+    if record is not None and record.output_dim_is_units and "output_dim" in p:
         p["units"] = p.pop("output_dim")
     if class_name == "TimeDistributedDense":
         notes.append("Keras 1 TimeDistributedDense: a Dense applied at every time step")
-    if info is not None:
-        for k, v in info.defaults.items():
+    if record is not None:
+        for k, v in record.defaults.items():
             p.setdefault(k, v)
-    if "activation" in p or (info is not None and info.fused_activation):
+    if "activation" in p or (record is not None and record.fused_activation):
         p["activation"] = activation_name(p.get("activation", "linear"))
     if "recurrent_activation" in p:
         p["recurrent_activation"] = activation_name(p["recurrent_activation"])
 
-    if info is not None and info.rank is not None:
-        spatial_params(info, class_name, raw, p, ctx, facts, name)
+    if record is not None and record.rank is not None:
+        spatial_params(record, class_name, raw, p, ctx, facts, name)
     if kind == "Flatten":
         flatten_params(raw, p, ctx, facts, name)
-    if info is not None and info.recurrent and info.plain_kind is None:  # CuDNN kinds: fixed, in their defaults
-        _rnn_defaults(info, p, ctx.sem, facts, name)
+    if record is not None and record.recurrent and record.plain_kind is None:  # CuDNN kinds: fixed, in their defaults
+        _rnn_defaults(record, p, ctx.sem, facts, name)
     if kind == "BatchNormalization":
         _bn_params(p, ctx.sem, facts, name)
     if kind == "LayerNormalization" and not isinstance(p["axis"], list):
@@ -139,7 +140,7 @@ def canonicalize(class_name: str, config: dict[str, Any], ctx: Context) -> Canon
     if kind == "RepeatVector":
         p["n"] = as_int(p.get("n"), "n")
     inner_configs: list[dict[str, Any]] = []
-    if info is not None and info.family is Family.WRAPPERS:
+    if record is not None and record.family is Family.WRAPPERS:
         inner_configs = _wrapper_inner(kind, raw, p)
     unsupported = None
     if kind.startswith("LocallyConnected") and p.get("implementation", 1) != 1:
@@ -147,14 +148,14 @@ def canonicalize(class_name: str, config: dict[str, Any], ctx: Context) -> Canon
     return Canon(kind, p, facts, notes, inner_configs, unsupported)
 
 
-def _rnn_defaults(info: KindInfo, p: dict[str, Any], sem: Semantics, facts: list[Fact], name: str) -> None:
+def _rnn_defaults(record: KindInfo, p: dict[str, Any], sem: Semantics, facts: list[Fact], name: str) -> None:
     """The version-dependent recurrent defaults (§4.4), each recorded as a fact; `implementation` is dropped."""
-    if "recurrent_activation" not in p and len(info.gates) > 1:  # gated kinds; SimpleRNN has none
+    if "recurrent_activation" not in p and len(record.gates) > 1:  # gated kinds; SimpleRNN has none
         value = sem.default_recurrent_activation
         p["recurrent_activation"] = value
         facts.append(Fact(f"layer.{name}.recurrent_activation", value, Source.VERSION_DEFAULT,
                           f"not stored; Keras {sem.keras_version} defaulted to {value}"))
-    if info.kind == "GRU" and "reset_after" not in p:
+    if record.kind == "GRU" and "reset_after" not in p:
         reset_after = sem.default_gru_reset_after
         p["reset_after"] = reset_after
         facts.append(Fact(f"layer.{name}.reset_after", reset_after, Source.VERSION_DEFAULT,

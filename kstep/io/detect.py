@@ -1,9 +1,10 @@
-"""Provides generation and backend detection: which Keras wrote a file, and with which backend.
+"""Provides `detect`: which Keras wrote a file (a `Generation`) and with which backend (a `Backend`), as `Semantics`.
 
 Rules (../shared/docs/keras-formats.md §1.1): a missing `keras_version` means Keras 1; `2.x-tf` and 2.4+ are
 tf.keras; 2.0-2.3 standalone Keras 2; 3.x Keras 3. Keras 1 never writes `backend`: weight names ending in `:0` mean
 TensorFlow, names without it mean Theano; only a file without weight names falls back to a default (Theano, the
-Keras 1 backend kstep is built for). Every decision is returned with its evidence and as a `Fact`.
+Keras 1 backend kstep is built for). Every decision comes with its evidence; what was assumed or overridden with
+`--assume` is also a `Fact`.
 """
 
 from __future__ import annotations

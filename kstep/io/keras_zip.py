@@ -1,4 +1,6 @@
-"""Provides reading of Keras 3 `.keras` archives (zip: config.json, metadata.json, model.weights.h5).
+"""Provides reading of Keras 3 `.keras` archives (zip: config.json, metadata.json, model.weights.h5), `attach_keras3`
+for weights in the Keras 3 layout (`layers/<snake_case class>[_n]/vars/<i>`, also a `.weights.h5` beside an
+architecture JSON), and `parse_json`, the guarded JSON parse every format's config goes through.
 
 Nothing is extracted to disk. Member sizes and compression ratios are checked before a member is read, so a
 hostile archive cannot exhaust memory; member names are only looked up, never used as paths.

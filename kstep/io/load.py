@@ -1,8 +1,10 @@
-"""Provides `open_model`: any supported Keras file (plus optional separate weights) -> `ModelFile`.
+"""Provides `open_model`: any supported Keras file (plus optional separate weights) -> `ModelFile`, and
+`ASSUME_KEYS`, the `--assume` keys it accepts.
 
 Formats: full-model .h5 of every generation (model_config + model_weights), Keras 3 `.keras` zip, and an
-architecture `.json` with a weights-only .h5 (`--weights`). A weights-only file alone is refused with a message
-asking for the architecture. Weights stay in the file until an array is needed (lazy `WeightRef.load`).
+architecture `.json` with a weights file (`--weights`: a legacy weights-only .h5 or a Keras 3 `.weights.h5`). A
+weights-only file alone is refused with a message asking for the architecture. Weights stay in the file until an
+array is needed (lazy `WeightRef.load`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def node_inputs(node: Any, layer: str, fail: Fail) -> list[TensorRef]:
 
 
 def node_kwargs(node: Any) -> dict[str, Any]:
-    """The call kwargs of one stored inbound node that are not tensors (e.g. `training`, `mask` flags)."""
+    """The call kwargs of one stored inbound node that are not tensors (e.g. `training=False`)."""
     if isinstance(node, dict):
         kw = node.get("kwargs", {})
         return {k: v for k, v in kw.items() if not _is_k3_tensor(v)} if isinstance(kw, dict) else {}

@@ -80,28 +80,28 @@ def data_format(raw: dict[str, Any], kind: str, name: str, ctx: Context, facts: 
     return ctx.image_data_format
 
 
-def spatial_params(info: KindInfo, class_name: str, raw: dict[str, Any], p: dict[str, Any], ctx: Context,
+def spatial_params(record: KindInfo, class_name: str, raw: dict[str, Any], p: dict[str, Any], ctx: Context,
                    facts: list[Fact], name: str) -> None:
     """Fill `p` (renamed params of a kind with a spatial rank) with its spatial tuples and its data_format."""
-    kind, rank = info.kind, info.rank
+    kind, rank = record.kind, record.rank
     assert rank is not None
-    if info.spatial is SpatialParams.KERNEL:
+    if record.spatial is SpatialParams.KERNEL:
         _kernel_params(kind, class_name, raw, p, rank)
-    elif info.spatial is SpatialParams.POOL:
+    elif record.spatial is SpatialParams.POOL:
         p["pool_size"] = as_tuple(p.get("pool_size", 2), rank, "pool_size")
         strides = p.get("strides")
         p["strides"] = p["pool_size"] if strides is None else as_tuple(strides, rank, "strides")
         p["padding"] = str(p.get("padding", "valid")).lower()
-    elif info.spatial is SpatialParams.UPSAMPLE:
+    elif record.spatial is SpatialParams.UPSAMPLE:
         if rank == 1 and "length" in p:
             p["size"] = p.pop("length")
         p["size"] = as_tuple(p.get("size", 2), rank, "size")
         p.setdefault("interpolation", "nearest")
-    elif info.spatial is SpatialParams.PAD:
+    elif record.spatial is SpatialParams.PAD:
         p["padding"] = as_pairs(p.get("padding", 1), rank, "padding")
-    elif info.spatial is SpatialParams.CROP:
+    elif record.spatial is SpatialParams.CROP:
         p["cropping"] = as_pairs(p.get("cropping", 0), rank, "cropping")
-    elif info.spatial is SpatialParams.GLOBAL:
+    elif record.spatial is SpatialParams.GLOBAL:
         p.setdefault("keepdims", False)
     # 1-D layers of Keras 1/2.0 had no ordering: always (batch, steps, channels). Conv1DTranspose (tf.keras only)
     # always stores one, so a missing one takes the keras.json default like a 2-D layer's.
