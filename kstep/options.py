@@ -28,9 +28,12 @@ NOISE_FACTOR = 10.0
 
 
 def tol_text(x: float) -> str:
-    """A tolerance as help texts and labels write it: 1e-05 -> '1e-5', 0.0001 -> '1e-4', 10.0 -> '10'."""
-    mantissa, e, exponent = f"{x:g}".partition("e")
-    return f"{mantissa}e{int(exponent)}" if e else mantissa
+    """A tolerance as help texts and labels write it, the shorter of plain and scientific: 1e-05 -> '1e-5',
+    0.0001 -> '1e-4', 10.0 -> '10', 0.5 -> '0.5'."""
+    mantissa, _, exponent = f"{x:e}".partition("e")
+    scientific = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    plain = f"{x:g}"
+    return scientific if "e" in plain or len(scientific) < len(plain) else plain
 
 
 def _empty() -> Mapping:
