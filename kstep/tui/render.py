@@ -30,6 +30,7 @@ from kstep.analysis import (
 )
 from kstep.errors import printable
 from kstep.options import MIN_ATOL, tol_text
+from kstep.semantics import Generation
 from kstep.tui.runner import BREAK_STATUSES
 
 STATUS_STYLE = {
@@ -141,7 +142,7 @@ def file_line(label: str, info: FileInfo) -> Text:
     """'OLD old.h5  Keras 1.2.2 theano  assumed: backend=theano' — writer as stored, facts kstep had to assume."""
     writer = []
     if info.keras_version:
-        writer.append(("tf.keras " if info.generation == "tf.keras" else "Keras ") + safe(info.keras_version))
+        writer.append(("tf.keras " if info.generation == Generation.TF_KERAS else "Keras ") + safe(info.keras_version))
     else:
         writer.append(f"{info.generation} (version not stored)")
     writer.append(safe(info.backend) if info.backend else f"{safe(info.detected_backend)}?")
