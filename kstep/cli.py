@@ -1,7 +1,8 @@
-"""Provides the command line: `kstep inspect`, `kstep dump` (and, as they land, `report` and the app).
+"""Provides the command line: `kstep inspect`, `kstep dump`, `kstep report` and the debugger `kstep OLD NEW REF`.
 
 stdout carries data, stderr diagnostics. Every KstepError is printed once, here, as one line naming the file and
-the problem; the exit code comes from `errors.ExitCode`.
+the problem; the exit code comes from `errors.ExitCode`. The comparison's options (shared by `report` and the app)
+are declared and parsed in kstep.options; the app itself is opened by kstep.tui.launch.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from kstep import __version__
 from kstep.errors import ExitCode, KstepError, UsageError, printable
+from kstep.options import CompareOptions, add_compare_options, parse_assume, report_command
 from kstep.outputs import refuse_inputs, write_atomic
+
+if TYPE_CHECKING:
+    from kstep.analysis import Analysis
 
 COMMANDS = ("inspect", "dump", "report")
 
@@ -21,11 +27,12 @@ COMMANDS = ("inspect", "dump", "report")
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of exiting, so usage errors are one line and exit 2."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`kstep inspect | dump | report ...` (the app's own parser is build_app_parser)."""
     from kstep.io.load import ASSUME_KEYS
 
     keys = "; ".join(f"{k}: {v}" for k, v in ASSUME_KEYS.items())
@@ -67,48 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_compare_options(p: argparse.ArgumentParser) -> None:
-    """The options `kstep report` and the app `kstep OLD NEW REF` share."""
-    p.add_argument("old", metavar="OLD", help="the reference model file (e.g. saved by Keras 1.2.2)")
-    p.add_argument("new", metavar="NEW", help="the migrated model file")
-    p.add_argument("ref", metavar="REF", help="reference input: .npy, or .npz keyed by input name")
-    p.add_argument("--atol", type=float, help="absolute tolerance (default: max(1e-5, 10x each layer's float32 "
-                                              "noise measured by a float64 re-run))")
-    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
-    p.add_argument("--tolerance", action="append", default=[], metavar="LAYER=ATOL,RTOL",
-                   help="per-layer tolerance (repeatable)")
-    p.add_argument("--map", action="append", default=[], metavar="OLDNAME=NEWNAME",
-                   help="force a layer pair (repeatable)")
-    p.add_argument("--ref-new", metavar="REF2", help="a separately preprocessed input for NEW")
-    p.add_argument("--pre-old", action="append", default=[], metavar="EXPR",
-                   help="transform OLD's input: scale:1/255, scale:255, bgr, transpose:0,3,1,2, mean:M[,M..]")
-    p.add_argument("--pre-new", action="append", default=[], metavar="EXPR", help="transform NEW's input (same set)")
-    p.add_argument("--weights-old", metavar="W.h5", help="weights for an OLD architecture .json")
-    p.add_argument("--weights-new", metavar="W.h5", help="weights for a NEW architecture .json")
-    p.add_argument("--assume", action="append", default=[], metavar="old.KEY=VALUE|new.KEY=VALUE",
-                   help="override a fact kstep assumed about OLD or NEW (repeatable)")
-    p.add_argument("--no-noise", action="store_true", help="skip the float64 re-run (atol then 1e-5 unless --atol)")
-
-
-def parse_assume(items: list[str], prefixes: tuple[str, ...] = ()) -> dict:
-    """['backend=theano'] -> {'backend': 'theano'}; with prefixes ('old', 'new') -> {'old': {...}, 'new': {...}}."""
-    out: dict = {p: {} for p in prefixes} if prefixes else {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key or not value:
-            raise UsageError(f"--assume {item!r}: expected KEY=VALUE")
-        if prefixes:
-            side, dot, rest = key.partition(".")
-            if side not in prefixes or not rest:
-                raise UsageError(f"--assume {item!r}: expected {' or '.join(p + '.KEY' for p in prefixes)}=VALUE")
-            out[side][rest] = value
-        else:
-            out[key] = value
-    return out
-
-
-def cmd_inspect(args) -> int:
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """`kstep inspect MODEL`: the file described, as text or one JSON document."""
     from kstep.describe import describe, to_text
     from kstep.io.load import open_model
 
@@ -121,7 +88,8 @@ def cmd_inspect(args) -> int:
     return ExitCode.OK
 
 
-def cmd_dump(args) -> int:
+def cmd_dump(args: argparse.Namespace) -> int:
+    """`kstep dump MODEL INPUT -o OUT.npz`: every layer's output of one run through kstep's engine."""
     import numpy as np
 
     from kstep.engine.executor import Executor
@@ -152,7 +120,8 @@ def cmd_dump(args) -> int:
         total = time.perf_counter() - start
     if args.profile:
         print(f"{total:10.6f} s  engine total", file=sys.stderr)
-    write_atomic(args.output, ".npz", lambda fh: np.savez(fh, **arrays))
+    # savez's own keyword allow_pickle shares the keyword namespace of the array names, hence the cast for mypy
+    write_atomic(args.output, ".npz", lambda fh: np.savez(fh, **cast(dict[str, Any], arrays)))
     for result in unsupported:
         print(printable(f"{args.model}: layer '{result.key}' ({result.layer.class_name}) is unsupported: "
                         f"{result.unsupported}; upstream layers were written, downstream ones were not"),
@@ -160,43 +129,8 @@ def cmd_dump(args) -> int:
     return ExitCode.UNSUPPORTED if unsupported else ExitCode.OK
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise UsageError(f"{flag} {item!r}: expected A=B")
-        out[key] = value
-    return out
-
-
-def compare_options(args):
-    """argparse namespace -> kstep.compare.analyze.Options."""
-    from kstep.compare.analyze import Options
-
-    return Options(**compare_option_values(args))
-
-
-def compare_option_values(args) -> dict:
-    """The compare options checked (a malformed one is a UsageError), as Options' keyword arguments; imports no
-    engine, so the app checks its arguments before it opens."""
-    from kstep.compare.preprocess import parse
-
-    per_layer = {}
-    for layer, spec in _pairs(args.tolerance, "--tolerance").items():
-        try:
-            atol, rtol = (float(v) for v in spec.split(","))
-        except ValueError:
-            raise UsageError(f"--tolerance {layer}={spec}: expected ATOL,RTOL") from None
-        per_layer[layer] = (atol, rtol)
-    assume = parse_assume(args.assume, ("old", "new"))
-    return dict(atol=args.atol, rtol=args.rtol, per_layer=per_layer, forced=_pairs(args.map, "--map"),
-                pre_old=[parse(x) for x in args.pre_old], pre_new=[parse(x) for x in args.pre_new],
-                noise=not args.no_noise, assume_old=assume["old"], assume_new=assume["new"],
-                weights_old=args.weights_old, weights_new=args.weights_new)
-
-
-def exit_code_for(analysis) -> int:
+def exit_code_for(analysis: Analysis) -> int:
+    """`report`'s exit code: DIVERGE, else UNSUPPORTED when it stopped at an unsupported layer, else OK."""
     if analysis.first_divergence is not None and analysis.first_divergence.reason != "unsupported":
         return ExitCode.DIVERGE
     if analysis.first_divergence is not None:
@@ -204,31 +138,11 @@ def exit_code_for(analysis) -> int:
     return ExitCode.OK
 
 
-OUTPUT_FLAGS = ("-o", "--output", "--format")
-
-
-def report_command(argv: list[str]) -> list[str]:
-    """The command that reproduces a comparison, as the report records it: `kstep report OLD NEW REF [options]`
-    without -o/--format, so the app's export and `kstep report` write the same bytes."""
-    out, skip = [], False
-    for item in argv[1:] if argv and argv[0] == "report" else argv:
-        if skip:
-            skip = False
-            continue
-        if item in OUTPUT_FLAGS:
-            skip = True
-            continue
-        if any(item.startswith(flag + "=") for flag in OUTPUT_FLAGS if flag.startswith("--")):
-            continue
-        out.append(item)
-    return ["kstep", "report"] + out
-
-
-def run_comparison(args, argv: list[str]):
+def run_comparison(args: argparse.Namespace, argv: list[str]) -> Analysis:
     """Open, compute and close one comparison; returns the finished Analysis."""
     from kstep.compare.analyze import Comparison
 
-    options = compare_options(args)
+    options = CompareOptions.from_args(args)
     comparison = Comparison(args.old, args.new, args.ref, args.ref_new, options, report_command(argv))
     try:
         for _ in comparison.run():
@@ -238,7 +152,8 @@ def run_comparison(args, argv: list[str]):
         comparison.close()
 
 
-def cmd_report(args, argv: list[str]) -> int:
+def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
+    """`kstep report OLD NEW REF`: the comparison's report on stdout or in -o FILE."""
     from kstep.report import format_for, write_report
 
     inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
@@ -264,7 +179,7 @@ def build_app_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_app(args, argv: list[str]) -> int:
+def cmd_app(args: argparse.Namespace, argv: list[str]) -> int:
     """The debugger; without a terminal on stdout, the Markdown report with `report`'s exit code."""
     if not sys.stdout.isatty():
         import numpy as np
@@ -293,6 +208,7 @@ def _h5py_failure(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `kstep` entry point: run one command; the process exit code (errors.ExitCode)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
@@ -318,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.line(), file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - only errors raised inside h5py/libhdf5 are turned into one line
         path = _h5py_failure(exc)
         if path is None:
@@ -326,8 +242,6 @@ def main(argv: list[str] | None = None) -> int:
         print(printable(f"{path}: cannot be read, the HDF5 structure is corrupt ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"), file=sys.stderr)
         return ExitCode.BAD_INPUT
-    except BrokenPipeError:
-        return ExitCode.OK
     except SystemExit as exc:  # argparse --help / --version
         return int(exc.code or 0)
 

@@ -22,6 +22,8 @@ class ExitCode(IntEnum):
     """A file could not be read as what it claims to be, or the command line is wrong."""
     UNSUPPORTED = 3
     """`dump`/`report` stopped at a layer kind kstep cannot execute; everything upstream was still computed."""
+    INTERRUPTED = 130
+    """ctrl+c (128 + SIGINT), in every command and in the app."""
 
 
 class KstepError(Exception):

@@ -25,7 +25,20 @@ MIN_ATOL = 1e-5
 NOISE_FACTOR = 10.0
 """Default atol = max(MIN_ATOL, NOISE_FACTOR x the layer's measured float32-vs-float64 noise)."""
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+def tol_text(x: float) -> str:
+    """A tolerance as help texts and labels write it, the shorter of plain and scientific: 1e-05 -> '1e-5',
+    0.0001 -> '1e-4', 10.0 -> '10', 0.5 -> '0.5'."""
+    mantissa, _, exponent = f"{x:e}".partition("e")
+    scientific = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    plain = f"{x:g}"
+    return scientific if "e" in plain or len(scientific) < len(plain) else plain
+
+
+def _empty() -> Mapping:
+    """A fresh read-only empty mapping (a frozen dataclass's default)."""
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -39,13 +52,13 @@ class CompareOptions:
 
     atol: float | None = None
     rtol: float = DEFAULT_RTOL
-    per_layer: Mapping[str, tuple[float, float]] = field(default_factory=lambda: _EMPTY)
-    forced: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    per_layer: Mapping[str, tuple[float, float]] = field(default_factory=_empty)
+    forced: Mapping[str, str] = field(default_factory=_empty)
     pre_old: tuple[Transform, ...] = ()
     pre_new: tuple[Transform, ...] = ()
     noise: bool = True
-    assume_old: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-    assume_new: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    assume_old: Mapping[str, str] = field(default_factory=_empty)
+    assume_new: Mapping[str, str] = field(default_factory=_empty)
     weights_old: str | None = None
     weights_new: str | None = None
 
@@ -79,9 +92,11 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("old", metavar="OLD", help="the reference model file (e.g. saved by Keras 1.2.2)")
     p.add_argument("new", metavar="NEW", help="the migrated model file")
     p.add_argument("ref", metavar="REF", help="reference input: .npy, or .npz keyed by input name")
-    p.add_argument("--atol", type=float, help="absolute tolerance (default: max(1e-5, 10x each layer's float32 "
-                                              "noise measured by a float64 re-run))")
-    p.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help="relative tolerance (default 1e-4)")
+    p.add_argument("--atol", type=float, help=f"absolute tolerance (default: max({tol_text(MIN_ATOL)}, "
+                                              f"{tol_text(NOISE_FACTOR)}x each layer's float32 noise measured by a "
+                                              "float64 re-run))")
+    p.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
+                   help=f"relative tolerance (default {tol_text(DEFAULT_RTOL)})")
     p.add_argument("--tolerance", action="append", default=[], metavar="LAYER=ATOL,RTOL",
                    help="per-layer tolerance (repeatable)")
     p.add_argument("--map", action="append", default=[], metavar="OLDNAME=NEWNAME",
@@ -94,7 +109,8 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-new", metavar="W.h5", help="weights for a NEW architecture .json")
     p.add_argument("--assume", action="append", default=[], metavar="old.KEY=VALUE|new.KEY=VALUE",
                    help="override a fact kstep assumed about OLD or NEW (repeatable)")
-    p.add_argument("--no-noise", action="store_true", help="skip the float64 re-run (atol then 1e-5 unless --atol)")
+    p.add_argument("--no-noise", action="store_true",
+                   help=f"skip the float64 re-run (atol then {tol_text(MIN_ATOL)} unless --atol)")
 
 
 def parse_assume(items: list[str], prefixes: tuple[str, ...] = ()) -> dict:

@@ -14,6 +14,7 @@ same one line and exit 2 (kstep.tui.launch).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kstep.analysis import Analysis
@@ -21,7 +22,8 @@ from kstep.compare.pending import pending_analysis
 from kstep.errors import BadInput
 from kstep.io.inputs import read_reference
 from kstep.io.load import open_model
-from kstep.ir import ModelFile
+from kstep.ir import ModelFile, ModelSpec
+from kstep.options import CompareOptions
 
 
 @dataclass
@@ -39,25 +41,26 @@ weights' structure is checked too (about 1 ms a layer), so every fault of a smal
 screen opens. A bigger model's weights are first opened by the app's worker."""
 
 
-def check_model(path: str, weights: str | None = None, assume: dict[str, str] | None = None) -> ModelFile:
+def check_model(path: str, weights: str | None = None, assume: Mapping[str, str] | None = None) -> ModelFile:
     """The model file's description without weights; BadInput (open_model's message) for anything unreadable."""
-    mf = open_model(path, weights, assume, attach=False)
+    facts = dict(assume or {})
+    mf = open_model(path, weights, facts, attach=False)
     if _layer_count(mf.model) <= FULL_CHECK_LAYERS:
-        with open_model(path, weights, assume):  # the weights' structure; no array is read
+        with open_model(path, weights, facts):  # the weights' structure; no array is read
             pass
     return mf
 
 
-def _layer_count(model) -> int:
+def _layer_count(model: ModelSpec) -> int:
+    """Layers of `model`, those of nested models included."""
     return sum(1 + (_layer_count(spec.inner) if spec.inner is not None else 0) for spec in model.layers)
 
 
-def preflight(old: str, new: str, ref: str, ref_new: str | None = None, weights_old: str | None = None,
-              weights_new: str | None = None, assume_old: dict | None = None,
-              assume_new: dict | None = None) -> Preflight:
+def preflight(old: str, new: str, ref: str, ref_new: str | None = None,
+              options: CompareOptions = CompareOptions()) -> Preflight:
     """Check both model files and the reference input(s) as `Comparison` will, short of weights and running."""
-    mf_old = check_model(old, weights_old, assume_old)
-    mf_new = check_model(new, weights_new, assume_new)
+    mf_old = check_model(old, options.weights_old, options.assume_old)
+    mf_new = check_model(new, options.weights_new, options.assume_new)
     notes: list[str] = []
     read_reference(ref, mf_old.model, notes)
     if ref_new:
@@ -68,7 +71,7 @@ def preflight(old: str, new: str, ref: str, ref_new: str | None = None, weights_
     return Preflight(mf_old, mf_new, notes)
 
 
-def first_analysis(pre: Preflight, forced: dict[str, str], atol: float | None, rtol: float,
-                   command: list[str]) -> Analysis:
+def first_analysis(pre: Preflight, options: CompareOptions, command: list[str]) -> Analysis:
     """Every aligned layer pair, not yet computed: what `Comparison.analysis()` shows before its first row."""
-    return pending_analysis(pre.old, pre.new, pre.old.path, pre.new.path, forced, atol, rtol, command, pre.notes)
+    return pending_analysis(pre.old, pre.new, pre.old.path, pre.new.path, dict(options.forced), options.atol,
+                            options.rtol, command, pre.notes)

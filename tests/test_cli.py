@@ -5,8 +5,9 @@ import json
 import pytest
 
 from kstep import __version__
-from kstep.cli import main, parse_assume
+from kstep.cli import main
 from kstep.errors import ExitCode, UsageError
+from kstep.options import parse_assume
 from tests.conftest import ROOT
 
 

@@ -11,11 +11,12 @@ import sys
 
 import pytest
 
-from kstep.cli import build_app_parser, compare_options
+from kstep.cli import build_app_parser
 from kstep.compare.analyze import Comparison
 from kstep.compare.pending import file_info, static_items
 from kstep.errors import KstepError
 from kstep.io.load import open_model
+from kstep.options import CompareOptions
 from kstep.preflight import check_model
 from kstep.tui.launch import first_screen
 from tests.conftest import FIXTURES, ROOT
@@ -59,7 +60,7 @@ def test_pending_rows_are_the_comparisons_rows():
     """The first screen lists exactly the rows the comparison fills in, all pending."""
     args = build_app_parser().parse_args(DEMO_ARGV)
     pending = first_screen(args, ["kstep", "report", *DEMO_ARGV])
-    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, compare_options(args), [])
+    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, CompareOptions.from_args(args), [])
     try:
         for _ in comparison.run():
             pass
@@ -108,7 +109,8 @@ def test_refused_as_the_comparison_refuses(kind, case, full_check_layers, tmp_pa
         argv += ["--weights-old", str(c.weights), "--weights-new", str(c.weights)]
     args = build_app_parser().parse_args(argv)
     pre = _line(lambda: first_screen(args, ["kstep"]))
-    full = _line(lambda: Comparison(args.old, args.new, args.ref, args.ref_new, compare_options(args), []).close())
+    full = _line(lambda: Comparison(args.old, args.new, args.ref, args.ref_new, CompareOptions.from_args(args),
+                                    []).close())
     assert full is not None
     assert pre == full if full_check_layers else pre in (None, full)
 

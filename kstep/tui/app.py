@@ -11,22 +11,22 @@ is passed in as plain callables, so this module is the only wiring:
     activations(row_index, isolated) -> (old, new) | (old, new, channel_axis) | None; NEW mapped onto OLD's
                                         layout, batch axis first; None shows "values not kept"
 
-q exits 0, ctrl+c exits 130 (`app.return_code`); the terminal is restored by Textual either way.
+q exits 0, ctrl+c exits 130 (`app.return_code`, errors.ExitCode); the terminal is restored by Textual either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, ClassVar, Iterable, Sequence
 
 from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.filter import Monochrome, NoColor
-from textual.binding import Binding
 
 from kstep.analysis import Analysis
+from kstep.errors import ExitCode
+from kstep.tui.keys import KEYS
 from kstep.tui.screens.main import MainScreen
-
-EXIT_INTERRUPT = 130
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class KstepApp(App):
     CSS_PATH = "kstep.tcss"
     TITLE = "kstep"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("q", "quit", "quit", show=False),
-                Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(k.keys, k.action, k.short or k.help, show=False, priority=k.first) for k in KEYS if k.app]
 
     def __init__(self, config: AppConfig):
         super().__init__()
@@ -74,11 +74,11 @@ class KstepApp(App):
             if isinstance(screen, MainScreen):
                 screen.first_frame()
 
-    def action_quit(self) -> None:
-        self.exit(return_code=0)
+    async def action_quit(self) -> None:
+        self.exit(return_code=int(ExitCode.OK))
 
     def action_interrupt(self) -> None:
-        self.exit(return_code=EXIT_INTERRUPT)
+        self.exit(return_code=int(ExitCode.INTERRUPTED))
 
 
 def make_app(source: Callable[[], Iterable] | Analysis, *,

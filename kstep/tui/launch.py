@@ -12,21 +12,33 @@ app opens (one line, exit 2, like `kstep report`):
    runs it; rows fill in. A file that passed the preflight but cannot be opened in full (a weight the config
    contradicts) ends the app with the comparison's one line and exit 2.
 
-This process imports numpy, h5py and the engine only in that worker. The cyclic garbage collector, off since
-kstep.cli started the app, is turned back on when the worker starts.
+This process imports numpy, h5py and the engine only in that worker. The cyclic garbage collector, turned off by
+`launch` for start-up, is turned back on when the worker starts. The comparison's options come from
+kstep.options (`CompareOptions.from_args`, checked in the child and again in the worker, which imports numpy).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import sys
 import threading
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
-from kstep.errors import KstepError
+from kstep.errors import ExitCode, KstepError
+from kstep.options import CompareOptions, report_command
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kstep.analysis import Analysis
+    from kstep.compare.analyze import Comparison
+    from kstep.tui.app import KstepApp
 
 
-def launch(args, argv: list[str]) -> int:
+def launch(args: argparse.Namespace, argv: list[str]) -> int:
     """Check, open the app, run it; the exit code (130 for ctrl+c, 2 when a file fails the full open)."""
     import gc
 
@@ -45,13 +57,11 @@ def launch(args, argv: list[str]) -> int:
     if session.fatal is not None:
         print(session.fatal.line(), file=sys.stderr)
         return int(session.fatal.exit_code)
-    return app.return_code if app.return_code is not None else 0
+    return app.return_code if app.return_code is not None else int(ExitCode.OK)
 
 
-def build(args, argv: list[str]):
+def build(args: argparse.Namespace, argv: list[str]) -> tuple[KstepApp, Session]:
     """-> (app, Session), not yet running; raises the preflight's KstepError (nothing has touched the terminal)."""
-    from kstep.cli import report_command
-
     command = report_command(argv)
     job = Forked(first_screen, args, command)
     try:
@@ -68,20 +78,18 @@ def build(args, argv: list[str]):
     return app, session
 
 
-def first_screen(args, command: list[str]):
+def first_screen(args: argparse.Namespace, command: list[str]) -> Analysis:
     """The app's arguments checked (UsageError), then both files and the reference input(s) (BadInput), as the
     pending Analysis the first screen shows (kstep.preflight). No Textual here: it runs in the forked child."""
-    from kstep.cli import compare_option_values
     from kstep.preflight import first_analysis, preflight
 
-    values = compare_option_values(args)
-    pre = preflight(args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new,
-                    values["assume_old"], values["assume_new"])
-    return first_analysis(pre, values["forced"], values["atol"], values["rtol"], command)
+    options = CompareOptions.from_args(args)
+    pre = preflight(args.old, args.new, args.ref, args.ref_new, options)
+    return first_analysis(pre, options, command)
 
 
 def _collect_garbage() -> None:
-    """Turn the cyclic collector back on (kstep.cli turned it off for start-up), leaving what start-up made out of
+    """Turn the cyclic collector back on (`launch` turned it off for start-up), leaving what start-up made out of
     every later collection."""
     import gc
 
@@ -95,7 +103,7 @@ class ChildError(KstepError):
 
     def __init__(self, line: str, exit_code: int):
         super().__init__(line)
-        self.exit_code = exit_code
+        self.exit_code = ExitCode(exit_code)
 
 
 class Forked:
@@ -104,7 +112,7 @@ class Forked:
     call `fn` here instead, so the CLI's own handling applies. Forks only while this process has a single thread
     and has not imported numpy (nothing that dislikes fork has started); otherwise `result()` just calls `fn`."""
 
-    def __init__(self, fn, *args):
+    def __init__(self, fn: Callable[..., Any], *args: Any):
         self.fn, self.args = fn, args
         self.pid: int | None = None
         self.fd: int | None = None
@@ -125,12 +133,13 @@ class Forked:
             import warnings
 
             warnings.simplefilter("ignore")  # the terminal belongs to the parent
+            out: tuple[Any, ...]
             try:
                 out = ("ok", self.fn(*self.args))
             except KstepError as exc:
                 out = ("error", exc.line(), int(exc.exit_code))
             except KeyboardInterrupt:
-                return 130
+                return ExitCode.INTERRUPTED
             except BaseException:  # noqa: BLE001 - the parent runs fn again and reports it its usual way
                 out = ("again",)
             try:
@@ -143,10 +152,12 @@ class Forked:
         except BaseException:  # noqa: BLE001 - a child never returns into the parent's code
             return 1
 
-    def result(self):
-        if self.pid is None:
+    def result(self) -> Any:
+        """fn's value: the child's, or computed here (no fork, or the child could not answer)."""
+        fd = self.fd
+        if self.pid is None or fd is None:
             return self.fn(*self.args)
-        fd, self.fd = self.fd, None
+        self.fd = None
         try:
             with os.fdopen(fd, "rb") as fh:
                 data = fh.read()
@@ -165,6 +176,7 @@ class Forked:
         return self.fn(*self.args)
 
     def cancel(self) -> None:
+        """Kill the child (if any) and forget its answer."""
         if self.pid is None:
             return
         import signal
@@ -190,27 +202,28 @@ class Forked:
 class Session:
     """The comparison behind one app: built by the first `updates()` (in the worker), shared by every restart."""
 
-    def __init__(self, args, command: list[str], pending):
+    def __init__(self, args: argparse.Namespace, command: list[str], pending: Analysis):
         self.args, self.command = args, command
         self.pending = pending  # the Analysis shown until the comparison exists
         self.inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
-        self.comparison = None
+        self.comparison: Comparison | None = None
         self.fatal: KstepError | None = None  # the comparison could not be built: the app exits with its line
-        self.app = None
+        self.app: KstepApp | None = None
         self._lock = threading.Lock()
         self._closed = False
 
-    def _open(self):
+    def _open(self) -> Comparison | None:
+        """The comparison, built (weights opened) on the first call; None once the session is closed."""
         with self._lock:
             if self.comparison is None and not self._closed:
-                from kstep.cli import compare_options
                 from kstep.compare.analyze import Comparison
 
                 a = self.args
-                self.comparison = Comparison(a.old, a.new, a.ref, a.ref_new, compare_options(a), self.command)
+                options = CompareOptions.from_args(a)
+                self.comparison = Comparison(a.old, a.new, a.ref, a.ref_new, options, self.command)
             return self.comparison
 
-    def updates(self):
+    def updates(self) -> Iterator[Analysis | tuple[Analysis, tuple[str, int, int]]]:
         """Snapshots for the app: the pending one, then, while the comparison runs, each with its progress, then
         the finished analysis."""
         _collect_garbage()  # the first frame is drawn (the worker starts then): back to normal collection
@@ -248,23 +261,28 @@ class Session:
                         break
                 yield comparison.analysis(), progress
         finally:
-            steps.close()
+            if isinstance(steps, Generator):  # stop the comparison's run where it is (restart, quit)
+                steps.close()
         yield comparison.analysis()
 
-    def retolerance(self, analysis, atol: float | None, rtol: float):
+    def retolerance(self, analysis: Analysis, atol: float | None, rtol: float) -> Analysis:
+        """`analysis` re-judged under (atol, rtol) by the comparison; unchanged before the comparison exists."""
         comparison = self.comparison
         return analysis if comparison is None else comparison.retolerance(atol, rtol)
 
-    def export(self, analysis, fmt: str, path: str) -> None:
+    def export(self, analysis: Analysis, fmt: str, path: str) -> None:
+        """Write `analysis` as report format `fmt` to `path` (the writer `kstep report -o` uses)."""
         from kstep.report import FORMATS, write_report
 
         write_report(analysis, path, FORMATS[fmt], self.inputs)
 
-    def arrays(self, index: int, isolated: bool = False):
+    def arrays(self, index: int, isolated: bool = False) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """Row `index`'s outputs for the activations view (Comparison.arrays); None before the comparison exists."""
         comparison = self.comparison
         return None if comparison is None else comparison.arrays(index, isolated)
 
     def close(self) -> None:
+        """Close the comparison's files; a later `updates()` builds nothing."""
         with self._lock:
             self._closed = True
             if self.comparison is not None:

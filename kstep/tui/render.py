@@ -12,9 +12,26 @@ import math
 
 from rich.text import Text
 
-from kstep.analysis import (AGREE, DIVERGE, GLYPHS, INHERITED, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis,
-                            FileInfo, Row, Side, Stats)
+from kstep.analysis import (
+    AGREE,
+    DIVERGE,
+    GLYPHS,
+    INHERITED,
+    MISMATCH,
+    NOISE,
+    PENDING,
+    UNMATCHED,
+    UNSUPPORTED,
+    Analysis,
+    FileInfo,
+    Row,
+    Side,
+    Stats,
+)
 from kstep.errors import printable
+from kstep.options import MIN_ATOL, tol_text
+from kstep.semantics import Generation
+from kstep.tui.runner import BREAK_STATUSES
 
 STATUS_STYLE = {
     AGREE: "green",
@@ -28,7 +45,7 @@ STATUS_STYLE = {
 }
 STATUS_LABEL = {
     AGREE: "agrees within tolerance",
-    NOISE: "agrees within the measured float32 noise (beyond 1e-5)",
+    NOISE: f"agrees within the measured float32 noise (beyond {tol_text(MIN_ATOL)})",
     INHERITED: "differs only because an earlier layer did (isolated it agrees)",
     DIVERGE: "diverges on its own (isolated comparison fails)",
     MISMATCH: "shape or weight mismatch",
@@ -36,8 +53,6 @@ STATUS_LABEL = {
     UNSUPPORTED: "a layer kind kstep cannot execute",
     PENDING: "not computed yet",
 }
-# Rows that n/N, c and the automatic selection stop at.
-BREAK_STATUSES = (DIVERGE, MISMATCH, UNSUPPORTED)
 
 
 def safe(value: object) -> str:
@@ -127,7 +142,7 @@ def file_line(label: str, info: FileInfo) -> Text:
     """'OLD old.h5  Keras 1.2.2 theano  assumed: backend=theano' — writer as stored, facts kstep had to assume."""
     writer = []
     if info.keras_version:
-        writer.append(("tf.keras " if info.generation == "tf.keras" else "Keras ") + safe(info.keras_version))
+        writer.append(("tf.keras " if info.generation == Generation.TF_KERAS else "Keras ") + safe(info.keras_version))
     else:
         writer.append(f"{info.generation} (version not stored)")
     writer.append(safe(info.backend) if info.backend else f"{safe(info.detected_backend)}?")
@@ -158,8 +173,9 @@ def verdict(analysis: Analysis) -> Text:
                                  overflow="ellipsis")
         return Text("✓ models agree within tolerance", style="bold green")
     if fd.reason == "unsupported":
-        row = analysis.rows[fd.row] if 0 <= fd.row < len(analysis.rows) else None
-        kind = f" ({safe((row.old or row.new).kind)})" if row is not None else ""
+        stopped = analysis.rows[fd.row] if 0 <= fd.row < len(analysis.rows) else None
+        side = None if stopped is None else stopped.old or stopped.new
+        kind = f" ({safe(side.kind)})" if side is not None else ""
         return Text.assemble(("STOPPED AT ", "bold #ff8700"), (safe(fd.old_layer or fd.new_layer), "bold"),
                              f"{kind}: unsupported layer kind; every earlier layer agrees", no_wrap=True,
                              overflow="ellipsis")

@@ -10,20 +10,35 @@ from __future__ import annotations
 
 import threading
 import time
+from enum import Enum
 from typing import Callable, Iterable, Iterator
 
-from kstep.analysis import PENDING, Analysis
+from kstep.analysis import DIVERGE, MISMATCH, PENDING, UNSUPPORTED, Analysis
 
-RUN, PAUSE, STEP, CONTINUE = "run", "pause", "step", "continue"
-BREAKS = ("diverge", "mismatch", "unsupported")
+
+class Mode(Enum):
+    """What the worker does after each update (see the module docstring)."""
+
+    RUN = "run"
+    PAUSE = "pause"
+    STEP = "step"
+    CONTINUE = "continue"
+
+
+RUN, PAUSE, STEP, CONTINUE = Mode.RUN, Mode.PAUSE, Mode.STEP, Mode.CONTINUE
+
+BREAK_STATUSES = frozenset({DIVERGE, MISMATCH, UNSUPPORTED})
+"""The statuses of a row that breaks: CONTINUE pauses at one, n / N and the first-suspect selection stop at one."""
 
 
 def computed(analysis: Analysis) -> int:
+    """How many rows are no longer pending."""
     return sum(1 for r in analysis.rows if r.status != PENDING)
 
 
 def breaks(analysis: Analysis) -> int:
-    return sum(1 for r in analysis.rows if r.status in BREAKS)
+    """How many rows break (BREAK_STATUSES)."""
+    return sum(1 for r in analysis.rows if r.status in BREAK_STATUSES)
 
 
 def split(update) -> tuple[Analysis, tuple[str, int, int] | None]:
@@ -44,7 +59,7 @@ class Gate:
         self._last: Analysis | None = None
         self.cancelled = False
 
-    def request(self, mode: str) -> None:
+    def request(self, mode: Mode) -> None:
         """A key: STEP (s), CONTINUE (c), RUN or PAUSE; targets count from the latest update seen."""
         with self._cond:
             last = self._last

@@ -12,8 +12,24 @@ from dataclasses import replace
 
 import numpy as np
 
-from kstep.analysis import (AGREE, DIVERGE, MISMATCH, INHERITED, PENDING, UNMATCHED, UNSUPPORTED, Analysis, FileInfo,
-                            FirstDivergence, Hypothesis, Row, Side, Stats, Tolerance, WeightDiff)
+from kstep.analysis import (
+    AGREE,
+    DIVERGE,
+    INHERITED,
+    MISMATCH,
+    PENDING,
+    UNMATCHED,
+    UNSUPPORTED,
+    Analysis,
+    FileInfo,
+    FirstDivergence,
+    Hypothesis,
+    Row,
+    Side,
+    Stats,
+    Tolerance,
+    WeightDiff,
+)
 
 MARKUP_NAME = "[bold red]X[/]"
 ESCAPE_NAME = "evil\x1b]52;c;aGk=\x07"
@@ -66,7 +82,8 @@ def _rows() -> list[Row]:
     r.append(Row(6, side("dropout_1", "Dropout", (2, 2, 2, 6), rate=0.5), None, UNMATCHED,
                  note="present in OLD only"))
     r.append(Row(7, side("flatten_1", "Flatten", (2, 24)), side("flatten", "Flatten", (2, 24)), INHERITED,
-                 stats(1.9, 0.91, False, (2, 24), (1, 7)), stats(0.0, 0.0, True, (2, 24), None), layout="flat nchw->nhwc"))
+                 stats(1.9, 0.91, False, (2, 24), (1, 7)), stats(0.0, 0.0, True, (2, 24), None),
+                 layout="flat nchw->nhwc"))
     r.append(Row(8, side("dense_1", "Dense", (2, 16), units=16, activation="relu"),
                  side("fc1", "Dense", (2, 16), units=16, activation="relu"), INHERITED,
                  stats(3.2, 1.0, False, (2, 16), (0, 5)), stats(0.0, 0.0, True, (2, 16), None),

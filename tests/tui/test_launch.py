@@ -9,9 +9,10 @@ import subprocess
 import sys
 
 from kstep.analysis import PENDING
-from kstep.cli import build_app_parser, compare_options
+from kstep.cli import build_app_parser
 from kstep.compare.analyze import Comparison
 from kstep.errors import KstepError
+from kstep.options import CompareOptions
 from kstep.tui import launch
 from kstep.tui.widgets.detail_pane import DetailPane
 from kstep.tui.widgets.layer_table import LayerTable
@@ -56,7 +57,7 @@ async def test_a_file_only_the_full_open_refuses_ends_the_app_with_exit_2(tmp_pa
     argv = [str(c.model), str(c.model), str(ref)]
     args = build_app_parser().parse_args(argv)
     try:
-        Comparison(args.old, args.new, args.ref, None, compare_options(args), []).close()
+        Comparison(args.old, args.new, args.ref, None, CompareOptions.from_args(args), []).close()
     except KstepError as exc:
         expected = exc.line()
     app, session = launch.build(args, argv)

@@ -31,7 +31,7 @@ def help_table() -> Table:
 class HelpScreen(ModalScreen):
     """The key reference; esc, q or ? closes it."""
 
-    BINDINGS = [("escape,q,question_mark", "dismiss", "close")]
+    BINDINGS = [("escape,q,question_mark", "close", "close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box") as box:
@@ -39,5 +39,5 @@ class HelpScreen(ModalScreen):
             box.border_subtitle = "esc closes"
             yield Static(help_table())
 
-    def action_dismiss(self) -> None:
+    def action_close(self) -> None:
         self.dismiss(None)

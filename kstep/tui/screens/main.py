@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import os
 from functools import partial
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 from textual.worker import get_current_worker
 
 from kstep.analysis import Analysis
 from kstep.errors import KstepError
+from kstep.options import DEFAULT_RTOL, MIN_ATOL
 from kstep.tui import render
 from kstep.tui.keys import KEYS
 from kstep.tui.messages import AnalysisFailed, AnalysisUpdated, ExportFinished, Progress, Retoleranced
-from kstep.tui.runner import CONTINUE, STEP, Gate, drive
+from kstep.tui.runner import BREAK_STATUSES, CONTINUE, STEP, Gate, drive
 from kstep.tui.screens.export import ExportDialog
 from kstep.tui.screens.help import HelpScreen
 from kstep.tui.screens.tolerance import ToleranceDialog
@@ -31,6 +33,8 @@ from kstep.tui.widgets.layer_table import LayerTable
 from kstep.tui.widgets.search_bar import SearchBar
 from kstep.tui.widgets.verdict_bar import VerdictBar
 
+if TYPE_CHECKING:
+    from kstep.tui.app import AppConfig
 
 FIRST_FRAME_WAIT = 0.5
 
@@ -38,10 +42,11 @@ FIRST_FRAME_WAIT = 0.5
 class MainScreen(Screen):
     """The debugger's one working screen."""
 
-    BINDINGS = [Binding(k.keys, k.action, k.short or k.help, show=False, priority=k.keys.startswith(("tab", "shift")))
-                for k in KEYS if k.action not in ("quit",)] + [Binding("escape", "escape", "close", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(k.keys, k.action, k.short or k.help, show=False, priority=k.first) for k in KEYS if not k.app),
+        Binding("escape", "escape", "close", show=False)]
 
-    def __init__(self, config):
+    def __init__(self, config: AppConfig):
         super().__init__()
         self.config = config
         self.raw: Analysis | None = None  # as the compare side sent it
@@ -182,7 +187,7 @@ class MainScreen(Screen):
         first = render.first_row(self.analysis)
         pos = self.query_one(LayerTable).cursor_row + step
         while 0 <= pos < len(rows):
-            if rows[pos].status in render.BREAK_STATUSES or rows[pos].index == first:
+            if rows[pos].status in BREAK_STATUSES or rows[pos].index == first:
                 self._goto(pos)
                 return
             pos += step
@@ -267,19 +272,21 @@ class MainScreen(Screen):
             self._say("re-judging with another tolerance is not available in this build", severity="warning")
             return
         tol = self.analysis.tolerance if self.analysis is not None else None
-        atol, rtol = self.tolerance or ((tol.atol, tol.rtol) if tol else (1e-5, 1e-4))
+        atol, rtol = self.tolerance or ((tol.atol, tol.rtol) if tol else (MIN_ATOL, DEFAULT_RTOL))
         self.app.push_screen(ToleranceDialog(atol, rtol), self._tolerance_chosen)
 
     def _tolerance_chosen(self, result) -> None:
         if result is None:
             return
         self.tolerance = result
-        if self.raw is not None:
-            self.run_worker(partial(self._retolerance, self.raw, *result), thread=True, exclusive=True,
+        retolerance = self.config.retolerance
+        if self.raw is not None and retolerance is not None:
+            self.run_worker(partial(self._retolerance, retolerance, self.raw, *result), thread=True, exclusive=True,
                             group="retolerance", name="retolerance")
 
-    def _retolerance(self, raw: Analysis, atol: float, rtol: float) -> None:
-        self.post_message(Retoleranced(self.config.retolerance(raw, atol, rtol), atol, rtol))
+    def _retolerance(self, retolerance: Callable[[Analysis, float, float], Analysis], raw: Analysis, atol: float,
+                     rtol: float) -> None:
+        self.post_message(Retoleranced(retolerance(raw, atol, rtol), atol, rtol))
 
     def on_retoleranced(self, message: Retoleranced) -> None:
         if self.tolerance != (message.atol, message.rtol):
@@ -294,7 +301,7 @@ class MainScreen(Screen):
         self.add_class("-searching")
         bar.focus()
 
-    def close_search(self) -> None:
+    def on_search_bar_closed(self, message: SearchBar.Closed) -> None:
         self.remove_class("-searching")
         self.query_one(LayerTable).focus()
 
@@ -337,15 +344,22 @@ class MainScreen(Screen):
         self.app.push_screen(ExportDialog(tuple(self.config.export_formats), self.config.export_path),
                              self._export_chosen)
 
-    def _export_chosen(self, result) -> None:
+    def _export_chosen(self, result: tuple[str, str] | None) -> None:
         if result is None:
             return
+        export = self.config.export
+        if export is None:
+            return
+        if self.analysis is None:  # restarted while the dialog was open
+            self._say("nothing to export yet", timeout=2)
+            return
         fmt, path = result
-        self.run_worker(partial(self._export, self.analysis, fmt, path), thread=True, group="export", name="export")
+        self.run_worker(partial(self._export, export, self.analysis, fmt, path), thread=True, group="export",
+                        name="export")
 
-    def _export(self, analysis: Analysis, fmt: str, path: str) -> None:
+    def _export(self, export: Callable[[Analysis, str, str], None], analysis: Analysis, fmt: str, path: str) -> None:
         try:
-            self.config.export(analysis, fmt, path)
+            export(analysis, fmt, path)
         except (KstepError, OSError) as exc:
             msg = exc.line() if isinstance(exc, KstepError) else f"{path}: {exc.strerror or exc}"
             self.post_message(ExportFinished(path, msg))

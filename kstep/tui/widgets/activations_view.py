@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
@@ -89,8 +90,8 @@ def heatmap(diff, rows: int, cols: int, marked_row: int | None) -> tuple[list[Te
     return lines, top
 
 
-def activations_text(pair, channel: int | None, position: int | None, width: int) -> tuple[Text, int, int, int,
-                                                                                     int]:
+def activations_text(pair: tuple, channel: int | None, position: int | None,
+                     width: int) -> tuple[RenderableType, int, int, int, int]:
     """The tab for one (old, new[, channel_axis]); channel/position None pick the worst. Returns the text, the
     channel and position shown, and their counts (for the pickers)."""
     import numpy as np
@@ -165,7 +166,6 @@ def activations_text(pair, channel: int | None, position: int | None, width: int
         for k in range(max(len(heat), len(slice_lines))):
             grid.add_row(heat[k] if k < len(heat) else Text(""),
                          slice_lines[k] if k < len(slice_lines) else Text(""))
-        from rich.console import Group
         return Group(*lines, grid), channel, position, n_ch, len(positions)
     return Text("\n").join(lines + slice_lines + heat), channel, position, n_ch, len(positions)
 
@@ -180,8 +180,8 @@ class ActivationsView(Static):
         self.position: int | None = None
         self.n_channels = 1
         self.n_positions = 1
-        self._key = None
-        self._pair = None
+        self._key: tuple[int, bool] | None = None
+        self._pair: tuple | None = None
         self._fetched = False
         self._row: Row | None = None
         self._isolated = False

@@ -12,7 +12,7 @@ from typing import Callable
 
 from rich.text import Text
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from kstep.analysis import Analysis, Row
 from kstep.tui import render
@@ -24,6 +24,8 @@ from kstep.tui.widgets.weights_view import WeightsView
 
 TABS = (("summary", "Summary"), ("config", "Config"), ("weights", "Weights"), ("activations", "Activations"),
         ("diagnosis", "Diagnosis"))
+ROW_VIEWS = (SummaryView, ConfigView, WeightsView, DiagnosisView)
+"""The tabs drawn from the analysis alone: `show(analysis, row, isolated)` (Activations fetches arrays instead)."""
 
 
 class DetailPane(Vertical):
@@ -43,13 +45,13 @@ class DetailPane(Vertical):
             return
         self._mounting = True
         tabs = TabbedContent(id="tabs")
+        views = {"summary": SummaryView, "config": ConfigView, "weights": WeightsView, "diagnosis": DiagnosisView}
         for tab_id, title in TABS:
+            view: Static
             if tab_id == "activations":
                 view = ActivationsView(self.accessor, id="view-activations", classes="view")
             else:
-                cls = {"summary": SummaryView, "config": ConfigView, "weights": WeightsView,
-                       "diagnosis": DiagnosisView}[tab_id]
-                view = cls(id=f"view-{tab_id}", classes="view")
+                view = views[tab_id](id=f"view-{tab_id}", classes="view")
             tabs.compose_add_child(TabPane(title, VerticalScroll(view, classes="tab-scroll"), id=tab_id))
         self.call_later(self._mount_tabs, tabs)
 
@@ -84,7 +86,7 @@ class DetailPane(Vertical):
         view = next(iter(self.query(f"#view-{active}")), None)  # None while the tabs are being mounted
         if isinstance(view, ActivationsView):
             view.show(self.row, self.isolated)
-        elif view is not None:
+        elif isinstance(view, ROW_VIEWS):
             view.show(self.analysis, self.row, self.isolated)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:

@@ -13,7 +13,7 @@ from kstep.tui.keys import KEYS
 
 def key_line(width: int) -> Text:
     """The footer for a terminal `width` cells wide."""
-    shown = sorted((k for k in KEYS if k.priority), key=lambda k: k.priority)
+    shown = sorted((k for k in KEYS if k.priority), key=lambda k: k.priority or 0)
     tail = [k for k in KEYS if k.priority == 0]
     parts = []
     used = sum(len(k.display) + len(k.short) + 2 for k in tail)

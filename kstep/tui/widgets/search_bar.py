@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual.message import Message
 from textual.widgets import Input
 
 
 class SearchBar(Input):
-    """Hidden until `/`; enter moves to the next match, esc closes (handled by the screen)."""
+    """Hidden until `/`; enter moves to the next match; esc posts `Closed` (the screen hides the bar)."""
 
     BINDINGS = [("escape", "close", "close search")]
 
-    def __init__(self, **kwargs):
+    class Closed(Message):
+        """esc in the search bar."""
+
+    def __init__(self, **kwargs: Any):
         super().__init__(placeholder="search layer names (enter: next match, esc: close)", **kwargs)
 
     def action_close(self) -> None:
-        self.screen.close_search()
+        self.post_message(self.Closed())
