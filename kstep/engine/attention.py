@@ -55,7 +55,7 @@ def _attend(call: Call, scores: np.ndarray, v: np.ndarray, q_mask, v_mask, causa
     ignored there; tf.keras 2 applies them.
     """
     dt = scores.dtype
-    if call.sem.generation == "keras3":
+    if call.sem.attention_ignores_propagated_masks:
         q_mask = v_mask = None
     mask = None
     if v_mask is not None:

@@ -24,7 +24,7 @@ def _finish(call: Call, z: np.ndarray) -> Out:
     name = call.params.get("activation") or "linear"
     if not activations.known(name):
         raise call.unsupported(f"unknown activation '{name}'")
-    if name == "softmax" and call.sem.generation == "keras1" and z.ndim not in (2, 3):
+    if name == "softmax" and call.sem.softmax_2d_3d_only and z.ndim not in (2, 3):
         raise call.unsupported("Keras 1 softmax accepts only 2-D or 3-D tensors")
     return finish(call, z)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstep.engine.base import Call, Out
+from kstep.semantics import L2Norm
 
 
 def _axes(axis, ndim: int) -> list[int]:
@@ -101,11 +102,12 @@ def layer_normalization(call: Call) -> Out:
 
 
 def unit_normalization(call: Call) -> Out:
-    """x / sqrt(max(sum(x^2 over axis), 1e-12)) (tf.keras l2_normalize; Keras 3 floors the norm at 1e-12)."""
+    """x / sqrt(max(sum(x^2 over axis), 1e-12)); x * min(rsqrt(sum(x^2)), 1e12) where `sem.l2_normalize` is Keras 3's
+    CAPPED_RSQRT (tf.keras 2's rsqrt form agrees with the division up to rounding)."""
     x = call.x
     axes = tuple(sorted(_axes(call.params.get("axis", -1), x.ndim)))
     ss = np.sum(np.square(x), axis=axes, keepdims=True)
-    if call.sem.generation == "keras3":
+    if call.sem.l2_normalize is L2Norm.CAPPED_RSQRT:
         with np.errstate(divide="ignore"):  # a zero vector: min(inf, 1e12) * 0 = 0
             inv = np.minimum(np.asarray(1, x.dtype) / np.sqrt(ss), np.asarray(1e12, x.dtype))
         return Out([x * inv])

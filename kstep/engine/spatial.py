@@ -1,8 +1,8 @@
 """Provides the kernels for UpSampling, ZeroPadding and Cropping 1D/2D/3D.
 
 All work in channels-last layout and return to the layer's data_format. UpSampling2D 'bilinear' samples the way the
-writer's backend did: half-pixel centres (tf.keras 2's tf.image.resize, Keras 3, Theano's bilinear_upsampling) or
-TF 1's legacy `resize_bilinear` (src = dst / factor) for standalone Keras 2 on TensorFlow.
+writer's backend did (`sem.bilinear_half_pixel`): half-pixel centres (tf.keras 2's tf.image.resize, Keras 3, Theano's
+bilinear_upsampling) or TF 1's legacy `resize_bilinear` (src = dst / factor) for standalone Keras 2 on TensorFlow.
 """
 
 from __future__ import annotations
@@ -27,11 +27,6 @@ def _fmt(call: Call) -> str:
 def _size(call: Call, nd: int) -> tuple[int, ...]:
     size = call.params["size"]
     return (int(size),) * nd if np.isscalar(size) else tuple(int(v) for v in size)
-
-
-def _half_pixel(call: Call) -> bool:
-    """Whether bilinear resizing uses half-pixel centres (everything but standalone Keras 1/2 on TF/CNTK)."""
-    return call.sem.theano or call.sem.generation in ("tf.keras", "keras3")
 
 
 def _linear_axis(x: np.ndarray, axis: int, factor: int, half_pixel: bool) -> np.ndarray:
@@ -62,7 +57,7 @@ def upsampling(call: Call) -> Out:
             if f != 1:
                 y = np.repeat(y, f, axis=1 + i)
     elif interpolation == "bilinear" and nd == 2:
-        half = _half_pixel(call)
+        half = call.sem.bilinear_half_pixel
         for i, f in enumerate(size):
             y = _linear_axis(y, 1 + i, f, half)
     else:

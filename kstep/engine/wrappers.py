@@ -1,14 +1,15 @@
 """Provides the kernels for TimeDistributed and Bidirectional, which run their inner layers via `call.run_inner`.
 
 TimeDistributed folds time into the batch axis: (batch, time, ...) -> (batch*time, ...) -> inner -> back. From
-Keras 2 on, a mask with more than two axes (batch, time, steps...) reaches the inner layer folded the same way;
-the output mask is the inner layer's own (unfolded), else the input mask (tf.keras 2 and Keras 2 reduce its
-extra axes with any(); Keras 1 and Keras 3 pass it unchanged).
+Keras 2 on (`sem.time_distributed_folds_mask`), a mask with more than two axes (batch, time, steps...) reaches the
+inner layer folded the same way; the output mask is the inner layer's own (unfolded), else the input mask (tf.keras
+2 and Keras 2 reduce its extra axes with any(); Keras 1 and Keras 3 pass it unchanged:
+`sem.time_distributed_mask_unchanged`).
 Bidirectional runs the forward and the backward layer (whose spec already has go_backwards set, as Keras builds
 it), reverses the backward sequence when return_sequences, and merges with concat, sum, ave, mul or None
 (two outputs). With return_state the outputs are [merged (or both), forward states..., backward states...].
-tf.keras 2 and Keras 3 set zero_output_for_mask on both inner layers when returning sequences: masked steps are
-zeros there, not the repeated previous output (seen in tests/fixtures/modern embedding_mask_bilstm_td).
+tf.keras 2 and Keras 3 set zero_output_for_mask on both inner layers when returning sequences
+(`sem.bidirectional_zero_output_for_mask`): masked steps are zeros there, not the repeated previous output.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _unfold(a: np.ndarray, b: int, t: int) -> np.ndarray:
 def _td_output_mask(call: Call, inner: Out, inner_mask: np.ndarray | None, b: int, t: int):
     """TimeDistributed's output mask, (batch, time, ...) or None."""
     mask = call.mask
-    if mask is None or call.sem.generation in ("keras1", "keras3"):
+    if mask is None or call.sem.time_distributed_mask_unchanged:
         return mask
     got = inner.masks[0] if inner.masks else None
     if got is None and inner.masks is None and inner_mask is not None:
@@ -52,7 +53,7 @@ def time_distributed(call: Call) -> Out:
         raise call.unsupported(f"TimeDistributed needs (batch, time, ...) input, got shape {x.shape}")
     b, t = x.shape[:2]
     mask = call.mask
-    inner_mask = _fold(mask) if mask is not None and mask.ndim > 2 and call.sem.generation != "keras1" else None
+    inner_mask = _fold(mask) if mask is not None and mask.ndim > 2 and call.sem.time_distributed_folds_mask else None
     inner = call.run_inner(call.layer.wrapped[0], [_fold(x)], [inner_mask])
     outs = [_unfold(o, b, t) for o in inner.outputs]
     pre = inner.pre_activation
@@ -97,7 +98,7 @@ def bidirectional(call: Call) -> Out:
     mask = call.mask
     if mask is not None and np.ndim(mask) == 3:  # Keras 3 after a TimeDistributed: per step, any entry counts
         mask = np.any(mask, axis=-1)
-    if seq and mask is not None and np.ndim(mask) == 2 and call.sem.generation in ("tf.keras", "keras3"):
+    if seq and mask is not None and np.ndim(mask) == 2 and call.sem.bidirectional_zero_output_for_mask:
         # tf.keras 2 and Keras 3 force zero_output_for_mask on both directions when returning sequences;
         # a go_backwards layer's sequence is in its walk order (reversed time)
         def walk(spec):
