@@ -110,5 +110,3 @@ KERNELS: dict = {
     "ParametricSoftplus": parametric_softplus,
     "SReLU": srelu,
 }
-
-PASSES_MASK: set[str] = set(KERNELS)

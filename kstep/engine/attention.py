@@ -211,6 +211,3 @@ KERNELS: dict = {
     "AdditiveAttention": additive_attention,
     "MultiHeadAttention": multi_head_attention,
 }
-
-# These kernels set the output mask themselves (the query's mask).
-PASSES_MASK: set[str] = set()

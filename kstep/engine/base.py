@@ -15,9 +15,15 @@ from typing import Callable
 
 import numpy as np
 
+from kstep.engine.activations import apply
 from kstep.errors import UnsupportedLayer
 from kstep.ir import LayerSpec
+from kstep.kinds import kinds_where
 from kstep.semantics import Semantics
+
+PASSES_MASK: frozenset[str] = kinds_where("passes_mask")
+"""Kinds that pass their first input's mask through unchanged when their kernel sets none (Keras's
+`supports_masking` layers; kstep.kinds `passes_mask`)."""
 
 
 @dataclass
@@ -27,8 +33,8 @@ class Out:
     outputs: the layer's output tensors (one for most layers; several for return_state, merge_mode=None, ...).
     pre_activation: the value before the fused activation, for layers that fuse one (Dense, Conv*, ...).
     masks: one entry per output (array of bool, shape (batch, time), or None) when the kernel produces or consumes
-    a mask; None means "apply the executor's default rule" (pass the first input's mask through for the kinds in
-    registry.PASSES_MASK, drop it otherwise).
+    a mask; None means "apply the default rule" of `output_masks` (pass the first input's mask through for the
+    kinds in PASSES_MASK, drop it otherwise).
     """
 
     outputs: list[np.ndarray]
@@ -75,10 +81,18 @@ class Call:
 Kernel = Callable[[Call], Out]
 
 
+def output_masks(kind: str, out: Out, first_mask: np.ndarray | None) -> list[np.ndarray | None] | None:
+    """The masks of a `kind` kernel's outputs: its own (`out.masks`), else `first_mask` (the first input's) repeated
+    for the kinds in PASSES_MASK, else None (no output is masked)."""
+    if out.masks is not None:
+        return list(out.masks)
+    if first_mask is not None and kind in PASSES_MASK:
+        return [first_mask] * len(out.outputs)
+    return None
+
+
 def finish(call: Call, z: np.ndarray, activation_key: str = "activation") -> Out:
     """Apply the layer's fused activation (params[activation_key]) to `z` and keep `z` as the pre-activation."""
-    from kstep.engine.activations import apply
-
     name = call.params.get(activation_key) or "linear"
     if name == "linear":
         return Out([z])

@@ -285,4 +285,3 @@ KERNELS = {
     "LocallyConnected1D": locally_connected,
     "LocallyConnected2D": locally_connected,
 }
-PASSES_MASK: set[str] = set()

@@ -186,11 +186,6 @@ def maxout_dense(call: Call) -> Out:
     return Out([np.max(z, axis=-2)])
 
 
-_IDENTITY = (
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
-    "AlphaDropout", "ActivityRegularization", "Identity",
-)
-
 KERNELS: dict = {
     "Dense": dense,
     "Activation": activation,
@@ -215,6 +210,3 @@ KERNELS: dict = {
     "Highway": highway,
     "MaxoutDense": maxout_dense,
 }
-
-# Keras's supports_masking layers among these (Masking and Embedding set their own mask).
-PASSES_MASK: set[str] = {"Dense", "Activation", "Highway", "MaxoutDense", *_IDENTITY}

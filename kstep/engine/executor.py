@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from kstep.engine import registry
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Out, output_masks
 from kstep.errors import BadInput, UnsupportedLayer
 from kstep.io.order import execution_order
 from kstep.ir import LayerSpec, ModelFile, ModelSpec, TensorRef
@@ -178,12 +178,7 @@ class Executor:
         seconds = time.perf_counter() - start
         result = LayerResult(key, spec, c, spec.calls[c].inputs, outputs=list(out.outputs),
                              pre_activation=out.pre_activation, seconds=seconds)
-        if out.masks is not None:
-            result.masks = list(out.masks)
-        elif spec.kind in registry.PASSES_MASK and in_masks and in_masks[0] is not None:
-            result.masks = [in_masks[0]] * len(out.outputs)
-        else:
-            result.masks = None
+        result.masks = output_masks(spec.kind, out, in_masks[0] if in_masks else None)
         return result
 
     def _run_nested(self, spec: LayerSpec, inputs, in_masks, key: str, c: int):

@@ -230,6 +230,3 @@ KERNELS: dict = {
     "Dot": dot,
     "Merge": merge,
 }
-
-# Merges compute their own masks (Out.masks) when an input is masked; Dot and Merge dot/cos drop them, as Keras does.
-PASSES_MASK: set[str] = set()

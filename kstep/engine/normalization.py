@@ -148,5 +148,3 @@ KERNELS: dict = {
     "UnitNormalization": unit_normalization,
     "GroupNormalization": group_normalization,
 }
-
-PASSES_MASK: set[str] = {"BatchNormalization", "LayerNormalization", "UnitNormalization", "GroupNormalization"}

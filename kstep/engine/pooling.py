@@ -119,4 +119,3 @@ KERNELS = {
     "GlobalAveragePooling2D": global_avg,
     "GlobalAveragePooling3D": global_avg,
 }
-PASSES_MASK: set[str] = set()

@@ -18,6 +18,7 @@ import numpy as np
 
 from kstep.engine.activations import apply
 from kstep.engine.base import Call, Out
+from kstep.engine.conv import conv
 
 
 def _act(call: Call, key: str):
@@ -262,8 +263,6 @@ def conv_lstm(call: Call) -> Out:
     (4u,). The input convolution uses the layer's strides, padding and dilation; the recurrent one stride 1 and
     'same' padding. Computed channels-last; outputs returned in the layer's data_format.
     """
-    from kstep.engine.conv import conv
-
     p = call.params
     nd = int(call.layer.kind[-2])
     conv_kind = f"Conv{nd}D"
@@ -322,4 +321,3 @@ KERNELS = {
     "ConvLSTM2D": conv_lstm,
     "ConvLSTM3D": conv_lstm,
 }
-PASSES_MASK: set[str] = set()

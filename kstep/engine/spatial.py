@@ -108,4 +108,3 @@ KERNELS = {
     "Cropping2D": cropping,
     "Cropping3D": cropping,
 }
-PASSES_MASK: set[str] = set()

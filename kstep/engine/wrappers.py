@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Out, output_masks
 
 
 # ------------------------------------------------------------------------------------------------ TimeDistributed
@@ -36,11 +36,8 @@ def _td_output_mask(call: Call, inner: Out, inner_mask: np.ndarray | None, b: in
     mask = call.mask
     if mask is None or call.sem.time_distributed_mask_unchanged:
         return mask
-    got = inner.masks[0] if inner.masks else None
-    if got is None and inner.masks is None and inner_mask is not None:
-        from kstep.engine.registry import PASSES_MASK  # the registry imports this module
-
-        got = inner_mask if call.layer.wrapped[0].kind in PASSES_MASK else None
+    inner_masks = output_masks(call.layer.wrapped[0].kind, inner, inner_mask)
+    got = inner_masks[0] if inner_masks else None
     if got is not None:
         return _unfold(got, b, t)
     return np.any(mask, axis=tuple(range(2, mask.ndim))) if mask.ndim > 2 else mask
@@ -117,4 +114,3 @@ KERNELS = {
     "TimeDistributed": time_distributed,
     "Bidirectional": bidirectional,
 }
-PASSES_MASK: set[str] = set()
