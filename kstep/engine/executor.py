@@ -32,7 +32,6 @@ class LayerResult:
     call: int
     inputs: list[TensorRef]
     outputs: list[np.ndarray] = field(default_factory=list)
-    pre_activation: np.ndarray | None = None
     seconds: float = 0.0
     unsupported: str | None = None  # the reason, when the layer could not run
     skipped: bool = False  # an input came from an unsupported layer
@@ -176,8 +175,7 @@ class Executor:
         except UnsupportedLayer as exc:
             return LayerResult(key, spec, c, spec.calls[c].inputs, unsupported=exc.reason)
         seconds = time.perf_counter() - start
-        result = LayerResult(key, spec, c, spec.calls[c].inputs, outputs=list(out.outputs),
-                             pre_activation=out.pre_activation, seconds=seconds)
+        result = LayerResult(key, spec, c, spec.calls[c].inputs, outputs=list(out.outputs), seconds=seconds)
         result.masks = output_masks(spec.kind, out, in_masks[0] if in_masks else None)
         return result
 
