@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstep.engine import activations
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
 
 
 def _c(value, x: np.ndarray) -> np.ndarray:
@@ -100,7 +100,7 @@ def srelu(call: Call) -> Out:
     return Out([(t_left + centre + np.maximum(x - t_r, _c(0, x)) * a_right).astype(x.dtype, copy=False)])
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "LeakyReLU": leaky_relu,
     "PReLU": prelu,
     "ELU": elu,

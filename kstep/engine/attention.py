@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from kstep.engine.activations import softmax, tanh
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
 
 _BIG = 1.0e9
 
@@ -206,7 +206,7 @@ def multi_head_attention(call: Call) -> Out:
     return Out(outputs, masks=masks)
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "Attention": attention,
     "AdditiveAttention": additive_attention,
     "MultiHeadAttention": multi_head_attention,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from kstep.engine import activations
-from kstep.engine.base import Call, Out, finish
+from kstep.engine.base import Call, Kernel, Out, finish
 
 
-def _act(call: Call, name: str, x: np.ndarray) -> np.ndarray:
+def _act(call: Call, name: str | None, x: np.ndarray) -> np.ndarray:
     """Activation `name` on x, failing as this layer when kstep does not know it."""
     if not activations.known(name or "linear"):
         raise call.unsupported(f"unknown activation '{name}'")
@@ -186,7 +186,7 @@ def maxout_dense(call: Call) -> Out:
     return Out([np.max(z, axis=-2)])
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "Dense": dense,
     "Activation": activation,
     "Dropout": identity,

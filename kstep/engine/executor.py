@@ -181,6 +181,8 @@ class Executor:
 
     def _run_nested(self, spec: LayerSpec, inputs, in_masks, key: str, c: int):
         inner = spec.inner
+        if inner is None:
+            raise BadInput(f"nested model '{spec.name}' has no model config", path=self.mf.path)
         if len(inputs) != len(inner.inputs):
             raise BadInput(f"nested model '{spec.name}' takes {len(inner.inputs)} inputs, called with {len(inputs)}",
                            path=self.mf.path)

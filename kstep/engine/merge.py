@@ -11,9 +11,8 @@ from functools import reduce
 
 import numpy as np
 
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
 from kstep.semantics import L2Norm
-
 
 # ------------------------------------------------------------------------------------------------------------ helpers
 
@@ -219,7 +218,7 @@ def merge(call: Call) -> Out:
     raise call.unsupported(f"Merge mode '{mode}' (a lambda or unknown mode)")
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "Add": add,
     "Subtract": subtract,
     "Multiply": multiply,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
 from kstep.semantics import L2Norm
 
 
@@ -20,10 +20,8 @@ def _axes(axis, ndim: int) -> list[int]:
     return [int(a) % ndim for a in axes]
 
 
-def _broadcast(w: np.ndarray | None, axes: list[int], shape: tuple[int, ...]) -> np.ndarray | None:
+def _broadcast(w: np.ndarray, axes: list[int], shape: tuple[int, ...]) -> np.ndarray:
     """A per-feature weight of shape [shape[a] for a in axes] reshaped to broadcast against `shape`."""
-    if w is None:
-        return None
     w = np.asarray(w).reshape([shape[a] for a in axes])
     order = sorted(range(len(axes)), key=lambda i: axes[i])
     w = np.transpose(w, order)
@@ -58,7 +56,7 @@ def batch_normalization(call: Call) -> Out:
             y = y * gamma
         return Out([y + beta if beta is not None else y])
     axes = _axes(call.params.get("axis", -1), x.ndim)
-    gamma, beta = _broadcast(gamma, axes, x.shape), _broadcast(beta, axes, x.shape)
+    gamma, beta = (None if w is None else _broadcast(w, axes, x.shape) for w in (gamma, beta))
     if mode == 2:
         reduce = tuple(d for d in range(x.ndim) if d not in axes)
         mean = np.mean(x, axis=reduce, keepdims=True)
@@ -87,7 +85,7 @@ def layer_normalization(call: Call) -> Out:
     ws = list(call.weights)
     gamma = ws.pop(0) if call.params.get("scale", True) and ws else None
     beta = ws.pop(0) if call.params.get("center", True) and ws else None
-    gamma, beta = _broadcast(gamma, axes, x.shape), _broadcast(beta, axes, x.shape)
+    gamma, beta = (None if w is None else _broadcast(w, axes, x.shape) for w in (gamma, beta))
     eps = np.asarray(call.params.get("epsilon", 1e-3), dtype=x.dtype)
     red = tuple(sorted(axes))
     mean = np.mean(x, axis=red, keepdims=True)
@@ -142,7 +140,7 @@ def group_normalization(call: Call) -> Out:
     return Out([y.reshape(x.shape)])
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "BatchNormalization": batch_normalization,
     "LayerNormalization": layer_normalization,
     "UnitNormalization": unit_normalization,

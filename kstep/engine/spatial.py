@@ -7,17 +7,10 @@ bilinear_upsampling) or TF 1's legacy `resize_bilinear` (src = dst / factor) for
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from kstep.engine import _windows as W
-from kstep.engine.base import Call, Out
-
-
-def _rank(kind: str) -> int:
-    """Spatial rank from the kind's name: 'UpSampling2D' -> 2."""
-    return int(re.search(r"(\d)D", kind).group(1))
+from kstep.engine.base import Call, Kernel, Out
 
 
 def _fmt(call: Call) -> str:
@@ -26,7 +19,7 @@ def _fmt(call: Call) -> str:
 
 def _size(call: Call, nd: int) -> tuple[int, ...]:
     size = call.params["size"]
-    return (int(size),) * nd if np.isscalar(size) else tuple(int(v) for v in size)
+    return tuple(int(v) for v in size) if isinstance(size, (list, tuple)) else (int(size),) * nd
 
 
 def _linear_axis(x: np.ndarray, axis: int, factor: int, half_pixel: bool) -> np.ndarray:
@@ -47,7 +40,7 @@ def _linear_axis(x: np.ndarray, axis: int, factor: int, half_pixel: bool) -> np.
 
 def upsampling(call: Call) -> Out:
     """UpSampling1D/2D/3D: each spatial axis i repeated size[i] times ('nearest'); 2D may be 'bilinear'."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = _fmt(call)
     size = _size(call, nd)
     y = W.channels_last(call.x, fmt)
@@ -67,11 +60,11 @@ def upsampling(call: Call) -> Out:
 
 def _pairs(value, nd: int) -> list[tuple[int, int]]:
     """Canonical ((before, after), ...) per spatial axis; tolerates a bare int or (a, b) per axis."""
-    if np.isscalar(value):
+    if not isinstance(value, (list, tuple)):
         return [(int(value), int(value))] * nd
     out = []
     for v in value:
-        out.append((int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1])))
+        out.append((int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v)))
     if nd == 1 and len(out) == 2 and not any(isinstance(v, (tuple, list)) for v in value):
         return [(out[0][0], out[1][0])]
     return out
@@ -79,7 +72,7 @@ def _pairs(value, nd: int) -> list[tuple[int, int]]:
 
 def zero_padding(call: Call) -> Out:
     """ZeroPadding1D/2D/3D: `padding` ((before, after) per spatial axis) zeros added around the spatial axes."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = _fmt(call)
     x = W.channels_last(call.x, fmt)
     pads = _pairs(call.params["padding"], nd)
@@ -89,7 +82,7 @@ def zero_padding(call: Call) -> Out:
 
 def cropping(call: Call) -> Out:
     """Cropping1D/2D/3D: `cropping` ((before, after) per spatial axis) cells removed; a view."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = _fmt(call)
     x = W.channels_last(call.x, fmt)
     crops = _pairs(call.params["cropping"], nd)
@@ -97,7 +90,7 @@ def cropping(call: Call) -> Out:
     return Out([W.restore_format(x[(slice(None),) + index], fmt)])
 
 
-KERNELS = {
+KERNELS: dict[str, Kernel] = {
     "UpSampling1D": upsampling,
     "UpSampling2D": upsampling,
     "UpSampling3D": upsampling,

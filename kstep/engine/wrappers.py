@@ -1,4 +1,4 @@
-"""Provides the kernels for TimeDistributed and Bidirectional, which run their inner layers via `call.run_inner`.
+"""Provides the kernels for TimeDistributed and Bidirectional, which run their inner layers via `call.run`.
 
 TimeDistributed folds time into the batch axis: (batch, time, ...) -> (batch*time, ...) -> inner -> back. From
 Keras 2 on (`sem.time_distributed_folds_mask`), a mask with more than two axes (batch, time, steps...) reaches the
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kstep.engine.base import Call, Out, output_masks
-
+from kstep.engine.base import Call, Kernel, Out, output_masks
 
 # ------------------------------------------------------------------------------------------------ TimeDistributed
 
@@ -51,7 +50,7 @@ def time_distributed(call: Call) -> Out:
     b, t = x.shape[:2]
     mask = call.mask
     inner_mask = _fold(mask) if mask is not None and mask.ndim > 2 and call.sem.time_distributed_folds_mask else None
-    inner = call.run_inner(call.layer.wrapped[0], [_fold(x)], [inner_mask])
+    inner = call.run(call.layer.wrapped[0], [_fold(x)], [inner_mask])
     outs = [_unfold(o, b, t) for o in inner.outputs]
     pre = inner.pre_activation
     out_mask = _td_output_mask(call, inner, inner_mask, b, t)
@@ -87,8 +86,8 @@ def bidirectional(call: Call) -> Out:
     mode = call.params.get("merge_mode", "concat")
     if mode not in ("concat", "sum", "ave", "mul", None):
         raise call.unsupported(f"merge_mode={mode!r}")
-    fwd = call.run_inner(forward, [call.x], [call.mask])
-    bwd = call.run_inner(backward, [call.x], [call.mask])
+    fwd = call.run(forward, [call.x], [call.mask])
+    bwd = call.run(backward, [call.x], [call.mask])
     a, b = fwd.outputs[0], bwd.outputs[0]
     seq = bool(forward.params.get("return_sequences"))
     time_axis = 0 if forward.params.get("time_major") else 1
@@ -110,7 +109,7 @@ def bidirectional(call: Call) -> Out:
     return Out(outs, masks=[out_mask] * n_main + [None] * (len(outs) - n_main))
 
 
-KERNELS = {
+KERNELS: dict[str, Kernel] = {
     "TimeDistributed": time_distributed,
     "Bidirectional": bidirectional,
 }
