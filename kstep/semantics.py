@@ -1,15 +1,19 @@
-"""Provides `Semantics`: how the Keras version and backend that wrote a file executed it.
+"""Provides `Semantics`: how the Keras version and backend that wrote a file executed it (and the enums its answers
+use: Generation, Backend, HardSigmoid, L2Norm).
 
 This is the one place where version semantics live. The reader (`kstep.io`) builds a `Semantics` from what the file
-says (and what it had to assume, recorded as facts); the engine only asks it questions, never looks at versions
-itself. Sources for every rule: ../shared/docs/keras-formats.md (section numbers in the docstrings).
+says (and what it had to assume, recorded as facts); the engine only asks it questions, one named property per
+version rule, and never looks at versions itself. Sources for every rule: ../shared/docs/keras-formats.md (section
+numbers in the docstrings), or the real-Keras fixture that checks it where that document is silent.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
+
+from kstep.kinds import kinds_where
 
 
 class Generation(StrEnum):
@@ -31,6 +35,23 @@ class Backend(StrEnum):
     TORCH = "torch"
     NUMPY = "numpy"
 
+
+class HardSigmoid(StrEnum):
+    """Which formula `hard_sigmoid` computes, rendered as the formula inside clip(..., 0, 1) (§4.10)."""
+
+    LINEAR = "0.2x+0.5"  # Keras 1, Keras 2, tf.keras 2: clip(0.2x + 0.5, 0, 1)
+    RELU6 = "x/6+0.5"  # Keras 3: relu6(x + 3) / 6
+
+
+class L2Norm(Enum):
+    """How the backend's l2_normalize divides x by its norm over some axes (ss = sum of x^2 over them)."""
+
+    DIVIDE = "x / sqrt(max(ss, eps))"  # Keras 1/2 on Theano or CNTK (eps = K.epsilon())
+    RSQRT = "x * rsqrt(max(ss, 1e-12))"  # tf.nn.l2_normalize: Keras 2 on TensorFlow, tf.keras 2
+    CAPPED_RSQRT = "x * min(rsqrt(ss), 1 / eps)"  # Keras 3 ops.normalize
+
+
+_FLIPPED_BY_THEANO = kinds_where("flipped_by_theano")
 
 GENERATIONS = tuple(g.value for g in Generation)
 BACKENDS = tuple(b.value for b in Backend)
@@ -67,22 +88,84 @@ class Semantics:
     @property
     def theano(self) -> bool:
         """Theano ran this file: true convolution and Theano's own 'same' padding rules (§4.1, §4.2)."""
-        return self.backend == "theano"
+        return self.backend is Backend.THEANO
 
     def flips_kernel(self, kind: str) -> bool:
         """Whether `kind` computed a true convolution (spatially flipped kernel) rather than a cross-correlation.
 
-        Theano flips Conv1D/2D/3D, the transposed convolutions and ConvLSTM2D; depthwise and separable
-        convolutions correlate on every backend (§4.1).
+        Theano flips the kinds whose kstep.kinds record has `flipped_by_theano` (Conv1D/2D/3D, the transposed
+        convolutions, ConvLSTM2D); depthwise and separable convolutions correlate on every backend (§4.1).
         """
-        return self.theano and kind in {
-            "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "ConvLSTM2D",
-        }
+        return self.theano and kind in _FLIPPED_BY_THEANO
 
     @property
-    def hard_sigmoid(self) -> str:
-        """Which hard_sigmoid formula: '0.2x+0.5' (Keras 1, 2, tf.keras 2) or 'x/6+0.5' (Keras 3) (§4.4)."""
-        return "x/6+0.5" if self.generation == "keras3" else "0.2x+0.5"
+    def hard_sigmoid(self) -> HardSigmoid:
+        """Which hard_sigmoid formula: 0.2x+0.5 (Keras 1, 2, tf.keras 2) or x/6+0.5 (Keras 3) (§4.10).
+
+        A StrEnum: str() and f-strings give the formula ('0.2x+0.5', 'x/6+0.5'), and it equals that string.
+        """
+        return HardSigmoid.RELU6 if self.generation is Generation.KERAS3 else HardSigmoid.LINEAR
+
+    @property
+    def softmax_2d_3d_only(self) -> bool:
+        """The softmax activation refuses anything but 2-D or 3-D input (Keras 1; later ones take any rank) (§4.7)."""
+        return self.generation is Generation.KERAS1
+
+    @property
+    def softmax_layer_2d_last_axis(self) -> bool:
+        """The Softmax layer on a 2-D input uses the last axis whatever its `axis` says (Keras 1/2's 2-D path, §4.7)."""
+        return self.generation in (Generation.KERAS1, Generation.KERAS2)
+
+    @property
+    def softmax_layer_masks(self) -> bool:
+        """The Softmax layer adds -1e9 where a mask of the input's shape is False (tf.keras 2, Keras 3) (§4.7)."""
+        return self.generation in (Generation.TF_KERAS, Generation.KERAS3)
+
+    @property
+    def l2_normalize(self) -> L2Norm:
+        """The backend's l2_normalize, used by Dot(normalize=True) and UnitNormalization (§4.8 gives Keras 2's
+        Theano form; the others are read from tf.nn.l2_normalize and Keras 3 ops.normalize, and checked by the
+        UnitNormalization and Dot(normalize=True) cases of tests/fixtures/modern)."""
+        if self.generation is Generation.KERAS3:
+            return L2Norm.CAPPED_RSQRT
+        if self.generation is Generation.TF_KERAS or self.backend is Backend.TENSORFLOW:
+            return L2Norm.RSQRT
+        return L2Norm.DIVIDE
+
+    @property
+    def bilinear_half_pixel(self) -> bool:
+        """UpSampling2D('bilinear') samples at half-pixel centres: tf.keras 2's tf.image.resize, Keras 3, Theano's
+        bilinear_upsampling; standalone Keras 2 on TensorFlow/CNTK uses TF 1's legacy resize_bilinear (src = dst /
+        factor). Not in keras-formats.md; the tests/fixtures/modern upsample_pad_reshape cases check tf.keras 2 and
+        Keras 3."""
+        return self.theano or self.generation in (Generation.TF_KERAS, Generation.KERAS3)
+
+    @property
+    def time_distributed_mask_unchanged(self) -> bool:
+        """TimeDistributed's output mask is its input mask, unchanged (Keras 1, Keras 3); tf.keras 2 and Keras 2 take
+        the inner layer's own mask, else reduce the input mask's extra axes with any(). Not in keras-formats.md
+        (§4.4 covers recurrent masks only); the tests/fixtures/modern embedding_mask_bilstm_td cases check it."""
+        return self.generation in (Generation.KERAS1, Generation.KERAS3)
+
+    @property
+    def time_distributed_folds_mask(self) -> bool:
+        """TimeDistributed hands a mask of more than two axes (batch, time, steps...) to its inner layer folded like
+        the input (Keras 2 on; Keras 1 hands it none). Not in keras-formats.md (§4.4 covers recurrent masks only)."""
+        return self.generation is not Generation.KERAS1
+
+    @property
+    def bidirectional_zero_output_for_mask(self) -> bool:
+        """Bidirectional sets zero_output_for_mask on both directions when returning sequences, so masked steps are
+        zeros, not the repeated previous output of §4.4 (tf.keras 2, Keras 3; seen in the tests/fixtures/modern
+        embedding_mask_bilstm_td cases)."""
+        return self.generation in (Generation.TF_KERAS, Generation.KERAS3)
+
+    @property
+    def attention_ignores_propagated_masks(self) -> bool:
+        """Attention/AdditiveAttention never receive propagated masks in a functional model (Keras 3, checked with
+        3.15.1 on the numpy and TensorFlow backends, see kstep/engine/attention.py); tf.keras 2 applies them. Not in
+        keras-formats.md."""
+        return self.generation is Generation.KERAS3
 
     @property
     def avg_pool_same_counts_padding(self) -> bool:

@@ -131,7 +131,8 @@ def locally_connected(x, kernel, kernel_size, strides, channels_first_order=Fals
         patch = x[(slice(None),) + sl]  # (batch, *k, C)
         if channels_first_order:
             patch = np.moveaxis(patch, -1, 1)
-        y[(slice(None), *j)] = patch.reshape(x.shape[0], -1).astype(np.float64) @ kernel[p].astype(np.float64)
+        cell: tuple[slice | int, ...] = (slice(None), *j)
+        y[cell] = patch.reshape(x.shape[0], -1).astype(np.float64) @ kernel[p].astype(np.float64)
     return y
 
 
@@ -147,8 +148,9 @@ def pool(x, pool_size, strides, padding, mode, theano=False, count_pad=False, ra
             lo = j[a] * strides[a] - before[a]
             sl.append(slice(max(lo, 0), min(lo + pool_size[a], x.shape[1 + a])))
         cells = x[(slice(None), *sl)].astype(np.float64).reshape(x.shape[0], -1, x.shape[-1])
+        cell: tuple[slice | int, ...] = (slice(None), *j)
         if mode == "max":
-            y[(slice(None), *j)] = cells.max(axis=1)
+            y[cell] = cells.max(axis=1)
         else:
-            y[(slice(None), *j)] = cells.sum(axis=1) / (np.prod(pool_size) if count_pad else cells.shape[1])
+            y[cell] = cells.sum(axis=1) / (np.prod(pool_size) if count_pad else cells.shape[1])
     return y

@@ -2,8 +2,9 @@
 
 `apply(name, x, sem, params)` is what kernels call for a fused activation and what the Activation layer runs.
 Generation differences come from `sem` (../shared/docs/keras-formats.md §4.7, §4.10):
-- hard_sigmoid is clip(0.2x+0.5, 0, 1) up to tf.keras 2 and relu6(x+3)/6 in Keras 3;
-- softmax: Keras 1 accepts only 2-D/3-D input (last axis); every later generation any rank (last axis);
+- hard_sigmoid is clip(0.2x+0.5, 0, 1) up to tf.keras 2 and relu6(x+3)/6 in Keras 3 (`sem.hard_sigmoid`);
+- softmax: Keras 1 accepts only 2-D/3-D input (last axis); every later generation any rank (last axis)
+  (`sem.softmax_2d_3d_only`);
 - leaky_relu as an activation *function* has slope 0.2 (tf.nn.leaky_relu, Keras 3), unlike the layer's 0.3.
 The parametrised forms (relu with threshold/max_value, elu with alpha, softmax on an axis) are module functions the
 advanced-activation layers call directly. Internally some functions compute in float64 (erf) and cast back.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstep.errors import UnsupportedLayer
-from kstep.semantics import Semantics
+from kstep.semantics import HardSigmoid, Semantics
 
 
 def _c(value, x: np.ndarray) -> np.ndarray:
@@ -118,7 +119,7 @@ def sigmoid(x, sem=None):
 def hard_sigmoid(x, sem: Semantics | None = None):
     """clip(0.2x + 0.5, 0, 1) up to tf.keras 2; relu6(x + 3) / 6 in Keras 3 (sem.hard_sigmoid)."""
     x = _float(x)
-    if sem is not None and sem.hard_sigmoid == "x/6+0.5":
+    if sem is not None and sem.hard_sigmoid is HardSigmoid.RELU6:
         return relu6(x + _c(3, x)) / _c(6, x)
     return np.clip(_c(0.2, x) * x + _c(0.5, x), _c(0, x), _c(1, x))
 
@@ -268,7 +269,7 @@ def sparsemax(x, sem=None, axis=-1):
 
 def _softmax_checked(x, sem=None):
     """Activation('softmax'): always the last axis; Keras 1 refuses anything but 2-D/3-D (§4.7)."""
-    if sem is not None and sem.generation == "keras1" and np.ndim(x) not in (2, 3):
+    if sem is not None and sem.softmax_2d_3d_only and np.ndim(x) not in (2, 3):
         raise ValueError(f"Keras 1 softmax accepts only 2-D or 3-D tensors, got {np.ndim(x)}-D")
     return softmax(x, sem)
 

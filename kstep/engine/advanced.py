@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstep.engine import activations
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
 
 
 def _c(value, x: np.ndarray) -> np.ndarray:
@@ -71,10 +71,10 @@ def softmax(call: Call) -> Out:
     """Softmax(axis); a Keras 2 2-D input always uses the last axis; tf.keras/Keras 3 add -1e9 where mask is False."""
     x = call.x
     axis = _param(call, "axis", default=-1)
-    if call.sem.generation in ("keras1", "keras2") and x.ndim == 2:
+    if call.sem.softmax_layer_2d_last_axis and x.ndim == 2:
         axis = -1
     mask = call.mask
-    if mask is not None and call.sem.generation in ("tf.keras", "keras3") and np.shape(mask) == x.shape:
+    if mask is not None and call.sem.softmax_layer_masks and np.shape(mask) == x.shape:
         x = x + (_c(1, x) - np.asarray(mask).astype(x.dtype)) * _c(-1e9, x)
     axis = tuple(axis) if isinstance(axis, (list, tuple)) else int(axis)
     return Out([activations.softmax(x, call.sem, axis=axis)])
@@ -100,7 +100,7 @@ def srelu(call: Call) -> Out:
     return Out([(t_left + centre + np.maximum(x - t_r, _c(0, x)) * a_right).astype(x.dtype, copy=False)])
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "LeakyReLU": leaky_relu,
     "PReLU": prelu,
     "ELU": elu,
@@ -110,5 +110,3 @@ KERNELS: dict = {
     "ParametricSoftplus": parametric_softplus,
     "SReLU": srelu,
 }
-
-PASSES_MASK: set[str] = set(KERNELS)

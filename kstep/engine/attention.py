@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from kstep.engine.activations import softmax, tanh
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
 
 _BIG = 1.0e9
 
@@ -55,7 +55,7 @@ def _attend(call: Call, scores: np.ndarray, v: np.ndarray, q_mask, v_mask, causa
     ignored there; tf.keras 2 applies them.
     """
     dt = scores.dtype
-    if call.sem.generation == "keras3":
+    if call.sem.attention_ignores_propagated_masks:
         q_mask = v_mask = None
     mask = None
     if v_mask is not None:
@@ -206,11 +206,8 @@ def multi_head_attention(call: Call) -> Out:
     return Out(outputs, masks=masks)
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "Attention": attention,
     "AdditiveAttention": additive_attention,
     "MultiHeadAttention": multi_head_attention,
 }
-
-# These kernels set the output mask themselves (the query's mask).
-PASSES_MASK: set[str] = set()

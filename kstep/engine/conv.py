@@ -9,13 +9,10 @@ Theano files convolve (the kernel's spatial axes are flipped, `call.sem.flips_ke
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from kstep.engine import _windows as W
-from kstep.engine.base import Call, Out, finish
-
+from kstep.engine.base import Call, Kernel, Out, finish
 
 # ---------------------------------------------------------------------------------------------------- helpers
 
@@ -115,17 +112,12 @@ def _pointwise(z: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out.reshape(*z.shape[:-1], f)
 
 
-def _rank(kind: str) -> int:
-    """Spatial rank from the kind's name: 'SeparableConv2D' -> 2."""
-    return int(re.search(r"(\d)D", kind).group(1))
-
-
 # ---------------------------------------------------------------------------------------------------- Conv
 
 
 def conv(call: Call) -> Out:
     """Conv1D/2D/3D: x (batch, *sp, C) or (batch, C, *sp); kernel (*k, C/groups, filters); bias (filters,)."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = call.params["data_format"]
     kernel = call.weights[0]
     if call.sem.flips_kernel(call.layer.kind):
@@ -187,7 +179,7 @@ def conv_transpose(call: Call) -> Out:
     scatter-added at stride s into the full result (length (n-1)*s + k_eff), which is cropped to the output.
     """
     p = call.params
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = p["data_format"]
     if call.sem.theano and p["padding"] == "same" and any(k % 2 == 0 for k in p["kernel_size"]):
         raise call.unsupported("Theano rejects even kernel sizes with padding 'same' in transposed convolutions")
@@ -219,7 +211,7 @@ def conv_transpose(call: Call) -> Out:
 
 def depthwise(call: Call) -> Out:
     """DepthwiseConv1D/2D: x (batch, *sp, C); depthwise_kernel (*k, C, mult); out C*mult channels. Never flipped."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = call.params["data_format"]
     x = W.channels_last(call.x, fmt)
     z = _depthwise(_patches(call, x, nd), call.weights[0])
@@ -228,7 +220,7 @@ def depthwise(call: Call) -> Out:
 
 def separable(call: Call) -> Out:
     """SeparableConv1D/2D: depthwise (*k, C, mult) with the layer's strides/padding, then pointwise (*1, C*mult, F)."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = call.params["data_format"]
     x = W.channels_last(call.x, fmt)
     z = _depthwise(_patches(call, x, nd), call.weights[0])
@@ -247,7 +239,7 @@ def locally_connected(call: Call) -> Out:
     (F, *out), not a transpose).
     """
     p = call.params
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = p["data_format"]
     if p["padding"] != "valid":
         raise call.unsupported(f"padding {p['padding']!r} (only 'valid' has a canonical kernel layout)")
@@ -271,7 +263,7 @@ def locally_connected(call: Call) -> Out:
     return finish(call, z)
 
 
-KERNELS = {
+KERNELS: dict[str, Kernel] = {
     "Conv1D": conv,
     "Conv2D": conv,
     "Conv3D": conv,
@@ -285,4 +277,3 @@ KERNELS = {
     "LocallyConnected1D": locally_connected,
     "LocallyConnected2D": locally_connected,
 }
-PASSES_MASK: set[str] = set()

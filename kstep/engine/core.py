@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from kstep.engine import activations
-from kstep.engine.base import Call, Out, finish
+from kstep.engine.base import Call, Kernel, Out, finish
 
 
-def _act(call: Call, name: str, x: np.ndarray) -> np.ndarray:
+def _act(call: Call, name: str | None, x: np.ndarray) -> np.ndarray:
     """Activation `name` on x, failing as this layer when kstep does not know it."""
     if not activations.known(name or "linear"):
         raise call.unsupported(f"unknown activation '{name}'")
@@ -24,7 +24,7 @@ def _finish(call: Call, z: np.ndarray) -> Out:
     name = call.params.get("activation") or "linear"
     if not activations.known(name):
         raise call.unsupported(f"unknown activation '{name}'")
-    if name == "softmax" and call.sem.generation == "keras1" and z.ndim not in (2, 3):
+    if name == "softmax" and call.sem.softmax_2d_3d_only and z.ndim not in (2, 3):
         raise call.unsupported("Keras 1 softmax accepts only 2-D or 3-D tensors")
     return finish(call, z)
 
@@ -186,12 +186,7 @@ def maxout_dense(call: Call) -> Out:
     return Out([np.max(z, axis=-2)])
 
 
-_IDENTITY = (
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
-    "AlphaDropout", "ActivityRegularization", "Identity",
-)
-
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "Dense": dense,
     "Activation": activation,
     "Dropout": identity,
@@ -215,6 +210,3 @@ KERNELS: dict = {
     "Highway": highway,
     "MaxoutDense": maxout_dense,
 }
-
-# Keras's supports_masking layers among these (Masking and Embedding set their own mask).
-PASSES_MASK: set[str] = {"Dense", "Activation", "Highway", "MaxoutDense", *_IDENTITY}

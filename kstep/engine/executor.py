@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from kstep.engine import registry
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Out, output_masks
 from kstep.errors import BadInput, UnsupportedLayer
 from kstep.io.order import execution_order
 from kstep.ir import LayerSpec, ModelFile, ModelSpec, TensorRef
@@ -32,7 +32,6 @@ class LayerResult:
     call: int
     inputs: list[TensorRef]
     outputs: list[np.ndarray] = field(default_factory=list)
-    pre_activation: np.ndarray | None = None
     seconds: float = 0.0
     unsupported: str | None = None  # the reason, when the layer could not run
     skipped: bool = False  # an input came from an unsupported layer
@@ -176,18 +175,14 @@ class Executor:
         except UnsupportedLayer as exc:
             return LayerResult(key, spec, c, spec.calls[c].inputs, unsupported=exc.reason)
         seconds = time.perf_counter() - start
-        result = LayerResult(key, spec, c, spec.calls[c].inputs, outputs=list(out.outputs),
-                             pre_activation=out.pre_activation, seconds=seconds)
-        if out.masks is not None:
-            result.masks = list(out.masks)
-        elif spec.kind in registry.PASSES_MASK and in_masks and in_masks[0] is not None:
-            result.masks = [in_masks[0]] * len(out.outputs)
-        else:
-            result.masks = None
+        result = LayerResult(key, spec, c, spec.calls[c].inputs, outputs=list(out.outputs), seconds=seconds)
+        result.masks = output_masks(spec.kind, out, in_masks[0] if in_masks else None)
         return result
 
     def _run_nested(self, spec: LayerSpec, inputs, in_masks, key: str, c: int):
         inner = spec.inner
+        if inner is None:
+            raise BadInput(f"nested model '{spec.name}' has no model config", path=self.mf.path)
         if len(inputs) != len(inner.inputs):
             raise BadInput(f"nested model '{spec.name}' takes {len(inner.inputs)} inputs, called with {len(inputs)}",
                            path=self.mf.path)

@@ -11,8 +11,8 @@ from functools import reduce
 
 import numpy as np
 
-from kstep.engine.base import Call, Out
-
+from kstep.engine.base import Call, Kernel, Out
+from kstep.semantics import L2Norm
 
 # ------------------------------------------------------------------------------------------------------------ helpers
 
@@ -107,17 +107,18 @@ def _dot_axes(axes, x: np.ndarray, y: np.ndarray) -> list[int]:
 
 
 def l2_normalize(call: Call, x: np.ndarray, axis: int) -> np.ndarray:
-    """Dot(normalize=True)'s L2 normalisation, per generation and backend (§4.8).
+    """Dot(normalize=True)'s L2 normalisation of x over `axis`, in the form of `sem.l2_normalize` (§4.8).
 
-    Keras 1/2 on Theano/CNTK: x / sqrt(max(sum x^2, 1e-7)); Keras 2 on TF and tf.keras: x * rsqrt(max(sum x^2, 1e-12));
-    Keras 3: x * min(rsqrt(sum x^2), 1/1e-7).
+    DIVIDE (Keras 1/2 on Theano/CNTK): x / sqrt(max(sum x^2, 1e-7)); RSQRT (Keras 2 on TF, tf.keras):
+    x * rsqrt(max(sum x^2, 1e-12)); CAPPED_RSQRT (Keras 3): x * min(rsqrt(sum x^2), 1/1e-7).
     """
     one = np.asarray(1, x.dtype)
     ss = np.sum(np.square(x), axis=axis, keepdims=True)
-    if call.sem.generation == "keras3":
+    form = call.sem.l2_normalize
+    if form is L2Norm.CAPPED_RSQRT:
         with np.errstate(divide="ignore"):  # a zero vector: min(inf, 1e7) * 0 = 0
             return x * np.minimum(one / np.sqrt(ss), np.asarray(1e7, x.dtype))
-    if call.sem.generation == "tf.keras" or call.sem.backend == "tensorflow":
+    if form is L2Norm.RSQRT:
         return x * (one / np.sqrt(np.maximum(ss, np.asarray(1e-12, x.dtype))))
     return x / np.sqrt(np.maximum(ss, np.asarray(call.sem.epsilon, x.dtype)))
 
@@ -217,7 +218,7 @@ def merge(call: Call) -> Out:
     raise call.unsupported(f"Merge mode '{mode}' (a lambda or unknown mode)")
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "Add": add,
     "Subtract": subtract,
     "Multiply": multiply,
@@ -228,6 +229,3 @@ KERNELS: dict = {
     "Dot": dot,
     "Merge": merge,
 }
-
-# Merges compute their own masks (Out.masks) when an input is masked; Dot and Merge dot/cos drop them, as Keras does.
-PASSES_MASK: set[str] = set()

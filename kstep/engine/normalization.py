@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
+from kstep.semantics import L2Norm
 
 
 def _axes(axis, ndim: int) -> list[int]:
@@ -19,10 +20,8 @@ def _axes(axis, ndim: int) -> list[int]:
     return [int(a) % ndim for a in axes]
 
 
-def _broadcast(w: np.ndarray | None, axes: list[int], shape: tuple[int, ...]) -> np.ndarray | None:
+def _broadcast(w: np.ndarray, axes: list[int], shape: tuple[int, ...]) -> np.ndarray:
     """A per-feature weight of shape [shape[a] for a in axes] reshaped to broadcast against `shape`."""
-    if w is None:
-        return None
     w = np.asarray(w).reshape([shape[a] for a in axes])
     order = sorted(range(len(axes)), key=lambda i: axes[i])
     w = np.transpose(w, order)
@@ -57,7 +56,7 @@ def batch_normalization(call: Call) -> Out:
             y = y * gamma
         return Out([y + beta if beta is not None else y])
     axes = _axes(call.params.get("axis", -1), x.ndim)
-    gamma, beta = _broadcast(gamma, axes, x.shape), _broadcast(beta, axes, x.shape)
+    gamma, beta = (None if w is None else _broadcast(w, axes, x.shape) for w in (gamma, beta))
     if mode == 2:
         reduce = tuple(d for d in range(x.ndim) if d not in axes)
         mean = np.mean(x, axis=reduce, keepdims=True)
@@ -86,7 +85,7 @@ def layer_normalization(call: Call) -> Out:
     ws = list(call.weights)
     gamma = ws.pop(0) if call.params.get("scale", True) and ws else None
     beta = ws.pop(0) if call.params.get("center", True) and ws else None
-    gamma, beta = _broadcast(gamma, axes, x.shape), _broadcast(beta, axes, x.shape)
+    gamma, beta = (None if w is None else _broadcast(w, axes, x.shape) for w in (gamma, beta))
     eps = np.asarray(call.params.get("epsilon", 1e-3), dtype=x.dtype)
     red = tuple(sorted(axes))
     mean = np.mean(x, axis=red, keepdims=True)
@@ -101,11 +100,12 @@ def layer_normalization(call: Call) -> Out:
 
 
 def unit_normalization(call: Call) -> Out:
-    """x / sqrt(max(sum(x^2 over axis), 1e-12)) (tf.keras l2_normalize; Keras 3 floors the norm at 1e-12)."""
+    """x / sqrt(max(sum(x^2 over axis), 1e-12)); x * min(rsqrt(sum(x^2)), 1e12) where `sem.l2_normalize` is Keras 3's
+    CAPPED_RSQRT (tf.keras 2's rsqrt form agrees with the division up to rounding)."""
     x = call.x
     axes = tuple(sorted(_axes(call.params.get("axis", -1), x.ndim)))
     ss = np.sum(np.square(x), axis=axes, keepdims=True)
-    if call.sem.generation == "keras3":
+    if call.sem.l2_normalize is L2Norm.CAPPED_RSQRT:
         with np.errstate(divide="ignore"):  # a zero vector: min(inf, 1e12) * 0 = 0
             inv = np.minimum(np.asarray(1, x.dtype) / np.sqrt(ss), np.asarray(1e12, x.dtype))
         return Out([x * inv])
@@ -140,11 +140,9 @@ def group_normalization(call: Call) -> Out:
     return Out([y.reshape(x.shape)])
 
 
-KERNELS: dict = {
+KERNELS: dict[str, Kernel] = {
     "BatchNormalization": batch_normalization,
     "LayerNormalization": layer_normalization,
     "UnitNormalization": unit_normalization,
     "GroupNormalization": group_normalization,
 }
-
-PASSES_MASK: set[str] = {"BatchNormalization", "LayerNormalization", "UnitNormalization", "GroupNormalization"}

@@ -8,17 +8,10 @@ in an average only for Keras 2.0.4-2.1.4 on Theano (`sem.avg_pool_same_counts_pa
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from kstep.engine import _windows as W
-from kstep.engine.base import Call, Out
-
-
-def _rank(kind: str) -> int:
-    """Spatial rank from the kind's name: 'MaxPooling2D' -> 2."""
-    return int(re.search(r"(\d)D", kind).group(1))
+from kstep.engine.base import Call, Kernel, Out
 
 
 def _pads(call: Call, x: np.ndarray, nd: int) -> list[W.AxisPad]:
@@ -40,32 +33,32 @@ def _axis_counts(n: int, k: int, s: int, pad: W.AxisPad) -> np.ndarray:
 
 def max_pool(call: Call) -> Out:
     """MaxPooling1D/2D/3D: (batch, *sp, C) or (batch, C, *sp) -> pooled, same layout; padded cells never win."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = call.params["data_format"]
     x = W.channels_last(call.x, fmt)
     k, s = call.params["pool_size"], _strides(call)
     pads = _pads(call, x, nd)
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     win = W.windows(W.pad_spatial(x, pads, fill), k, s, (1,) * nd, [a.out for a in pads])
-    out = None
-    for index in np.ndindex(*k):
-        t = W.tap(win, nd, index)
-        out = t.copy() if out is None else np.maximum(out, t, out=out)
+    taps = (W.tap(win, nd, index) for index in np.ndindex(*k))
+    out = next(taps).copy()
+    for t in taps:
+        np.maximum(out, t, out=out)
     return Out([W.restore_format(out, fmt)])
 
 
 def avg_pool(call: Call) -> Out:
     """AveragePooling1D/2D/3D: mean over each window's real cells (or over k cells when the file counted padding)."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = call.params["data_format"]
     x = W.channels_last(call.x, fmt)
     k, s = call.params["pool_size"], _strides(call)
     pads = _pads(call, x, nd)
     win = W.windows(W.pad_spatial(x, pads, 0), k, s, (1,) * nd, [a.out for a in pads])
-    acc = None
-    for index in np.ndindex(*k):
-        t = W.tap(win, nd, index)
-        acc = t.copy() if acc is None else np.add(acc, t, out=acc)
+    taps = (W.tap(win, nd, index) for index in np.ndindex(*k))
+    acc = next(taps).copy()
+    for t in taps:
+        np.add(acc, t, out=acc)
     if call.params["padding"] == "same" and call.sem.avg_pool_same_counts_padding:
         count = np.asarray(np.prod(k), x.dtype)
     else:
@@ -85,14 +78,14 @@ def _global_axes(call: Call, nd: int) -> tuple[int, ...]:
 
 def global_max(call: Call) -> Out:
     """GlobalMaxPooling1D/2D/3D: max over the spatial axes -> (batch, C), or kept as size-1 axes with keepdims."""
-    axes = _global_axes(call, _rank(call.layer.kind))
+    axes = _global_axes(call, call.rank)
     return Out([np.max(call.x, axis=axes, keepdims=bool(call.params.get("keepdims")))])
 
 
 def global_avg(call: Call) -> Out:
     """GlobalAveragePooling1D/2D/3D: mean over the spatial axes. 1-D with a mask (batch, time): the mean of the
     unmasked steps only, as tf.keras does; the mask is consumed."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     axes = _global_axes(call, nd)
     keep = bool(call.params.get("keepdims"))
     x = call.x
@@ -105,7 +98,7 @@ def global_avg(call: Call) -> Out:
     return Out([np.mean(x, axis=axes, keepdims=keep, dtype=x.dtype)], masks=[None] if mask is not None else None)
 
 
-KERNELS = {
+KERNELS: dict[str, Kernel] = {
     "MaxPooling1D": max_pool,
     "MaxPooling2D": max_pool,
     "MaxPooling3D": max_pool,
@@ -119,4 +112,3 @@ KERNELS = {
     "GlobalAveragePooling2D": global_avg,
     "GlobalAveragePooling3D": global_avg,
 }
-PASSES_MASK: set[str] = set()

@@ -17,7 +17,8 @@ import dataclasses
 import numpy as np
 
 from kstep.engine.activations import apply
-from kstep.engine.base import Call, Out
+from kstep.engine.base import Call, Kernel, Out
+from kstep.engine.conv import conv
 
 
 def _act(call: Call, key: str):
@@ -52,7 +53,8 @@ def _prepare(call: Call) -> tuple[np.ndarray, np.ndarray | None]:
         # of its entries does (keras/src/backend/numpy/rnn.py: masked = all(not mask_t, axis=-1))
         mask = np.any(mask, axis=-1)
     if mask is not None and np.ndim(mask) != 2:
-        raise call.unsupported(f"a mask of shape {np.shape(call.mask)} (kstep masks recurrent layers per time step)")
+        shape = np.asarray(call.mask).shape
+        raise call.unsupported(f"a mask of shape {shape} (kstep masks recurrent layers per time step)")
     if call.params.get("go_backwards"):
         x = x[:, ::-1]
         mask = None if mask is None else mask[:, ::-1]
@@ -262,10 +264,8 @@ def conv_lstm(call: Call) -> Out:
     (4u,). The input convolution uses the layer's strides, padding and dilation; the recurrent one stride 1 and
     'same' padding. Computed channels-last; outputs returned in the layer's data_format.
     """
-    from kstep.engine.conv import conv
-
     p = call.params
-    nd = int(call.layer.kind[-2])
+    nd = call.rank
     conv_kind = f"Conv{nd}D"
     x, mask = _prepare(call)
     kernel, rec = call.weights[0], call.weights[1]
@@ -312,7 +312,7 @@ def conv_lstm(call: Call) -> Out:
     return _finish(call, outputs, states)
 
 
-KERNELS = {
+KERNELS: dict[str, Kernel] = {
     "SimpleRNN": simple_rnn,
     "LSTM": lstm,
     "GRU": gru,
@@ -322,4 +322,3 @@ KERNELS = {
     "ConvLSTM2D": conv_lstm,
     "ConvLSTM3D": conv_lstm,
 }
-PASSES_MASK: set[str] = set()

@@ -1,23 +1,16 @@
 """Provides the kernels for UpSampling, ZeroPadding and Cropping 1D/2D/3D.
 
 All work in channels-last layout and return to the layer's data_format. UpSampling2D 'bilinear' samples the way the
-writer's backend did: half-pixel centres (tf.keras 2's tf.image.resize, Keras 3, Theano's bilinear_upsampling) or
-TF 1's legacy `resize_bilinear` (src = dst / factor) for standalone Keras 2 on TensorFlow.
+writer's backend did (`sem.bilinear_half_pixel`): half-pixel centres (tf.keras 2's tf.image.resize, Keras 3, Theano's
+bilinear_upsampling) or TF 1's legacy `resize_bilinear` (src = dst / factor) for standalone Keras 2 on TensorFlow.
 """
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from kstep.engine import _windows as W
-from kstep.engine.base import Call, Out
-
-
-def _rank(kind: str) -> int:
-    """Spatial rank from the kind's name: 'UpSampling2D' -> 2."""
-    return int(re.search(r"(\d)D", kind).group(1))
+from kstep.engine.base import Call, Kernel, Out
 
 
 def _fmt(call: Call) -> str:
@@ -26,12 +19,7 @@ def _fmt(call: Call) -> str:
 
 def _size(call: Call, nd: int) -> tuple[int, ...]:
     size = call.params["size"]
-    return (int(size),) * nd if np.isscalar(size) else tuple(int(v) for v in size)
-
-
-def _half_pixel(call: Call) -> bool:
-    """Whether bilinear resizing uses half-pixel centres (everything but standalone Keras 1/2 on TF/CNTK)."""
-    return call.sem.theano or call.sem.generation in ("tf.keras", "keras3")
+    return tuple(int(v) for v in size) if isinstance(size, (list, tuple)) else (int(size),) * nd
 
 
 def _linear_axis(x: np.ndarray, axis: int, factor: int, half_pixel: bool) -> np.ndarray:
@@ -52,7 +40,7 @@ def _linear_axis(x: np.ndarray, axis: int, factor: int, half_pixel: bool) -> np.
 
 def upsampling(call: Call) -> Out:
     """UpSampling1D/2D/3D: each spatial axis i repeated size[i] times ('nearest'); 2D may be 'bilinear'."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = _fmt(call)
     size = _size(call, nd)
     y = W.channels_last(call.x, fmt)
@@ -62,7 +50,7 @@ def upsampling(call: Call) -> Out:
             if f != 1:
                 y = np.repeat(y, f, axis=1 + i)
     elif interpolation == "bilinear" and nd == 2:
-        half = _half_pixel(call)
+        half = call.sem.bilinear_half_pixel
         for i, f in enumerate(size):
             y = _linear_axis(y, 1 + i, f, half)
     else:
@@ -72,11 +60,11 @@ def upsampling(call: Call) -> Out:
 
 def _pairs(value, nd: int) -> list[tuple[int, int]]:
     """Canonical ((before, after), ...) per spatial axis; tolerates a bare int or (a, b) per axis."""
-    if np.isscalar(value):
+    if not isinstance(value, (list, tuple)):
         return [(int(value), int(value))] * nd
     out = []
     for v in value:
-        out.append((int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1])))
+        out.append((int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v)))
     if nd == 1 and len(out) == 2 and not any(isinstance(v, (tuple, list)) for v in value):
         return [(out[0][0], out[1][0])]
     return out
@@ -84,7 +72,7 @@ def _pairs(value, nd: int) -> list[tuple[int, int]]:
 
 def zero_padding(call: Call) -> Out:
     """ZeroPadding1D/2D/3D: `padding` ((before, after) per spatial axis) zeros added around the spatial axes."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = _fmt(call)
     x = W.channels_last(call.x, fmt)
     pads = _pairs(call.params["padding"], nd)
@@ -94,7 +82,7 @@ def zero_padding(call: Call) -> Out:
 
 def cropping(call: Call) -> Out:
     """Cropping1D/2D/3D: `cropping` ((before, after) per spatial axis) cells removed; a view."""
-    nd = _rank(call.layer.kind)
+    nd = call.rank
     fmt = _fmt(call)
     x = W.channels_last(call.x, fmt)
     crops = _pairs(call.params["cropping"], nd)
@@ -102,7 +90,7 @@ def cropping(call: Call) -> Out:
     return Out([W.restore_format(x[(slice(None),) + index], fmt)])
 
 
-KERNELS = {
+KERNELS: dict[str, Kernel] = {
     "UpSampling1D": upsampling,
     "UpSampling2D": upsampling,
     "UpSampling3D": upsampling,
@@ -113,4 +101,3 @@ KERNELS = {
     "Cropping2D": cropping,
     "Cropping3D": cropping,
 }
-PASSES_MASK: set[str] = set()

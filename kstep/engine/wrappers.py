@@ -1,22 +1,22 @@
-"""Provides the kernels for TimeDistributed and Bidirectional, which run their inner layers via `call.run_inner`.
+"""Provides the kernels for TimeDistributed and Bidirectional, which run their inner layers via `call.run`.
 
 TimeDistributed folds time into the batch axis: (batch, time, ...) -> (batch*time, ...) -> inner -> back. From
-Keras 2 on, a mask with more than two axes (batch, time, steps...) reaches the inner layer folded the same way;
-the output mask is the inner layer's own (unfolded), else the input mask (tf.keras 2 and Keras 2 reduce its
-extra axes with any(); Keras 1 and Keras 3 pass it unchanged).
+Keras 2 on (`sem.time_distributed_folds_mask`), a mask with more than two axes (batch, time, steps...) reaches the
+inner layer folded the same way; the output mask is the inner layer's own (unfolded), else the input mask (tf.keras
+2 and Keras 2 reduce its extra axes with any(); Keras 1 and Keras 3 pass it unchanged:
+`sem.time_distributed_mask_unchanged`).
 Bidirectional runs the forward and the backward layer (whose spec already has go_backwards set, as Keras builds
 it), reverses the backward sequence when return_sequences, and merges with concat, sum, ave, mul or None
 (two outputs). With return_state the outputs are [merged (or both), forward states..., backward states...].
-tf.keras 2 and Keras 3 set zero_output_for_mask on both inner layers when returning sequences: masked steps are
-zeros there, not the repeated previous output (seen in tests/fixtures/modern embedding_mask_bilstm_td).
+tf.keras 2 and Keras 3 set zero_output_for_mask on both inner layers when returning sequences
+(`sem.bidirectional_zero_output_for_mask`): masked steps are zeros there, not the repeated previous output.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from kstep.engine.base import Call, Out
-
+from kstep.engine.base import Call, Kernel, Out, output_masks
 
 # ------------------------------------------------------------------------------------------------ TimeDistributed
 
@@ -33,13 +33,10 @@ def _unfold(a: np.ndarray, b: int, t: int) -> np.ndarray:
 def _td_output_mask(call: Call, inner: Out, inner_mask: np.ndarray | None, b: int, t: int):
     """TimeDistributed's output mask, (batch, time, ...) or None."""
     mask = call.mask
-    if mask is None or call.sem.generation in ("keras1", "keras3"):
+    if mask is None or call.sem.time_distributed_mask_unchanged:
         return mask
-    got = inner.masks[0] if inner.masks else None
-    if got is None and inner.masks is None and inner_mask is not None:
-        from kstep.engine.registry import PASSES_MASK  # the registry imports this module
-
-        got = inner_mask if call.layer.wrapped[0].kind in PASSES_MASK else None
+    inner_masks = output_masks(call.layer.wrapped[0].kind, inner, inner_mask)
+    got = inner_masks[0] if inner_masks else None
     if got is not None:
         return _unfold(got, b, t)
     return np.any(mask, axis=tuple(range(2, mask.ndim))) if mask.ndim > 2 else mask
@@ -52,8 +49,8 @@ def time_distributed(call: Call) -> Out:
         raise call.unsupported(f"TimeDistributed needs (batch, time, ...) input, got shape {x.shape}")
     b, t = x.shape[:2]
     mask = call.mask
-    inner_mask = _fold(mask) if mask is not None and mask.ndim > 2 and call.sem.generation != "keras1" else None
-    inner = call.run_inner(call.layer.wrapped[0], [_fold(x)], [inner_mask])
+    inner_mask = _fold(mask) if mask is not None and mask.ndim > 2 and call.sem.time_distributed_folds_mask else None
+    inner = call.run(call.layer.wrapped[0], [_fold(x)], [inner_mask])
     outs = [_unfold(o, b, t) for o in inner.outputs]
     pre = inner.pre_activation
     out_mask = _td_output_mask(call, inner, inner_mask, b, t)
@@ -89,15 +86,15 @@ def bidirectional(call: Call) -> Out:
     mode = call.params.get("merge_mode", "concat")
     if mode not in ("concat", "sum", "ave", "mul", None):
         raise call.unsupported(f"merge_mode={mode!r}")
-    fwd = call.run_inner(forward, [call.x], [call.mask])
-    bwd = call.run_inner(backward, [call.x], [call.mask])
+    fwd = call.run(forward, [call.x], [call.mask])
+    bwd = call.run(backward, [call.x], [call.mask])
     a, b = fwd.outputs[0], bwd.outputs[0]
     seq = bool(forward.params.get("return_sequences"))
     time_axis = 0 if forward.params.get("time_major") else 1
     mask = call.mask
     if mask is not None and np.ndim(mask) == 3:  # Keras 3 after a TimeDistributed: per step, any entry counts
         mask = np.any(mask, axis=-1)
-    if seq and mask is not None and np.ndim(mask) == 2 and call.sem.generation in ("tf.keras", "keras3"):
+    if seq and mask is not None and np.ndim(mask) == 2 and call.sem.bidirectional_zero_output_for_mask:
         # tf.keras 2 and Keras 3 force zero_output_for_mask on both directions when returning sequences;
         # a go_backwards layer's sequence is in its walk order (reversed time)
         def walk(spec):
@@ -112,8 +109,7 @@ def bidirectional(call: Call) -> Out:
     return Out(outs, masks=[out_mask] * n_main + [None] * (len(outs) - n_main))
 
 
-KERNELS = {
+KERNELS: dict[str, Kernel] = {
     "TimeDistributed": time_distributed,
     "Bidirectional": bidirectional,
 }
-PASSES_MASK: set[str] = set()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from kstep.engine.base import Call
-from kstep.engine.core import KERNELS, PASSES_MASK
+from kstep.engine.core import KERNELS
+from kstep.engine.registry import PASSES_MASK
 from kstep.errors import UnsupportedLayer
 from kstep.ir import LayerSpec
 from kstep.semantics import Semantics
