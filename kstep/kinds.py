@@ -154,6 +154,8 @@ def _table() -> dict[str, KindInfo]:
         KindInfo("Highway", core, defaults=_defaults(activation="linear"), passes_mask=True,
                  weights=(Weight("W"), Weight("W_carry"), Weight("b", "use_bias"), Weight("b_carry", "use_bias")),
                  output_dim_is_units=True),
+        KindInfo("EinsumDense", core, defaults=_defaults(activation="linear", bias_axes=None),
+                 weights=(Weight("kernel"), Weight("bias", "bias_axes"))),
         KindInfo("MaxoutDense", core, defaults=_defaults(nb_feature=4), passes_mask=True,
                  weights=(Weight("W"), Weight("b", "use_bias")), output_dim_is_units=True),
         # conv

@@ -1,10 +1,12 @@
 """Provides the kernels for Dense, Activation, identity-at-inference layers, reshaping layers, Embedding, Masking,
-preprocessing layers (Rescaling, Normalization, CenterCrop), Keras 1 Highway/MaxoutDense.
+preprocessing layers (Rescaling, Normalization, CenterCrop), Keras 1 Highway/MaxoutDense, EinsumDense.
 
 Sources: ../shared/docs/keras-formats.md §4.5 (Flatten), §4.9 (Highway, MaxoutDense, Embedding, Masking, dropout).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -37,6 +39,23 @@ def dense(call: Call) -> Out:
     if call.params.get("use_bias", True) and len(call.weights) > 1:
         z = z + call.weights[1]
     return _finish(call, z)
+
+
+def einsum_dense(call: Call) -> Out:
+    """EinsumDense: einsum(equation, x, kernel) + bias, then the activation. The stored bias already has the shape
+    that broadcasts over the output's trailing axes from the first bias axis on (Keras builds it that way)."""
+    equation = call.params.get("equation")
+    if not isinstance(equation, str) or not _EINSUM_EQUATION.fullmatch(equation.replace(" ", "")):
+        raise call.unsupported(f"equation {equation!r} is not of the form 'ab,bc->ac'")
+    if call.params.get("lora_rank") or call.params.get("quantization_config"):
+        raise call.unsupported("LoRA and quantized EinsumDense weights are not read yet")
+    z = np.einsum(equation.replace(" ", ""), call.x, call.weights[0], optimize=True)
+    if len(call.weights) > 1:
+        z = z + call.weights[1]
+    return _finish(call, z)
+
+
+_EINSUM_EQUATION = re.compile(r"(\.\.\.)?[a-zA-Z]+,[a-zA-Z]+->(\.\.\.)?[a-zA-Z]+")
 
 
 def activation(call: Call) -> Out:
@@ -209,4 +228,5 @@ KERNELS: dict[str, Kernel] = {
     "CenterCrop": center_crop,
     "Highway": highway,
     "MaxoutDense": maxout_dense,
+    "EinsumDense": einsum_dense,
 }

@@ -156,3 +156,36 @@ def test_maxout_dense_max_over_features():
     y = run("MaxoutDense", dict(nb_feature=3, units=2), x, [w, b], sem=K1).outputs[0]
     np.testing.assert_array_equal(y, [[9.0, 2.0]])
     assert y.dtype == np.float32
+
+
+def test_einsum_dense_contracts_adds_the_broadcast_bias_and_keeps_dtype():
+    """EinsumDense 'abc,cde->abde' with bias_axes 'de' (stored as (2, 3)) against an explicit loop."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    k = rng.normal(size=(4, 2, 3)).astype(np.float32)
+    b = rng.normal(size=(2, 3)).astype(np.float32)
+    y = run("EinsumDense", dict(equation="abc,cde->abde", bias_axes="de", activation="relu"), x, [k, b]).outputs[0]
+    want = np.zeros((2, 3, 2, 3))
+    for a in range(2):
+        for i in range(3):
+            want[a, i] = np.tensordot(x[a, i].astype(np.float64), k.astype(np.float64), axes=1) + b
+    np.testing.assert_allclose(y, np.maximum(want, 0), rtol=1e-5, atol=1e-6)
+    assert y.dtype == np.float32
+
+
+def test_einsum_dense_elided_axes_equal_a_dense():
+    x = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    k = np.arange(20, dtype=np.float64).reshape(4, 5) / 7
+    got = run("EinsumDense", dict(equation="...b,bc->...c", bias_axes=None), x, [k]).outputs[0]
+    want = run("Dense", dict(units=5, use_bias=False), x, [k]).outputs[0]
+    np.testing.assert_allclose(got, want)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(equation="__import__('os')"), "equation"),
+    (dict(equation=3), "equation"),
+    (dict(equation="ab,bc->ac", lora_rank=4), "LoRA"),
+])
+def test_einsum_dense_refuses_what_it_cannot_read(params, match):
+    with pytest.raises(UnsupportedLayer, match=match):
+        run("EinsumDense", params, np.ones((1, 2)), [np.ones((2, 3))])
