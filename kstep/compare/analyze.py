@@ -18,7 +18,8 @@ import numpy as np
 
 from kstep import __version__
 from kstep.analysis import (AGREE, DIVERGE, INHERITED, MISMATCH, NOISE, PENDING, UNMATCHED, UNSUPPORTED, Analysis, FileInfo,
-                            FirstDivergence, Row, SampleVerdict, Side, Stats, Tolerance)
+                            FirstDivergence, Reason, Row, SampleVerdict, Side, Stats, Tolerance, ToleranceOrigin,
+                            WeightTransform, WeightVerdict)
 from kstep.compare import diagnose
 from kstep.compare.align import Item, align
 from kstep.compare.effective import compare_weights
@@ -38,7 +39,6 @@ DEFAULT_RTOL = 1e-4
 NOISE_FACTOR = 10.0
 IDENTITY_KINDS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                   "GaussianDropout", "AlphaDropout", "ActivityRegularization", "InputLayer"}
-WEIGHTS_OK = ("identical", "equal within tolerance")
 
 
 @dataclass
@@ -147,19 +147,19 @@ class Comparison:
                 for k in (item.key, item.name):
                     if k in self.options.per_layer:
                         atol, rtol = self.options.per_layer[k]
-                        return Tolerance(atol, rtol, f"--tolerance {k}")
+                        return Tolerance(atol, rtol, f"--tolerance {k}", origin=ToleranceOrigin.PER_LAYER)
         noise = max(self.noise.get(("old", o.key), 0.0) if o else 0.0,
                     self.noise.get(("new", n.key), 0.0) if n else 0.0)
         if self.options.atol is not None:
-            return Tolerance(self.options.atol, self.options.rtol, "--atol", noise_floor=noise)
+            return Tolerance(self.options.atol, self.options.rtol, "--atol", noise, ToleranceOrigin.USER)
         return Tolerance(max(MIN_ATOL, NOISE_FACTOR * noise), self.options.rtol,
                          "default: max(1e-5, 10x float32 noise)", noise_floor=noise)
 
     def weight_tolerance(self, row_tol: Tolerance) -> Tolerance:
         """Weights have no float32 noise: the user's atol/rtol, else 1e-5 and rtol."""
-        if row_tol.source.startswith("--"):
-            return Tolerance(row_tol.atol, row_tol.rtol, row_tol.source)
-        return Tolerance(MIN_ATOL, row_tol.rtol, "default for weights")
+        if row_tol.user_given:
+            return Tolerance(row_tol.atol, row_tol.rtol, row_tol.source, origin=row_tol.origin)
+        return Tolerance(MIN_ATOL, row_tol.rtol, "default for weights", origin=ToleranceOrigin.WEIGHTS)
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> Iterator[tuple[str, int, int]]:
@@ -251,7 +251,7 @@ class Comparison:
             mapped = self.iso_cache[index]
             row.isolated = None if mapped is None else _worst(ro.outputs, mapped, tol)
         shapes_ok = row.propagated.shape_old == row.propagated.shape_new
-        weights_ok = all(w.verdict in WEIGHTS_OK for w in row.weights)
+        weights_ok = row.weights_ok
         if not shapes_ok:
             row.status = MISMATCH
             row.note = f"shape {row.propagated.shape_old} vs {row.propagated.shape_new} (after layout mapping)"
@@ -262,7 +262,7 @@ class Comparison:
             row.note = "weights differ"
         elif not row.propagated.passed:
             row.status = INHERITED if row.isolated is not None else DIVERGE
-        elif tol.source.startswith("default") and row.propagated.excess > MIN_ATOL:
+        elif tol.origin is ToleranceOrigin.DEFAULT and row.propagated.excess > MIN_ATOL:
             row.status = NOISE  # passes only because the measured float32 noise widened atol
         else:
             row.status = AGREE
@@ -331,24 +331,24 @@ class Comparison:
             if row.propagated is not None and not row.propagated.passed:
                 self.first_checked = True
                 hyps = diagnose.input_hypotheses(self, row, differing)
-                return _first(row, "input", hyps, "the inputs differ: "
+                return _first(row, Reason.INPUT, hyps, "the inputs differ: "
                               + ", ".join(f"{o} vs {n}: {s}" for o, n, s in differing))
             return None
         if row.status == UNSUPPORTED:
             self.first_checked = True
-            return FirstDivergence(row.index, _key(row.old), _key(row.new), "unsupported", "unsupported_layer",
+            return FirstDivergence(row.index, _key(row.old), _key(row.new), Reason.UNSUPPORTED, "unsupported_layer",
                                    [], row.note + "; the comparison stops here")
         if row.status == UNMATCHED:
             side = row.old or row.new
             if side.kind in IDENTITY_KINDS:
                 return None
             self.first_checked = True
-            return FirstDivergence(row.index, _key(row.old), _key(row.new), "architecture",
+            return FirstDivergence(row.index, _key(row.old), _key(row.new), Reason.ARCHITECTURE,
                                    "architecture_changed", [], f"layer {side.key} ({side.kind}) is {row.note}")
         if row.status in (MISMATCH, DIVERGE):
             self.first_checked = True
-            reason = "shape" if row.note.startswith("shape") else (
-                "weights" if any(w.verdict not in WEIGHTS_OK for w in row.weights) else "activation")
+            shapes = row.propagated is not None and row.propagated.shape_old != row.propagated.shape_new
+            reason = Reason.SHAPE if shapes else Reason.ACTIVATION if row.weights_ok else Reason.WEIGHTS
             return _first(row, reason, diagnose.layer_hypotheses(self, row), _summary(row))
         return None
 
@@ -454,19 +454,20 @@ class _Runner:
 
 
 # cause -> the weight verdict that marks the same mistake in other layers
-SAME_MISTAKE = {"theano_kernel_flip": "equal up to a spatial flip",
-                "flatten_dense_order": "equal up to flatten row order",
-                "rnn_gate_order": "equal up to gate order",
-                "conv_kernel_layout": "equal up to swapped kernel rows/columns"}
+SAME_MISTAKE = {"theano_kernel_flip": WeightTransform.SPATIAL_FLIP,
+               "flatten_dense_order": WeightTransform.FLATTEN_ROW_ORDER,
+               "rnn_gate_order": WeightTransform.GATE_ORDER,
+               "conv_kernel_layout": WeightTransform.KERNEL_ROWS_COLUMNS}
 
 
 def _name_the_others(first: FirstDivergence | None, rows: list[Row]) -> None:
     """When the verified cause is a weight transform, name every later layer whose weights show the same one."""
     if first is None or first.cause not in SAME_MISTAKE:
         return
-    mark = SAME_MISTAKE[first.cause]
+    transform = SAME_MISTAKE[first.cause]
+    mark = WeightVerdict.up_to(transform)
     others = [r.new.key for r in rows[first.row + 1:] if r.new is not None
-              and any(w.verdict.startswith(mark) for w in r.weights)]
+              and any(w.verdict.transform is transform for w in r.weights)]
     explained = next((h for h in first.hypotheses if h.explains and h.code == first.cause), None)
     if others and explained is not None and "same fix applies" not in explained.action:
         explained.action += f"; the same fix applies to {', '.join(others)} (weights {mark})"
@@ -537,7 +538,7 @@ def _norm(value, key: str = "", rank: int | None = None):
     return value
 
 
-def _first(row: Row, reason: str, hyps, summary: str) -> FirstDivergence:
+def _first(row: Row, reason: Reason, hyps, summary: str) -> FirstDivergence:
     cause = next((h.code for h in hyps if h.explains), None)
     return FirstDivergence(row.index, _key(row.old), _key(row.new), reason, cause, hyps, summary)
 
@@ -546,7 +547,7 @@ def _summary(row: Row) -> str:
     parts = []
     if row.note:
         parts.append(row.note)
-    bad = [w for w in row.weights if w.verdict not in WEIGHTS_OK]
+    bad = [w for w in row.weights if not w.verdict.ok]
     for w in bad:
         parts.append(f"weight {w.name_new or w.name_old}: {w.verdict}")
     if row.isolated is not None:

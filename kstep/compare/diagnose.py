@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-from kstep.analysis import Hypothesis, Row
+from kstep.analysis import Hypothesis, Row, VerdictKind
 from kstep.compare.align import PLAIN_KIND
 from kstep.compare.effective import GATES, effective, flip_spatial, permute_gates
 from kstep.compare.layout import axis_to_new, dense_rows_to_old, to_old
@@ -22,6 +22,7 @@ from kstep.compare.metrics import compare_arrays
 from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.trace import collect
 from kstep.errors import KstepError
+from kstep.ir import Source
 
 CONV_KINDS = {"Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
 NOT_CONFIG = {"units", "filters", "kernel_size", "use_bias", "center", "scale", "return_sequences", "return_state",
@@ -88,7 +89,7 @@ def layer_hypotheses(cmp, row: Row) -> list[Hypothesis]:
         sem = cmp.old.semantics if key in ("activation", "recurrent_activation") else None
         hyps.append(_try(cmp, row, code, title, f"set {key}={a!r} on {name}", spec=spec, sem=sem))
     hyps.extend(_hard_sigmoid_formula(cmp, row, rn, name))
-    if any(w.verdict == "different" for w in row.weights) and ow and len(ow) == len(nw):
+    if any(w.verdict.kind is VerdictKind.DIFFERENT for w in row.weights) and ow and len(ow) == len(nw):
         changed = _weights_changed(cmp, row, ro, rn, ow, name)
         if changed is not None:
             hyps.append(changed)
@@ -180,7 +181,7 @@ def _assumed_backend(cmp, row, ro, rn) -> list[Hypothesis]:
     for side, model, result in (("old", cmp.old, ro), ("new", cmp.new, rn)):
         fact = next((f for f in model.facts if f.key == "backend"), None)
         theano = dataclasses.replace(model.semantics, backend="theano")
-        if fact is None or fact.source.value != "assumed" or not theano.flips_kernel(result.layer.kind):
+        if fact is None or fact.source is not Source.ASSUMED or not theano.flips_kernel(result.layer.kind):
             continue  # only convolutions compute differently on the two backends
         alt = "tensorflow" if model.semantics.backend == "theano" else "theano"
         sem = dataclasses.replace(model.semantics, backend=alt)

@@ -7,7 +7,7 @@ reached, so both come from here. Light on purpose: no numpy, no engine (the firs
 from __future__ import annotations
 
 from kstep import __version__
-from kstep.analysis import PENDING, UNMATCHED, Analysis, FileInfo, Row, Side, Tolerance
+from kstep.analysis import PENDING, UNMATCHED, Analysis, FileInfo, Row, Side, Tolerance, ToleranceOrigin
 from kstep.compare.align import Item, align
 from kstep.io.order import execution_order
 from kstep.ir import ModelFile, ModelSpec
@@ -44,7 +44,7 @@ def pending_row(index: int, old: Item | None, new: Item | None) -> Row:
 def shown_tolerance(atol: float | None, rtol: float) -> Tolerance:
     """The global tolerance printed in the header: the user's, or the default rule."""
     if atol is not None:
-        return Tolerance(atol, rtol, "--atol/--rtol")
+        return Tolerance(atol, rtol, "--atol/--rtol", origin=ToleranceOrigin.USER)
     return Tolerance(MIN_ATOL, rtol, "default: atol = max(1e-5, 10x the layer's float32-vs-float64 noise), rtol 1e-4")
 
 

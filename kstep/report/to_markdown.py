@@ -66,8 +66,7 @@ def to_markdown(a: Analysis) -> str:
     out += _file_lines("NEW", a.new)
     out.append(f"- kstep {md(a.kstep_version)}; command: {code(' '.join(a.command))}")
     out.append(f"- tolerance: \\|new − old\\| ≤ atol + rtol·\\|old\\|; {md(a.tolerance.source)}"
-               + (f" (atol {num(a.tolerance.atol)}, rtol {num(a.tolerance.rtol)})" if a.tolerance.source.startswith(
-                   "--") else ""))
+               + (f" (atol {num(a.tolerance.atol)}, rtol {num(a.tolerance.rtol)})" if a.tolerance.user_given else ""))
     for note in a.input_notes:
         out.append(f"- note: {md(note)}")
     if not a.complete:
@@ -95,7 +94,7 @@ def to_markdown(a: Analysis) -> str:
             out.append(_stats_line("propagated", row.propagated))
             out.append(_stats_line("isolated (NEW layer fed OLD's inputs)", row.isolated))
         for w in row.weights:
-            out.append(f"- weight {code(w.name_new or w.name_old)} {shape(w.shape_old)}: {md(w.verdict)}"
+            out.append(f"- weight {code(w.name_new or w.name_old)} {shape(w.shape_old)}: {md(str(w.verdict))}"
                        + (f" (max abs {num(w.max_abs)})" if w.max_abs else ""))
         for key, old, new in row.config_diff:
             out.append(f"- config {code(key)}: OLD {md(repr(old))}, NEW {md(repr(new))}")
