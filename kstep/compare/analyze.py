@@ -34,11 +34,11 @@ from kstep.errors import BadInput, KstepError
 from kstep.io.inputs import read_reference
 from kstep.io.load import open_model
 from kstep.ir import ModelFile
+from kstep.kinds import kinds_where
 
 DEFAULT_RTOL = 1e-4
 NOISE_FACTOR = 10.0
-IDENTITY_KINDS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-                  "GaussianDropout", "AlphaDropout", "ActivityRegularization", "InputLayer"}
+IDENTITY_KINDS = kinds_where("identity")
 
 
 @dataclass

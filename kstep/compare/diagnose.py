@@ -15,16 +15,18 @@ import itertools
 import numpy as np
 
 from kstep.analysis import Hypothesis, Row, VerdictKind
-from kstep.compare.align import PLAIN_KIND
-from kstep.compare.effective import GATES, effective, flip_spatial, permute_gates
+from kstep.compare.align import plain_kind
+from kstep.compare.effective import effective, flip_spatial, gates_of, permute_gates
 from kstep.compare.layout import axis_to_new, dense_rows_to_old, to_old
 from kstep.compare.metrics import compare_arrays
 from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.trace import collect
 from kstep.errors import KstepError
 from kstep.ir import Source
+from kstep.kinds import KINDS
 
-CONV_KINDS = {"Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"}
+CONV_KINDS = frozenset(k for k, i in KINDS.items() if i.convolution and i.flipped_by_theano)
+"""Convolutions whose kernel Theano flips (from kstep.kinds)."""
 NOT_CONFIG = {"units", "filters", "kernel_size", "use_bias", "center", "scale", "return_sequences", "return_state",
               "output_dim", "input_dim", "target_shape", "dims", "n", "size", "cropping", "depth_multiplier"}
 
@@ -70,7 +72,7 @@ def layer_hypotheses(cmp, row: Row) -> list[Hypothesis]:
                              f"permute the rows of {name}'s kernel from {t_old.order} to {t_new.order} order "
                              "(keras.utils.layer_utils.convert_dense_weights_data_format)",
                              weights=[dense_rows_to_old(nw[0], t_new, t_old)] + list(nw[1:])))
-    gates = GATES.get(kind)
+    gates = gates_of(kind)
     if gates and len(nw) >= 2 and nw[0].shape[-1] % len(gates) == 0:
         hyps.extend(_gate_order(cmp, row, nw, gates, name))
     old_p, new_p = ro.layer.params, rn.layer.params
@@ -161,7 +163,7 @@ def _hard_sigmoid_formula(cmp, row, rn, name) -> list[Hypothesis]:
 def _weights_changed(cmp, row, ro, rn, ow, name) -> Hypothesis | None:
     """Does NEW's layer, given OLD's weights (in NEW's execution form), reproduce OLD? Then only weights differ.
     (Not tried for a NEW CuDNN layer fed a plain layer's weights: kstep has no plain -> CuDNN conversion.)"""
-    if rn.layer.kind in PLAIN_KIND and ro.layer.kind != rn.layer.kind:
+    if plain_kind(rn.layer.kind) is not None and ro.layer.kind != rn.layer.kind:
         return None
     eff_old = effective(ro.layer, ow, cmp.old.semantics)
     as_new = effective(rn.layer, eff_old, cmp.new.semantics)  # a flip is its own inverse

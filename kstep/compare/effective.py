@@ -12,15 +12,20 @@ import itertools
 import numpy as np
 
 from kstep.analysis import Tolerance, VerdictKind, WeightDiff, WeightTransform, WeightVerdict
-from kstep.compare.align import PLAIN_KIND
+from kstep.compare.align import plain_kind
 from kstep.compare.layout import Tag, dense_rows_to_old
 from kstep.compare.metrics import compare_arrays
 from kstep.engine.recurrent import cudnn_as_plain
 from kstep.ir import LayerSpec
+from kstep.kinds import info
 from kstep.semantics import Semantics
 
-GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "ConvLSTM2D": ("i", "f", "c", "o"),
-         "CuDNNLSTM": ("i", "f", "c", "o"), "CuDNNGRU": ("z", "r", "h")}
+
+def gates_of(kind: str) -> tuple[str, ...]:
+    """A recurrent kind's gate names in canonical order, when there are several to reorder (else ())."""
+    kind_info = info(kind)
+    gates = kind_info.gates if kind_info is not None else ()
+    return gates if len(gates) > 1 else ()
 
 
 def flip_spatial(kernel: np.ndarray) -> np.ndarray:
@@ -40,15 +45,16 @@ def effective(spec: LayerSpec, weights: list[np.ndarray], sem: Semantics) -> lis
             out += effective(inner, list(weights[start:start + n]), sem)
             start += n
         return out + list(weights[start:])
-    if spec.kind in PLAIN_KIND and len(weights) == 3:
+    if plain_kind(spec.kind) is not None and len(weights) == 3:
         plain = cudnn_as_plain(spec.kind, weights)
         if plain is not None:
             return plain
     out = list(weights)
-    if sem.flips_kernel(spec.kind) and out:
-        out[0] = flip_spatial(out[0])
-        if spec.kind == "ConvLSTM2D" and len(out) > 1:
-            out[1] = flip_spatial(out[1])
+    kind_info = info(spec.kind)
+    if sem.flips_kernel(spec.kind) and kind_info is not None:
+        for i in kind_info.flipped_by_theano:
+            if i < len(out):
+                out[i] = flip_spatial(out[i])
     return out
 
 
@@ -107,7 +113,7 @@ def explain(spec: LayerSpec, index: int, a: np.ndarray, b: np.ndarray, tol: Tole
         for cand in (alt, dense_rows_to_old(alt, new_in, old_in)):
             if compare_arrays(a, cand, tol).passed:
                 return WeightVerdict.up_to(WeightTransform.FLATTEN_ROW_ORDER)
-    gates = GATES.get(spec.kind)
+    gates = gates_of(spec.kind)
     if gates and a.shape[-1] % len(gates) == 0:
         n = len(gates)
         for perm in itertools.permutations(range(n)):
