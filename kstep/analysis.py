@@ -1,8 +1,8 @@
 """Provides the one analysis value that `kstep report` renders and the TUI shows: two models compared layer by layer.
 
 Plain dataclasses, no numerics beyond the numbers they hold, no Textual; where logic branches, a typed value
-(`Status`, `Tolerance.origin`, `WeightVerdict`, `Reason`) whose str() is the word the reports show. `compare`
-fills them in; `report` (Markdown, JSON, HTML) and `tui` only read them. Shapes are tuples of ints (batch axis included);
+(`Status`, `Tolerance.origin`, `WeightVerdict`, `Reason`) whose str() is the word the reports show. `compare` fills
+them in; `report` (Markdown, JSON, HTML) and `tui` only read them. Shapes are tuples of ints (batch axis included);
 errors are absolute/relative differences measured in float64 after mapping NEW's layout onto OLD's.
 """
 
@@ -187,10 +187,15 @@ class Row:
     note: str = ""
 
     @property
-    def name(self) -> str:
+    def side(self) -> Side:
+        """The side that names the row: OLD's, else NEW's (a row has at least one)."""
         side = self.old or self.new
         assert side is not None, "a row has at least one side"
-        return side.key
+        return side
+
+    @property
+    def name(self) -> str:
+        return self.side.key
 
     @property
     def weights_ok(self) -> bool:

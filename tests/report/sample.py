@@ -1,7 +1,24 @@
 """A fixed, hand-built Analysis for the golden-file tests of the report writers (rendering only)."""
 
-from kstep.analysis import (AGREE, DIVERGE, INHERITED, UNMATCHED, Analysis, FileInfo, FirstDivergence, Hypothesis, Reason,
-                            Row, SampleVerdict, Side, Stats, Tolerance, WeightDiff, WeightTransform, WeightVerdict)
+from kstep.analysis import (
+    AGREE,
+    DIVERGE,
+    INHERITED,
+    UNMATCHED,
+    Analysis,
+    FileInfo,
+    FirstDivergence,
+    Hypothesis,
+    Reason,
+    Row,
+    SampleVerdict,
+    Side,
+    Stats,
+    Tolerance,
+    WeightDiff,
+    WeightTransform,
+    WeightVerdict,
+)
 
 TOL = Tolerance(1e-5, 1e-4, "default: max(1e-5, 10x float32 noise)", noise_floor=2.4e-7)
 HOSTILE = "[bold red]X[/] <script>alert(1)</script> `tick` \x1b]52;c;aGk=\x07"
@@ -20,7 +37,8 @@ def sample_analysis() -> Analysis:
         Row(0, Side("conv1", "conv1", "Convolution2D", "Conv2D", (2, 4, 8, 8)),
             Side("conv1", "conv1", "Conv2D", "Conv2D", (2, 8, 8, 4)), DIVERGE, stats(0.662, False),
             stats(0.662, False), [WeightDiff("conv1_W", "conv1/kernel:0", (3, 3, 3, 4), (3, 3, 3, 4),
-                                             WeightVerdict.up_to(WeightTransform.SPATIAL_FLIP), 0.52)], [], "nhwc->nchw"),
+                                             WeightVerdict.up_to(WeightTransform.SPATIAL_FLIP), 0.52)], [],
+            "nhwc->nchw"),
         Row(1, Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 4, 8, 8)),
             Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 8, 8, 4)), INHERITED,
             stats(0.81, False), stats(0.0, True), [], [], "nhwc->nchw"),
