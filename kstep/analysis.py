@@ -1,37 +1,64 @@
 """Provides the one analysis value that `kstep report` renders and the TUI shows: two models compared layer by layer.
 
-Plain frozen-ish dataclasses, no numerics beyond the numbers they hold, no Textual. `compare` fills them in;
-`report` (Markdown, JSON, HTML) and `tui` only read them. Shapes are tuples of ints (batch axis included);
+Plain dataclasses, no numerics beyond the numbers they hold, no Textual; where logic branches, a typed value
+(`Status`, `Tolerance.origin`, `WeightVerdict`, `Reason`) whose str() is the word the reports show. `compare` fills
+them in; `report` (Markdown, JSON, HTML) and `tui` only read them. Shapes are tuples of ints (batch axis included);
 errors are absolute/relative differences measured in float64 after mapping NEW's layout onto OLD's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-# Row statuses, in the order of severity used for colours and glyphs.
-AGREE = "agree"            # = within tolerance
-NOISE = "noise"            # agrees only within the measured float32 noise (beyond 1e-5, within 10x the noise)
-INHERITED = "inherited"    # differs only because an earlier layer did (propagated differs, isolated agrees)
-DIVERGE = "diverge"        # differs on its own (isolated comparison fails)
-MISMATCH = "mismatch"      # shapes or weights do not match
-UNMATCHED = "unmatched"    # present in one model only
-UNSUPPORTED = "unsupported"  # a kind kstep cannot execute
-PENDING = "pending"        # not computed yet (the analysis is still running)
 
-STATUSES = (AGREE, NOISE, INHERITED, DIVERGE, MISMATCH, UNMATCHED, UNSUPPORTED, PENDING)
+class Status(StrEnum):
+    """A row's verdict, in the order of severity used for colours and glyphs."""
+
+    AGREE = "agree"  # within tolerance
+    NOISE = "noise"  # agrees only within the measured float32 noise (beyond 1e-5, within 10x the noise)
+    INHERITED = "inherited"  # differs only because an earlier layer did (propagated differs, isolated agrees)
+    DIVERGE = "diverge"  # differs on its own (isolated comparison fails)
+    MISMATCH = "mismatch"  # shapes or weights do not match
+    UNMATCHED = "unmatched"  # present in one model only
+    UNSUPPORTED = "unsupported"  # a kind kstep cannot execute
+    PENDING = "pending"  # not computed yet (the analysis is still running)
+
+
+AGREE, NOISE, INHERITED, DIVERGE = Status.AGREE, Status.NOISE, Status.INHERITED, Status.DIVERGE
+MISMATCH, UNMATCHED, UNSUPPORTED, PENDING = Status.MISMATCH, Status.UNMATCHED, Status.UNSUPPORTED, Status.PENDING
+
+STATUSES = tuple(Status)
 GLYPHS = {AGREE: "=", NOISE: "≈", INHERITED: "~", DIVERGE: "✗", MISMATCH: "!", UNMATCHED: "?", UNSUPPORTED: "⊘",
           PENDING: "…"}
 
 
-@dataclass
+class ToleranceOrigin(StrEnum):
+    """Which rule chose a tolerance; the tolerance policy (kstep.compare.tolerance) branches on it."""
+
+    DEFAULT = "default"  # max(MIN_ATOL, NOISE_FACTOR x the measured float32 noise)
+    USER = "user"  # --atol / --rtol (or the debugger's t)
+    PER_LAYER = "per_layer"  # --tolerance LAYER=ATOL,RTOL
+    WEIGHTS = "weights"  # the default for weights, which have no float32 noise
+
+
+@dataclass(frozen=True)
 class Tolerance:
-    """|a - b| <= atol + rtol * |b| elementwise, b = OLD's value. noise_floor: the measured float32 noise."""
+    """|a - b| <= atol + rtol * |b| elementwise, b = OLD's value. noise_floor: the measured float32 noise.
+
+    source: how the tolerance is shown ('--atol', '--tolerance conv1', 'default: ...'); only rendered, never
+    parsed: logic asks `origin`."""
 
     atol: float
     rtol: float
-    source: str = "default"  # default | --atol/--rtol | --tolerance LAYER
+    source: str = "default"
     noise_floor: float | None = None
+    origin: ToleranceOrigin = ToleranceOrigin.DEFAULT
+
+    @property
+    def user_given(self) -> bool:
+        """The user chose it (--atol/--rtol or --tolerance LAYER), as opposed to a default rule."""
+        return self.origin in (ToleranceOrigin.USER, ToleranceOrigin.PER_LAYER)
 
 
 @dataclass
@@ -72,6 +99,53 @@ class Side:
     params: dict = field(default_factory=dict)
 
 
+class VerdictKind(StrEnum):
+    """How two weight arrays compare in effective form."""
+
+    IDENTICAL = "identical"
+    WITHIN_TOLERANCE = "equal within tolerance"
+    TRANSFORM = "equal up to"  # equal once a known `WeightTransform` is applied
+    DIFFERENT = "different"
+    SHAPE_MISMATCH = "shape mismatch"
+    MISSING = "missing"  # one side has no array at this position
+
+
+class WeightTransform(StrEnum):
+    """A known transform that relates two weight arrays (a migration mistake); the value completes 'equal up to'."""
+
+    SPATIAL_FLIP = "a spatial flip"  # Theano's true convolution: kernel[::-1, ::-1]
+    KERNEL_ROWS_COLUMNS = "swapped kernel rows/columns"
+    FLATTEN_ROW_ORDER = "flatten row order"  # a Dense kernel after a Flatten read in the other channel order
+    GATE_ORDER = "gate order"  # recurrent gate blocks in another order
+
+
+@dataclass(frozen=True)
+class WeightVerdict:
+    """One weight array's verdict. str() is the words the reports show ('equal up to a spatial flip'); logic asks
+    `ok` and `transform`, never the words. detail: what the words add in brackets (the gate permutation)."""
+
+    kind: VerdictKind
+    transform: WeightTransform | None = None
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.kind is VerdictKind.TRANSFORM) != (self.transform is not None):
+            raise ValueError(f"a {self.kind.name} verdict with transform {self.transform}")
+
+    @classmethod
+    def up_to(cls, transform: WeightTransform, detail: str = "") -> WeightVerdict:
+        return cls(VerdictKind.TRANSFORM, transform, detail)
+
+    @property
+    def ok(self) -> bool:
+        """Identical, or equal within tolerance: nothing to fix."""
+        return self.kind in (VerdictKind.IDENTICAL, VerdictKind.WITHIN_TOLERANCE)
+
+    def __str__(self) -> str:
+        words = f"{self.kind} {self.transform}" if self.transform is not None else str(self.kind)
+        return f"{words} ({self.detail})" if self.detail else words
+
+
 @dataclass
 class WeightDiff:
     """One weight array compared in effective form (a kernel as the cross-correlation actually executed)."""
@@ -80,7 +154,7 @@ class WeightDiff:
     name_new: str | None
     shape_old: tuple[int, ...] | None
     shape_new: tuple[int, ...] | None
-    verdict: str  # identical | equal up to <transform> | different | shape mismatch | missing
+    verdict: WeightVerdict
     max_abs: float | None = None
 
 
@@ -104,7 +178,7 @@ class Row:
     index: int
     old: Side | None
     new: Side | None
-    status: str
+    status: Status
     propagated: Stats | None = None
     isolated: Stats | None = None
     weights: list[WeightDiff] = field(default_factory=list)
@@ -113,8 +187,20 @@ class Row:
     note: str = ""
 
     @property
+    def side(self) -> Side:
+        """The side that names the row: OLD's, else NEW's (a row has at least one)."""
+        side = self.old or self.new
+        assert side is not None, "a row has at least one side"
+        return side
+
+    @property
     def name(self) -> str:
-        return (self.old or self.new).key
+        return self.side.key
+
+    @property
+    def weights_ok(self) -> bool:
+        """Every weight array identical or equal within tolerance (also when the pair has no weights)."""
+        return all(w.verdict.ok for w in self.weights)
 
 
 @dataclass
@@ -130,6 +216,17 @@ class FileInfo:
     assumptions: list[tuple[str, object, str, str]]  # (key, value, source, why)
 
 
+class Reason(StrEnum):
+    """What first differs at the first divergence."""
+
+    INPUT = "input"  # the two reference inputs differ
+    SHAPE = "shape"  # output shapes differ after layout mapping
+    WEIGHTS = "weights"  # a weight array differs
+    ACTIVATION = "activation"  # same shapes and weights, different outputs
+    UNSUPPORTED = "unsupported"  # a layer kstep cannot execute stops the comparison
+    ARCHITECTURE = "architecture"  # a layer present in one model only
+
+
 @dataclass
 class FirstDivergence:
     """Where the models first part, and why (only causes a re-run verified)."""
@@ -137,7 +234,7 @@ class FirstDivergence:
     row: int
     old_layer: str | None
     new_layer: str | None
-    reason: str  # input | shape | weights | activation | unsupported | architecture
+    reason: Reason
     cause: str | None  # the verified cause code, or None when no hypothesis closes the gap
     hypotheses: list[Hypothesis] = field(default_factory=list)
     summary: str = ""

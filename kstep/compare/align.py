@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MERGE_KINDS = {"Merge", "Add", "Multiply", "Concatenate", "Average", "Maximum", "Dot", "Subtract", "Minimum"}
+from kstep.kinds import info, kinds_where
+
+MERGE_KINDS = kinds_where("merge")
+"""Kinds that combine several inputs; any of them pairs with a Keras 1 `Merge` (from kstep.kinds)."""
 
 
 @dataclass(frozen=True)
@@ -22,11 +25,14 @@ class Item:
     kind: str
 
 
-PLAIN_KIND = {"CuDNNLSTM": "LSTM", "CuDNNGRU": "GRU"}  # a CuDNN layer migrates to the plain one
+def plain_kind(kind: str) -> str | None:
+    """The plain kind a CuDNN kind migrates to (CuDNNLSTM -> LSTM), None for any other kind."""
+    kind_info = info(kind)
+    return None if kind_info is None else kind_info.plain_kind
 
 
 def _compatible(a: Item, b: Item) -> bool:
-    if PLAIN_KIND.get(a.kind, a.kind) == PLAIN_KIND.get(b.kind, b.kind):
+    if (plain_kind(a.kind) or a.kind) == (plain_kind(b.kind) or b.kind):
         return True
     return a.kind in MERGE_KINDS and b.kind in MERGE_KINDS and "Merge" in (a.kind, b.kind)
 

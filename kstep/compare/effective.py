@@ -11,16 +11,21 @@ import itertools
 
 import numpy as np
 
-from kstep.analysis import Tolerance, WeightDiff
-from kstep.compare.align import PLAIN_KIND
+from kstep.analysis import Tolerance, VerdictKind, WeightDiff, WeightTransform, WeightVerdict
+from kstep.compare.align import plain_kind
 from kstep.compare.layout import Tag, dense_rows_to_old
 from kstep.compare.metrics import compare_arrays
 from kstep.engine.recurrent import cudnn_as_plain
 from kstep.ir import LayerSpec
+from kstep.kinds import info
 from kstep.semantics import Semantics
 
-GATES = {"LSTM": ("i", "f", "c", "o"), "GRU": ("z", "r", "h"), "ConvLSTM2D": ("i", "f", "c", "o"),
-         "CuDNNLSTM": ("i", "f", "c", "o"), "CuDNNGRU": ("z", "r", "h")}
+
+def gates_of(kind: str) -> tuple[str, ...]:
+    """A recurrent kind's gate names in canonical order, when there are several to reorder (else ())."""
+    kind_info = info(kind)
+    gates = kind_info.gates if kind_info is not None else ()
+    return gates if len(gates) > 1 else ()
 
 
 def flip_spatial(kernel: np.ndarray) -> np.ndarray:
@@ -40,15 +45,16 @@ def effective(spec: LayerSpec, weights: list[np.ndarray], sem: Semantics) -> lis
             out += effective(inner, list(weights[start:start + n]), sem)
             start += n
         return out + list(weights[start:])
-    if spec.kind in PLAIN_KIND and len(weights) == 3:
+    if plain_kind(spec.kind) is not None and len(weights) == 3:
         plain = cudnn_as_plain(spec.kind, weights)
         if plain is not None:
             return plain
     out = list(weights)
-    if sem.flips_kernel(spec.kind) and out:
-        out[0] = flip_spatial(out[0])
-        if spec.kind == "ConvLSTM2D" and len(out) > 1:
-            out[1] = flip_spatial(out[1])
+    kind_info = info(spec.kind)
+    if sem.flips_kernel(spec.kind) and kind_info is not None:
+        for i in kind_info.flipped_by_theano:
+            if i < len(out):
+                out[i] = flip_spatial(out[i])
     return out
 
 
@@ -79,35 +85,35 @@ def compare_weights(old_spec: LayerSpec, old_w: list[np.ndarray], old_sem: Seman
         nn = names_n[i] if i < len(names_n) else None
         if a is None or b is None:
             diffs.append(WeightDiff(no, nn, None if a is None else a.shape, None if b is None else b.shape,
-                                    "missing"))
+                                    WeightVerdict(VerdictKind.MISSING)))
             continue
         if a.shape != b.shape:
-            diffs.append(WeightDiff(no, nn, a.shape, b.shape, "shape mismatch"))
+            diffs.append(WeightDiff(no, nn, a.shape, b.shape, WeightVerdict(VerdictKind.SHAPE_MISMATCH)))
             continue
         stats = compare_arrays(a, b, tol)
         if stats.max_abs == 0:
-            verdict = "identical"
+            verdict = WeightVerdict(VerdictKind.IDENTICAL)
         elif stats.passed:
-            verdict = "equal within tolerance"
+            verdict = WeightVerdict(VerdictKind.WITHIN_TOLERANCE)
         else:
-            verdict = explain(old_spec, i, a, b, tol, old_in, new_in, en) or "different"
+            verdict = explain(old_spec, i, a, b, tol, old_in, new_in, en) or WeightVerdict(VerdictKind.DIFFERENT)
         diffs.append(WeightDiff(no, nn, a.shape, b.shape, verdict, stats.max_abs))
     return diffs
 
 
 def explain(spec: LayerSpec, index: int, a: np.ndarray, b: np.ndarray, tol: Tolerance, old_in: Tag, new_in: Tag,
-            new_eff: list[np.ndarray]) -> str | None:
+            new_eff: list[np.ndarray]) -> WeightVerdict | None:
     """Name the known transform that maps NEW's effective array b onto OLD's a, if one does."""
     if a.ndim >= 3 and compare_arrays(a, flip_spatial(b), tol).passed:
-        return "equal up to a spatial flip"
+        return WeightVerdict.up_to(WeightTransform.SPATIAL_FLIP)
     if a.ndim == 4 and a.shape[0] == a.shape[1] and compare_arrays(a, np.swapaxes(b, 0, 1), tol).passed:
-        return "equal up to swapped kernel rows/columns"
+        return WeightVerdict.up_to(WeightTransform.KERNEL_ROWS_COLUMNS)
     if spec.kind == "Dense" and index == 0 and old_in.kind == "flat":
         alt = dense_rows_to_old(b, new_in, old_in)  # b's rows mapped the other way: rows left unpermuted
         for cand in (alt, dense_rows_to_old(alt, new_in, old_in)):
             if compare_arrays(a, cand, tol).passed:
-                return "equal up to flatten row order"
-    gates = GATES.get(spec.kind)
+                return WeightVerdict.up_to(WeightTransform.FLATTEN_ROW_ORDER)
+    gates = gates_of(spec.kind)
     if gates and a.shape[-1] % len(gates) == 0:
         n = len(gates)
         for perm in itertools.permutations(range(n)):
@@ -115,5 +121,5 @@ def explain(spec: LayerSpec, index: int, a: np.ndarray, b: np.ndarray, tol: Tole
                 continue
             if compare_arrays(a, permute_gates(b, perm, n), tol).passed:
                 order = ",".join(gates[p] for p in perm)
-                return f"equal up to gate order ({order} read as {','.join(gates)})"
+                return WeightVerdict.up_to(WeightTransform.GATE_ORDER, f"{order} read as {','.join(gates)}")
     return None

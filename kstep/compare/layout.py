@@ -14,14 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from kstep.ir import LayerSpec
+from kstep.kinds import SpatialParams, info, kinds_where
 
-SHAPE_PRESERVING = {
-    "Activation", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "BatchNormalization", "LeakyReLU", "PReLU", "ELU",
-    "ThresholdedReLU", "ReLU", "Softmax", "ParametricSoftplus", "SReLU", "Add", "Subtract", "Multiply", "Average",
-    "Maximum", "Minimum", "Masking", "Rescaling", "Normalization", "LayerNormalization", "UnitNormalization",
-    "GroupNormalization",
-}
+KEEPS_LAYOUT = kinds_where("keeps_layout")
+"""Kinds whose output keeps its first input's layout tag while the rank is unchanged (from kstep.kinds)."""
 
 
 @dataclass(frozen=True)
@@ -65,14 +61,14 @@ def output_tag(spec: LayerSpec, in_tags: list[Tag], in_shapes: list[tuple], out_
             spatial, channels = tuple(shape[1:-1]), shape[-1]
             order = "hwc"
         return Tag("flat", order=order, spatial=spatial, channels=channels)
-    if fmt in ("channels_first", "channels_last") and len(out_shape) >= 3 and not kind.startswith("Global"):
+    kind_info = info(kind)
+    global_pool = kind_info is not None and kind_info.spatial is SpatialParams.GLOBAL
+    if fmt in ("channels_first", "channels_last") and len(out_shape) >= 3 and not global_pool:
         return image(fmt)
-    if kind.startswith("Global") and spec.params.get("keepdims") and fmt:
+    if global_pool and spec.params.get("keepdims") and fmt:
         return image(fmt)
-    if kind in SHAPE_PRESERVING or kind == "Concatenate" or kind == "Merge":
+    if kind in KEEPS_LAYOUT:
         return first if len(out_shape) == len(in_shapes[0] if in_shapes else ()) else PLAIN
-    if kind in ("TimeDistributed", "Bidirectional"):
-        return PLAIN
     return PLAIN
 
 

@@ -1,4 +1,5 @@
-"""Provides `compare_arrays`: two arrays (OLD, NEW mapped onto OLD's layout) -> `Stats` under a `Tolerance`.
+"""Provides `compare_arrays`: two arrays (OLD, NEW mapped onto OLD's layout) -> `Stats` under a `Tolerance`; `worst`
+of several such comparisons; `max_abs`, the bare largest difference (the float32 noise statistic).
 
 One tolerance definition everywhere: an element agrees when |a - b| <= atol + rtol * |b|, b = OLD's value.
 Values are cast up to float64 before subtracting. NaN at the same positions on both sides match; any other NaN or
@@ -6,6 +7,8 @@ Inf mismatch fails. max_rel uses a floor of 1 on |b| (so tiny reference values d
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -102,6 +105,17 @@ def _compare(b: np.ndarray, a: np.ndarray, tol: Tolerance, shape_old: tuple, sha
     )
 
 
+def worst(olds: Sequence[np.ndarray], news: Sequence[np.ndarray], tol: Tolerance) -> Stats | None:
+    """The worst of several output comparisons (pairs in order): a failing one before a passing one, then the larger
+    error; None when there is no pair."""
+    found: Stats | None = None
+    for a, b in zip(olds, news):
+        s = compare_arrays(a, b, tol)
+        if found is None or (found.passed and not s.passed) or (s.passed == found.passed and s.max_abs > found.max_abs):
+            found = s
+    return found
+
+
 def max_abs(old: np.ndarray, new: np.ndarray) -> float:
     """max |new - old| in float64 (inf for a shape mismatch or a non-finite difference)."""
     if np.shape(old) != np.shape(new):
@@ -127,8 +141,3 @@ def max_abs(old: np.ndarray, new: np.ndarray) -> float:
         d = np.abs(np.asarray(new, np.float64) - old)
     d = np.where(np.isnan(np.asarray(old, np.float64)) & np.isnan(np.asarray(new, np.float64)), 0.0, d)
     return float(np.nanmax(np.where(np.isnan(d), np.inf, d)))
-
-
-def within(old: np.ndarray, new: np.ndarray, tol: Tolerance) -> bool:
-    """True when every element agrees under `tol`."""
-    return compare_arrays(old, new, tol).passed

@@ -7,13 +7,11 @@ reached, so both come from here. Light on purpose: no numpy, no engine (the firs
 from __future__ import annotations
 
 from kstep import __version__
-from kstep.analysis import PENDING, UNMATCHED, Analysis, FileInfo, Row, Side, Tolerance
+from kstep.analysis import PENDING, UNMATCHED, Analysis, FileInfo, Row, Side
 from kstep.compare.align import Item, align
+from kstep.compare.tolerance import shown_tolerance
 from kstep.io.order import execution_order
 from kstep.ir import ModelFile, ModelSpec
-
-MIN_ATOL = 1e-5
-"""The smallest default atol; also the atol shown before the float64 runs have measured any noise."""
 
 
 def static_items(model: ModelSpec, prefix: str = "") -> list[Item]:
@@ -22,7 +20,7 @@ def static_items(model: ModelSpec, prefix: str = "") -> list[Item]:
     for name, c in execution_order(model):
         spec = model.layer(name)
         key = prefix + (name if len(spec.calls) == 1 else f"{name}@{c}")
-        if spec.kind == "Model":
+        if spec.kind == "Model" and spec.inner is not None:
             items.extend(static_items(spec.inner, key + "/"))
         items.append(Item(key, name, spec.kind))
     return items
@@ -39,13 +37,6 @@ def file_info(mf: ModelFile, path: str) -> FileInfo:
 def pending_row(index: int, old: Item | None, new: Item | None) -> Row:
     """A row not computed yet (unmatched when one side is missing: that needs no computing)."""
     return Row(index, static_side(old), static_side(new), UNMATCHED if old is None or new is None else PENDING)
-
-
-def shown_tolerance(atol: float | None, rtol: float) -> Tolerance:
-    """The global tolerance printed in the header: the user's, or the default rule."""
-    if atol is not None:
-        return Tolerance(atol, rtol, "--atol/--rtol")
-    return Tolerance(MIN_ATOL, rtol, "default: atol = max(1e-5, 10x the layer's float32-vs-float64 noise), rtol 1e-4")
 
 
 def pending_analysis(old: ModelFile, new: ModelFile, old_path: str, new_path: str, forced: dict[str, str],

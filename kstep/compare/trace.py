@@ -1,4 +1,5 @@
-"""Provides `Trace`: one model run through kstep's engine with every layer call's result and layout tag kept.
+"""Provides `Trace`: one model run through kstep's engine with every layer call's result and layout tag kept;
+`Runner`, which advances a trace to a given layer call; `consumers`, the layers that read a tensor.
 
 Tags are computed as results arrive: a model input's tag comes from the layers that read it, a layer's from its
 kind, params and its inputs' tags (kstep.compare.layout). Arrays are matched to their tags by identity, since the
@@ -14,7 +15,7 @@ import numpy as np
 
 from kstep.compare.layout import PLAIN, Tag, input_tag, output_tag
 from kstep.engine.executor import Executor, LayerResult
-from kstep.ir import ModelFile, ModelSpec
+from kstep.ir import LayerSpec, ModelFile, ModelSpec
 
 
 @dataclass
@@ -40,14 +41,16 @@ class Trace:
         return [self.tag_of(x) for x in result.input_arrays]
 
 
-def _consumers(model: ModelSpec, name: str):
+def consumers(model: ModelSpec, name: str) -> list[LayerSpec]:
+    """The layers that read layer `name`'s output, once per call, in config order; a nested model that reads it
+    is followed by the layers inside it that read its first input."""
     out = []
     for spec in model.layers:
         for call in spec.calls:
             if any(r.layer == name for r in call.inputs):
                 out.append(spec)
-                if spec.kind == "Model":
-                    out.extend(_consumers(spec.inner, spec.inner.inputs[0].layer) if spec.inner.inputs else [])
+                if spec.kind == "Model" and spec.inner is not None and spec.inner.inputs:
+                    out.extend(consumers(spec.inner, spec.inner.inputs[0].layer))
     return out
 
 
@@ -59,13 +62,14 @@ def start_trace(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float
     feeds = {k: executor.cast(v) for k, v in feeds.items()}
     trace = Trace(mf, executor, feeds)
     for name, arr in feeds.items():
-        tag = input_tag(_consumers(mf.model, name), arr.ndim)
+        tag = input_tag(consumers(mf.model, name), arr.ndim)
         trace.tags[id(arr)] = tag
         trace.input_tags[name] = tag
     return trace
 
 
 def step_trace(trace: Trace) -> Iterator[LayerResult]:
+    """Run the trace's model one layer call at a time, recording each result and its output's layout tag."""
     for result in trace.executor.step(trace.feeds):
         trace.results.append(result)
         trace.by_key[result.key] = result
@@ -90,3 +94,27 @@ def collect(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32")
     for _ in step_trace(trace):
         pass
     return trace
+
+
+class Runner:
+    """Advances one trace's run until a given key has been computed (the comparison moves runs in lockstep)."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.steps = step_trace(trace)
+        self.exhausted = False
+
+    def until(self, key: str) -> LayerResult | None:
+        """The result of layer call `key`, running on until it is computed (None when the run never computes it)."""
+        while key not in self.trace.by_key and not self.exhausted:
+            try:
+                next(self.steps)
+            except StopIteration:
+                self.exhausted = True
+        return self.trace.by_key.get(key)
+
+    def finish(self) -> None:
+        """Run to the end."""
+        for _ in self.steps:
+            pass
+        self.exhausted = True

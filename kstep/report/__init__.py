@@ -7,7 +7,7 @@ atomically (temp file + rename) and refuses to replace any input file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import BinaryIO, Callable, Sequence
 
 from kstep.analysis import Analysis
 from kstep.outputs import refuse_inputs, write_atomic
@@ -41,8 +41,12 @@ def format_for(path: str | None, explicit: str | None) -> Format:
     return FORMATS["md"]
 
 
-def write_report(analysis: Analysis, path: str, fmt: Format, inputs: list[str]) -> None:
-    """Render and write atomically; refuse a path that is (or links to) one of `inputs`."""
-    refuse_inputs(path, inputs)
+def write_report(analysis: Analysis, path: str, fmt: Format, inputs: Sequence[str | None]) -> None:
+    """Render and write atomically; refuse a path that is (or links to) one of `inputs` (None entries: absent)."""
+    refuse_inputs(path, list(inputs))
     data = fmt.render(analysis).encode("utf-8")
-    write_atomic(path, fmt.suffix, lambda fh: fh.write(data), "report")
+
+    def write(fh: BinaryIO) -> None:
+        fh.write(data)
+
+    write_atomic(path, fmt.suffix, write, "report")

@@ -20,11 +20,11 @@ def h(text) -> str:
 def to_html(a: Analysis) -> str:
     out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"><title>kstep report</title>",
            f"<style>{STYLE}</style></head><body>", "<h1>kstep report</h1>", "<ul>"]
-    for label, f in (("OLD", a.old), ("NEW", a.new)):
-        out.append(f"<li><b>{label}</b>: <code>{h(f.path)}</code> sha256 <code>{h(f.sha256[:16])}…</code>; "
-                   f"keras_version {h(f.keras_version or 'not stored')}, backend {h(f.backend or 'not stored')}; "
-                   f"executed as {h(f.generation)} on {h(f.detected_backend)}<ul>")
-        for key, value, source, why in f.assumptions:
+    for label, info in (("OLD", a.old), ("NEW", a.new)):
+        out.append(f"<li><b>{label}</b>: <code>{h(info.path)}</code> sha256 <code>{h(info.sha256[:16])}…</code>; "
+                   f"keras_version {h(info.keras_version or 'not stored')}, backend {h(info.backend or 'not stored')}; "
+                   f"executed as {h(info.generation)} on {h(info.detected_backend)}<ul>")
+        for key, value, source, why in info.assumptions:
             out.append(f"<li>{h(key)} = {h(value)} ({h(source)}: {h(why)}; override with "
                        f"<code>--assume {label.lower()}.{h(key)}=…</code>)</li>")
         out.append("</ul></li>")
@@ -57,11 +57,12 @@ def to_html(a: Analysis) -> str:
     out.append("<h2>Layers</h2><table><tr><th>#</th><th>st</th><th>OLD layer</th><th>NEW layer</th><th>kind</th>"
                "<th>out shape</th><th>max abs</th><th>max rel</th><th>isolated</th></tr>")
     for r in a.rows:
-        side = r.old or r.new
+        side = r.side
         p, i = r.propagated, r.isolated
         out.append(f"<tr class=\"{h(r.status)}\"><td>{r.index}</td><td>{h(GLYPHS[r.status])} {h(r.status)}</td>"
                    f"<td>{h(r.old.key) if r.old else '-'}</td><td>{h(r.new.key) if r.new else '-'}</td>"
-                   f"<td>{h(side.kind)}</td><td>{h(shape(side.shape))}</td><td>{num(p.max_abs) if p is not None else '-'}</td>"
+                   f"<td>{h(side.kind)}</td><td>{h(shape(side.shape))}</td>"
+                   f"<td>{num(p.max_abs) if p is not None else '-'}</td>"
                    f"<td>{num(p.max_rel) if p is not None else '-'}</td>"
                    f"<td>{num(i.max_abs) if i is not None else '-'}</td></tr>")
     out.append("</table></body></html>")

@@ -72,7 +72,7 @@ def _row(r: Row) -> dict:
     return {"index": r.index, "status": r.status, "old": _side(r.old), "new": _side(r.new), "layout": r.layout,
             "propagated": _stats(r.propagated), "isolated": _stats(r.isolated),
             "weights": [{"old": w.name_old, "new": w.name_new, "shape_old": _plain(w.shape_old),
-                         "shape_new": _plain(w.shape_new), "verdict": w.verdict, "max_abs": _num(w.max_abs)}
+                         "shape_new": _plain(w.shape_new), "verdict": str(w.verdict), "max_abs": _num(w.max_abs)}
                         for w in r.weights],
             "config_diff": [{"param": k, "old": _plain(a), "new": _plain(b)} for k, a, b in r.config_diff],
             "note": r.note}

@@ -66,8 +66,7 @@ def to_markdown(a: Analysis) -> str:
     out += _file_lines("NEW", a.new)
     out.append(f"- kstep {md(a.kstep_version)}; command: {code(' '.join(a.command))}")
     out.append(f"- tolerance: \\|new − old\\| ≤ atol + rtol·\\|old\\|; {md(a.tolerance.source)}"
-               + (f" (atol {num(a.tolerance.atol)}, rtol {num(a.tolerance.rtol)})" if a.tolerance.source.startswith(
-                   "--") else ""))
+               + (f" (atol {num(a.tolerance.atol)}, rtol {num(a.tolerance.rtol)})" if a.tolerance.user_given else ""))
     for note in a.input_notes:
         out.append(f"- note: {md(note)}")
     if not a.complete:
@@ -86,16 +85,15 @@ def to_markdown(a: Analysis) -> str:
         out.append(f"## First divergence: {md(layer)}" + (f" ({md(f.cause)})" if f.cause else ""))
         out.append("")
         if row.old or row.new:
-            side = row.old or row.new
-            out.append(f"- layer: OLD {code(f.old_layer or '-')} / NEW {code(f.new_layer or '-')}, kind {md(side.kind)};"
-                       f" shapes {shape(row.old.shape if row.old else None)} / "
+            out.append(f"- layer: OLD {code(f.old_layer or '-')} / NEW {code(f.new_layer or '-')}, kind "
+                       f"{md(row.side.kind)}; shapes {shape(row.old.shape if row.old else None)} / "
                        f"{shape(row.new.shape if row.new else None)}; compared as {md(row.layout)}")
         out.append(f"- reason: {f.reason}; {md(f.summary)}")
         if row.propagated is not None or row.isolated is not None:
             out.append(_stats_line("propagated", row.propagated))
             out.append(_stats_line("isolated (NEW layer fed OLD's inputs)", row.isolated))
         for w in row.weights:
-            out.append(f"- weight {code(w.name_new or w.name_old)} {shape(w.shape_old)}: {md(w.verdict)}"
+            out.append(f"- weight {code(w.name_new or w.name_old)} {shape(w.shape_old)}: {md(str(w.verdict))}"
                        + (f" (max abs {num(w.max_abs)})" if w.max_abs else ""))
         for key, old, new in row.config_diff:
             out.append(f"- config {code(key)}: OLD {md(repr(old))}, NEW {md(repr(new))}")
@@ -127,11 +125,12 @@ def to_markdown(a: Analysis) -> str:
     out += ["## Layers", "", "| # | st | OLD layer | NEW layer | kind | out shape | max abs | max rel | isolated |",
             "|---|---|---|---|---|---|---|---|---|"]
     for r in a.rows:
-        side = r.old or r.new
+        side = r.side
         prop, iso = r.propagated, r.isolated
         out.append(f"| {r.index} | {GLYPHS[r.status]} {r.status} | {md(r.old.key) if r.old else '-'} | "
                    f"{md(r.new.key) if r.new else '-'} | {md(side.kind)} | {shape(side.shape)} | "
-                   f"{num(prop.max_abs) if prop is not None else '-'} | {num(prop.max_rel) if prop is not None else '-'} | "
+                   f"{num(prop.max_abs) if prop is not None else '-'} | "
+                   f"{num(prop.max_rel) if prop is not None else '-'} | "
                    f"{num(iso.max_abs) if iso is not None else '-'} |")
     out.append("")
     return "\n".join(out)

@@ -8,7 +8,7 @@ import shutil
 import h5py
 
 from kstep.cli import main
-from kstep.compare.analyze import config_diff
+from kstep.compare.config_diff import config_diff
 from kstep.compare.layout import PLAIN, axis_to_new, image
 from tests.conftest import FIXTURES, LEGACY, need_shared
 

@@ -5,7 +5,8 @@ import json
 import numpy as np
 
 from kstep.cli import main
-from kstep.compare.analyze import Comparison, Options
+from kstep.compare.analyze import Comparison
+from kstep.options import CompareOptions as Options
 from tests.conftest import LEGACY, need_shared
 
 PAIRS = LEGACY / "pairs"

@@ -1,7 +1,24 @@
 """A fixed, hand-built Analysis for the golden-file tests of the report writers (rendering only)."""
 
-from kstep.analysis import (AGREE, DIVERGE, INHERITED, UNMATCHED, Analysis, FileInfo, FirstDivergence, Hypothesis, Row,
-                            SampleVerdict, Side, Stats, Tolerance, WeightDiff)
+from kstep.analysis import (
+    AGREE,
+    DIVERGE,
+    INHERITED,
+    UNMATCHED,
+    Analysis,
+    FileInfo,
+    FirstDivergence,
+    Hypothesis,
+    Reason,
+    Row,
+    SampleVerdict,
+    Side,
+    Stats,
+    Tolerance,
+    WeightDiff,
+    WeightTransform,
+    WeightVerdict,
+)
 
 TOL = Tolerance(1e-5, 1e-4, "default: max(1e-5, 10x float32 noise)", noise_floor=2.4e-7)
 HOSTILE = "[bold red]X[/] <script>alert(1)</script> `tick` \x1b]52;c;aGk=\x07"
@@ -20,7 +37,8 @@ def sample_analysis() -> Analysis:
         Row(0, Side("conv1", "conv1", "Convolution2D", "Conv2D", (2, 4, 8, 8)),
             Side("conv1", "conv1", "Conv2D", "Conv2D", (2, 8, 8, 4)), DIVERGE, stats(0.662, False),
             stats(0.662, False), [WeightDiff("conv1_W", "conv1/kernel:0", (3, 3, 3, 4), (3, 3, 3, 4),
-                                             "equal up to a spatial flip", 0.52)], [], "nhwc->nchw"),
+                                             WeightVerdict.up_to(WeightTransform.SPATIAL_FLIP), 0.52)], [],
+            "nhwc->nchw"),
         Row(1, Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 4, 8, 8)),
             Side("bn1", "bn1", "BatchNormalization", "BatchNormalization", (2, 8, 8, 4)), INHERITED,
             stats(0.81, False), stats(0.0, True), [], [], "nhwc->nchw"),
@@ -32,7 +50,7 @@ def sample_analysis() -> Analysis:
                        True, 0.662, 0.0, "flip the kernels of conv1 with keras.utils.conv_utils.convert_kernel"),
             Hypothesis("conv_kernel_layout", "kernel rows and columns swapped", False, 0.662, 0.666,
                        "transpose the kernel of conv1 as (1, 0, 2, 3)")]
-    first = FirstDivergence(0, "conv1", "conv1", "weights", "theano_kernel_flip", hyps,
+    first = FirstDivergence(0, "conv1", "conv1", Reason.WEIGHTS, "theano_kernel_flip", hyps,
                             "weight conv1/kernel:0: equal up to a spatial flip")
     return Analysis(old, new, "0.1.0", ["kstep", "report", "old.h5", "new.h5", "ref.npy"], TOL, rows, first,
                     [SampleVerdict(0, False, 3, 1), SampleVerdict(1, True, 2, 2)],
