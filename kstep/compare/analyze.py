@@ -36,9 +36,6 @@ from kstep.engine.executor import LayerResult
 from kstep.io.load import open_model
 from kstep.options import CompareOptions
 
-Options = CompareOptions
-"""Transitional alias: kstep.cli still builds the options under this name (use kstep.options.CompareOptions)."""
-
 
 def sha256(path: str) -> str:
     """The hex digest of a file, read in 1 MiB blocks."""

@@ -27,6 +27,7 @@ from kstep.analysis import (
     Row,
     Side,
     Stats,
+    Status,
 )
 from kstep.errors import printable
 from kstep.options import MIN_ATOL, tol_text
@@ -103,7 +104,7 @@ def shape(s: tuple[int, ...] | None, batch: bool = False) -> str:
     return "×".join(str(d) for d in dims)
 
 
-def glyph(status: str) -> Text:
+def glyph(status: Status) -> Text:
     """The status glyph, coloured; the glyph alone carries the meaning (NO_COLOR stays readable)."""
     return Text(GLYPHS.get(status, "?"), style=STATUS_STYLE.get(status, ""))
 

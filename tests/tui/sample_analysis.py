@@ -28,8 +28,15 @@ from kstep.analysis import (
     Side,
     Stats,
     Tolerance,
+    VerdictKind,
     WeightDiff,
+    WeightTransform,
+    WeightVerdict,
 )
+
+IDENTICAL = WeightVerdict(VerdictKind.IDENTICAL)
+DIFFERENT = WeightVerdict(VerdictKind.DIFFERENT)
+FLATTEN_ROWS = WeightVerdict.up_to(WeightTransform.FLATTEN_ROW_ORDER)
 
 MARKUP_NAME = "[bold red]X[/]"
 ESCAPE_NAME = "evil\x1b]52;c;aGk=\x07"
@@ -61,13 +68,13 @@ def _rows() -> list[Row]:
                  side("conv1", "Conv2D", (2, 8, 8, 4), **conv, data_format="channels_last"), DIVERGE,
                  stats(0.66, 0.66, False), stats(0.66, 0.66, False),
                  [WeightDiff("conv1_W", "conv1/kernel:0", (4, 3, 3, 3), (3, 3, 3, 4),
-                             "equal up to a spatial flip (kernel[::-1, ::-1])", 0.93),
-                  WeightDiff("conv1_b", "conv1/bias:0", (4,), (4,), "identical", 0.0)],
+                             WeightVerdict.up_to(WeightTransform.SPATIAL_FLIP, "kernel[::-1, ::-1]"), 0.93),
+                  WeightDiff("conv1_b", "conv1/bias:0", (4,), (4,), IDENTICAL, 0.0)],
                  [("dim_ordering", "th", None)], "nchw->nhwc"))
     r.append(Row(2, side("bn1", "BatchNormalization", (2, 8, 8, 4), epsilon=1e-3, axis=1),
                  side("bn1", "BatchNormalization", (2, 8, 8, 4), epsilon=1e-3, axis=-1), INHERITED,
                  stats(0.81, 0.40, False), stats(3e-7, 1e-7, True),
-                 [WeightDiff("bn1_gamma", "bn1/gamma:0", (4,), (4,), "identical", 0.0)], [], "nchw->nhwc"))
+                 [WeightDiff("bn1_gamma", "bn1/gamma:0", (4,), (4,), IDENTICAL, 0.0)], [], "nchw->nhwc"))
     r.append(Row(3, side(MARKUP_NAME, "Activation", (2, 8, 8, 4), activation="relu"),
                  side(MARKUP_NAME, "Activation", (2, 8, 8, 4), activation="relu"), INHERITED,
                  stats(0.81, 0.40, False), stats(0.0, 0.0, True), layout="nchw->nhwc"))
@@ -77,7 +84,7 @@ def _rows() -> list[Row]:
     r.append(Row(5, side(ESCAPE_NAME, "Conv2D", (2, 2, 2, 6), filters=6, kernel_size=(3, 3), padding="valid"),
                  side(ESCAPE_NAME, "Conv2D", (2, 2, 2, 6), filters=6, kernel_size=(3, 3), padding="valid"), MISMATCH,
                  stats(1.9, 0.91, False, (2, 2, 2, 6)), stats(0.2, 0.1, False, (2, 2, 2, 6)),
-                 [WeightDiff("k", "kernel:0", (6, 4, 3, 3), (3, 3, 4, 6), "different", 0.35)], [], "nchw->nhwc",
+                 [WeightDiff("k", "kernel:0", (6, 4, 3, 3), (3, 3, 4, 6), DIFFERENT, 0.35)], [], "nchw->nhwc",
                  "weights differ"))
     r.append(Row(6, side("dropout_1", "Dropout", (2, 2, 2, 6), rate=0.5), None, UNMATCHED,
                  note="present in OLD only"))
@@ -87,8 +94,7 @@ def _rows() -> list[Row]:
     r.append(Row(8, side("dense_1", "Dense", (2, 16), units=16, activation="relu"),
                  side("fc1", "Dense", (2, 16), units=16, activation="relu"), INHERITED,
                  stats(3.2, 1.0, False, (2, 16), (0, 5)), stats(0.0, 0.0, True, (2, 16), None),
-                 [WeightDiff("dense_1_W", "fc1/kernel:0", (24, 16), (24, 16), "equal up to a row permutation "
-                             "(flatten order)", 1.2)]))
+                 [WeightDiff("dense_1_W", "fc1/kernel:0", (24, 16), (24, 16), FLATTEN_ROWS, 1.2)]))
     r.append(Row(9, side("lambda_1", "Lambda", (2, 16)), side("lambda_1", "Lambda", (2, 16)), UNSUPPORTED,
                  note="OLD layer Lambda is unsupported: Python bytecode cannot be executed safely"))
     r.append(Row(10, side("fc2", "Dense", None, units=10), side("fc2", "Dense", None, units=10), PENDING,

@@ -10,8 +10,6 @@ from textual.widgets import Static
 from kstep.analysis import Analysis, Row
 from kstep.tui import render
 
-OK = ("identical", "equal within tolerance")
-
 
 def weights(row: Row) -> Table | Text:
     if not row.weights:
@@ -21,7 +19,7 @@ def weights(row: Row) -> Table | Text:
     for label in ("old", "new", "shapes", "verdict", "max|Δ|"):
         table.add_column(Text(label, style="bold"), overflow="fold")
     for w in row.weights:
-        style = "green" if w.verdict in OK else ("yellow" if w.verdict.startswith("equal up to") else "bold red")
+        style = "green" if w.verdict.ok else ("yellow" if w.verdict.transform is not None else "bold red")
         table.add_row(Text(render.safe(w.name_old) if w.name_old else "—"),
                       Text(render.safe(w.name_new) if w.name_new else "—"),
                       Text(f"{render.shape(w.shape_old, True)} / {render.shape(w.shape_new, True)}"),
