@@ -34,6 +34,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """`kstep inspect | dump | report ...` (the app's own parser is build_app_parser)."""
     from kstep.io.load import ASSUME_KEYS
+    from kstep.report import FORMATS  # the report writers: not imported on the app's fast path
 
     keys = "; ".join(f"{k}: {v}" for k, v in ASSUME_KEYS.items())
     parser = _Parser(prog="kstep", description="Find the exact layer where two Keras models stop agreeing. "
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "unsupported layer with no divergence before it.")
     add_compare_options(r)
     r.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomically); default: stdout")
-    r.add_argument("--format", choices=("md", "json", "html"), help="default: from -o's suffix, else md")
+    r.add_argument("--format", choices=tuple(FORMATS), help="default: from -o's suffix, else md")
     return parser
 
 

@@ -47,6 +47,17 @@ class SpatialParams(Enum):
     LAYOUT = "layout"  # data_format only (SpatialDropout)
 
 
+class ConvForm(Enum):
+    """How a conv-family kind slides its kernel (decides its extra params and the shape check of its kernel)."""
+
+    NONE = "none"  # not a conv-family kind
+    PLAIN = "plain"  # Conv1D/2D/3D: kernel (*kernel_size, in, filters)
+    TRANSPOSED = "transposed"  # Conv*Transpose: output_padding (and Keras 1 Deconvolution's output_shape)
+    SEPARABLE = "separable"  # depthwise then pointwise: depth_multiplier
+    DEPTHWISE = "depthwise"  # depth_multiplier
+    LOCAL = "local"  # LocallyConnected: unshared weights, `implementation` decides the stored layout
+
+
 @dataclass(frozen=True)
 class Weight:
     """One canonical weight array: its name, and the boolean param that must not be False for it to exist."""
@@ -66,6 +77,8 @@ class KindInfo:
     several inputs elementwise or by concatenation (pairs with a Keras 1 Merge). flipped_by_theano: indices of the
     weights that Theano's true convolution flips. gates: recurrent gate names in canonical order. plain_kind: the
     plain kind a CuDNN kind migrates to. output_dim_is_units: Keras 1 `output_dim` is this kind's `units`.
+    conv_form: how a conv-family kind slides its kernel. keras1_gates: the order of Keras 1's per-gate weight arrays
+    (§3.2 of ../shared/docs/keras-formats.md; the reader concatenates them in `gates` order).
     """
 
     kind: str
@@ -83,6 +96,8 @@ class KindInfo:
     gates: tuple[str, ...] = ()
     plain_kind: str | None = None
     output_dim_is_units: bool = False
+    conv_form: ConvForm = ConvForm.NONE
+    keras1_gates: tuple[str, ...] = ()
 
     @property
     def convolution(self) -> bool:
@@ -123,6 +138,7 @@ _CUDNN_WEIGHTS = (Weight("kernel"), Weight("recurrent_kernel"), Weight("bias"))
 _SCALE_CENTER = (Weight("gamma", "scale"), Weight("beta", "center"))
 _IFCO = ("i", "f", "c", "o")
 _ZRH = ("z", "r", "h")
+_ICFO = ("i", "c", "f", "o")  # Keras 1 LSTM's stored gate order
 
 
 def _table() -> dict[str, KindInfo]:
@@ -160,18 +176,23 @@ def _table() -> dict[str, KindInfo]:
                  weights=(Weight("W"), Weight("b", "use_bias")), output_dim_is_units=True),
         # conv
         *(KindInfo(f"Conv{r}D", conv, (f"Convolution{r}D",) + (("AtrousConvolution%dD" % r,) if r < 3 else ()),
-                   rank=r, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,)) for r in (1, 2, 3)),
-        KindInfo("Conv1DTranspose", conv, rank=1, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,)),
+                   rank=r, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,), conv_form=ConvForm.PLAIN)
+          for r in (1, 2, 3)),
+        KindInfo("Conv1DTranspose", conv, rank=1, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,),
+                 conv_form=ConvForm.TRANSPOSED),
         KindInfo("Conv2DTranspose", conv, ("Deconvolution2D", "Convolution2DTranspose"), rank=2, spatial=K,
-                 weights=_KERNEL_BIAS, flipped_by_theano=(0,)),
+                 weights=_KERNEL_BIAS, flipped_by_theano=(0,), conv_form=ConvForm.TRANSPOSED),
         KindInfo("Conv3DTranspose", conv, ("Deconvolution3D",), rank=3, spatial=K, weights=_KERNEL_BIAS,
-                 flipped_by_theano=(0,)),
+                 flipped_by_theano=(0,), conv_form=ConvForm.TRANSPOSED),
         *(KindInfo(f"SeparableConv{r}D", conv, (f"SeparableConvolution{r}D",), rank=r, spatial=K,
-                   weights=(Weight("depthwise_kernel"), Weight("pointwise_kernel"), _BIAS)) for r in (1, 2)),
-        KindInfo("DepthwiseConv1D", conv, rank=1, spatial=K, weights=(Weight("depthwise_kernel"), _BIAS)),
+                   weights=(Weight("depthwise_kernel"), Weight("pointwise_kernel"), _BIAS),
+                   conv_form=ConvForm.SEPARABLE) for r in (1, 2)),
+        KindInfo("DepthwiseConv1D", conv, rank=1, spatial=K, weights=(Weight("depthwise_kernel"), _BIAS),
+                 conv_form=ConvForm.DEPTHWISE),
         KindInfo("DepthwiseConv2D", conv, ("DepthwiseConvolution2D",), rank=2, spatial=K,
-                 weights=(Weight("depthwise_kernel"), _BIAS)),
-        *(KindInfo(f"LocallyConnected{r}D", conv, rank=r, spatial=K, weights=_KERNEL_BIAS) for r in (1, 2)),
+                 weights=(Weight("depthwise_kernel"), _BIAS), conv_form=ConvForm.DEPTHWISE),
+        *(KindInfo(f"LocallyConnected{r}D", conv, rank=r, spatial=K, weights=_KERNEL_BIAS, conv_form=ConvForm.LOCAL)
+          for r in (1, 2)),
         # pooling
         *(KindInfo(f"MaxPooling{r}D", pool, (f"MaxPool{r}D",), rank=r, spatial=P) for r in (1, 2, 3)),
         *(KindInfo(f"AveragePooling{r}D", pool, (f"AvgPool{r}D",), rank=r, spatial=P) for r in (1, 2, 3)),
@@ -215,14 +236,16 @@ def _table() -> dict[str, KindInfo]:
         KindInfo("SimpleRNN", rnn, defaults=_defaults(**_RNN), weights=_RNN_WEIGHTS, gates=("h",),
                  output_dim_is_units=True),
         KindInfo("LSTM", rnn, defaults=_defaults(**_RNN, unit_forget_bias=True), weights=_RNN_WEIGHTS, gates=_IFCO,
-                 output_dim_is_units=True),
-        KindInfo("GRU", rnn, defaults=_defaults(**_RNN), weights=_RNN_WEIGHTS, gates=_ZRH, output_dim_is_units=True),
+                 output_dim_is_units=True, keras1_gates=_ICFO),
+        KindInfo("GRU", rnn, defaults=_defaults(**_RNN), weights=_RNN_WEIGHTS, gates=_ZRH, output_dim_is_units=True,
+                 keras1_gates=_ZRH),
         KindInfo("CuDNNLSTM", rnn, defaults=_defaults(**_RNN, recurrent_activation="sigmoid"),
                  weights=_CUDNN_WEIGHTS, gates=_IFCO, plain_kind="LSTM", output_dim_is_units=True),
         KindInfo("CuDNNGRU", rnn, defaults=_defaults(**_RNN, recurrent_activation="sigmoid", reset_after=True),
                  weights=_CUDNN_WEIGHTS, gates=_ZRH, plain_kind="GRU", output_dim_is_units=True),
         *(KindInfo(f"ConvLSTM{r}D", rnn, defaults=_defaults(**_RNN, unit_forget_bias=True), rank=r, spatial=K,
-                   weights=_RNN_WEIGHTS, gates=_IFCO, flipped_by_theano=(0, 1) if r == 2 else ())
+                   weights=_RNN_WEIGHTS, gates=_IFCO, flipped_by_theano=(0, 1) if r == 2 else (),
+                   keras1_gates=_ICFO if r == 2 else ())
           for r in (1, 2, 3)),
         # wrappers
         KindInfo("TimeDistributed", wrap, weights=None),

@@ -17,7 +17,7 @@ from typing import Any
 from kstep.io.context import Context
 from kstep.io.params import as_int, flatten_params, spatial_params
 from kstep.ir import Fact, Source
-from kstep.kinds import MODEL_CLASSES, Family, KindInfo, canonical, info
+from kstep.kinds import MODEL_CLASSES, ConvForm, Family, KindInfo, canonical, info
 from kstep.semantics import Semantics
 
 # Keras 1 (and a few Keras 3) argument names -> tf.keras 2 names, for every kind.
@@ -143,7 +143,7 @@ def canonicalize(class_name: str, config: dict[str, Any], ctx: Context) -> Canon
     if record is not None and record.family is Family.WRAPPERS:
         inner_configs = _wrapper_inner(kind, raw, p)
     unsupported = None
-    if kind.startswith("LocallyConnected") and p.get("implementation", 1) != 1:
+    if record is not None and record.conv_form is ConvForm.LOCAL and p.get("implementation", 1) != 1:
         unsupported = f"implementation={p['implementation']} kernel layout is not read yet (only implementation=1)"
     return Canon(kind, p, facts, notes, inner_configs, unsupported)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from kstep.io.context import Context
 from kstep.ir import Fact, Source
-from kstep.kinds import KindInfo, SpatialParams
+from kstep.kinds import KINDS, ConvForm, KindInfo, SpatialParams
 
 ORDERINGS = {"th": "channels_first", "tf": "channels_last", "channels_first": "channels_first",
              "channels_last": "channels_last"}
@@ -128,9 +128,10 @@ def _kernel_params(kind: str, class_name: str, raw: dict[str, Any], p: dict[str,
     p["padding"] = str(p.get("padding", "valid")).lower()
     p.setdefault("use_bias", True)
     p.setdefault("groups", 1)
-    if kind.startswith(("Separable", "Depthwise")):
+    form = KINDS[kind].conv_form if kind in KINDS else ConvForm.NONE
+    if form in (ConvForm.SEPARABLE, ConvForm.DEPTHWISE):
         p.setdefault("depth_multiplier", 1)
-    if kind.endswith("Transpose"):
+    if form is ConvForm.TRANSPOSED:
         op = p.get("output_padding")
         p["output_padding"] = None if op is None else as_tuple(op, rank, "output_padding")
         if class_name.startswith("Deconvolution"):
@@ -138,7 +139,7 @@ def _kernel_params(kind: str, class_name: str, raw: dict[str, Any], p: dict[str,
             p["output_shape"] = tuple(shape) if isinstance(shape, (list, tuple)) else None
         else:
             p["output_shape"] = None
-    if kind.startswith("LocallyConnected"):
+    if form is ConvForm.LOCAL:
         p.setdefault("implementation", 1)
     if "filters" in p:
         p["filters"] = as_int(p["filters"], "filters")

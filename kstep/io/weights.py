@@ -21,7 +21,7 @@ import numpy as np
 from kstep.errors import BadInput
 from kstep.io import h5safe
 from kstep.ir import Fact, LayerSpec, ModelSpec, Source, WeightRef
-from kstep.kinds import KINDS, info
+from kstep.kinds import KINDS, ConvForm, info
 from kstep.semantics import Semantics
 
 
@@ -57,8 +57,6 @@ def expected_names(spec: LayerSpec) -> list[str] | None:
 
 
 # --- Keras 1 conversions ----------------------------------------------------------------------------------------
-# The gate order of Keras 1's per-gate arrays [W_g, U_g, b_g, ...] (§3.2); the canonical order is KindInfo.gates.
-KERAS1_GATES = {"LSTM": ("i", "c", "f", "o"), "ConvLSTM2D": ("i", "c", "f", "o"), "GRU": ("z", "r", "h")}
 
 
 def _concat_gates(stored: list[Stored], order: tuple[int, ...], what: str,
@@ -107,7 +105,7 @@ def _from_keras1(spec: LayerSpec, stored: list[Stored]) -> list[WeightRef]:
     """Keras 1 layouts -> canonical, as Keras 2.2.4's loader converted them (§3.2); other arrays pass unchanged."""
     k = spec.kind
     cf = spec.params.get("data_format") == "channels_first"
-    gates = KERAS1_GATES.get(k)
+    gates = KINDS[k].keras1_gates if k in KINDS else ()  # Keras 1's per-gate arrays [W_g, U_g, b_g, ...]
     if gates and len(stored) == 3 * len(gates):
         order = tuple(gates.index(g) for g in KINDS[k].gates)
         refs = _concat_gates(stored, order, ",".join(gates), 0 if k == "ConvLSTM2D" and cf else -1)
@@ -215,7 +213,7 @@ def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
         need(0, len(shapes[0]) == 2 and shapes[0][1] == u, f"(input width, {u})")
         if len(shapes) > 1:
             need(1, shapes[1] == (u,), f"({u},)")
-    elif k in ("Conv1D", "Conv2D", "Conv3D") and (f := num("filters")) is not None:
+    elif k in KINDS and KINDS[k].conv_form is ConvForm.PLAIN and (f := num("filters")) is not None:
         rank = KINDS[k].rank or 0
         ks = p.get("kernel_size")
         ks = tuple(ks) if isinstance(ks, (list, tuple)) and len(ks) == rank else None
