@@ -182,7 +182,7 @@ class Comparison:
     # -- verdicts ----------------------------------------------------------------------------------------------
     def final_verdicts(self) -> list[SampleVerdict]:
         """Per batch sample of OLD's first model output (with its row): do the outputs agree, and the top-1 classes
-        (for a 2-D output)."""
+        (for a 2-D output with at least one unit)."""
         ot, nt = self.old_trace, self.new_trace
         assert ot is not None and nt is not None
         out_keys = set()
@@ -201,8 +201,9 @@ class Comparison:
             tol = row.propagated.tolerance
             for s in range(a.shape[0]):
                 ok = compare_arrays(a[s], b[s], tol).passed
-                t_old = int(np.argmax(a[s])) if a.ndim == 2 else None
-                t_new = int(np.argmax(b[s])) if a.ndim == 2 else None
+                top1 = a.ndim == 2 and a.shape[1] > 0  # a 0-unit output has no top-1 class
+                t_old = int(np.argmax(a[s])) if top1 else None
+                t_new = int(np.argmax(b[s])) if top1 else None
                 verdicts.append(SampleVerdict(s, ok, t_old, t_new))
             break
         return verdicts

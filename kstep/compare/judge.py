@@ -5,7 +5,8 @@ tags, the LayerSpec, weights, semantics) and the isolated outputs (NEW's layer f
 judge a row from numpy arrays. The verdict, in this order: shapes that differ after layout mapping are a MISMATCH;
 an isolated comparison that fails is a DIVERGE (the layer adds the error); weights that differ are a MISMATCH; a
 propagated comparison that fails is INHERITED when the isolated one passed (else DIVERGE); a pass that needed the
-noise-widened default atol is NOISE; else AGREE.
+noise-widened default atol is NOISE; else AGREE. The note says, besides, when the outputs have 0 elements (nothing
+was compared) and when the float32 noise could not be measured (the default atol fell back to MIN_ATOL).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from kstep.compare.effective import compare_weights
 from kstep.compare.layout import PLAIN, Tag, describe, to_old
 from kstep.compare.metrics import worst
 from kstep.compare.pending import static_side
-from kstep.compare.tolerance import is_noise_only, weight_tolerance
+from kstep.compare.tolerance import NOISE_UNMEASURABLE, is_noise_only, noise_unmeasurable, weight_tolerance
 from kstep.ir import LayerSpec
 from kstep.semantics import Semantics
 
 NOT_COMPUTED = "not computed: it depends on an unsupported layer"
+NO_ELEMENTS = "0 elements: nothing to compare"
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,15 @@ def judge_row(inp: RowInput) -> Row:
         row.status = NOISE  # passes only because the measured float32 noise widened atol
     else:
         row.status = AGREE
+    extra = [text for text, applies in ((NO_ELEMENTS, _empty(o) and _empty(n)),
+                                        (NOISE_UNMEASURABLE, noise_unmeasurable(tol))) if applies]
+    row.note = "; ".join(([row.note] if row.note else []) + extra)
     return row
+
+
+def _empty(c: Computed) -> bool:
+    """Every output of the call has 0 elements (a 0-unit layer)."""
+    return all(x.size == 0 for x in c.outputs)
 
 
 def propagated_stats(old: Computed, new: Computed, tol: Tolerance) -> Stats:

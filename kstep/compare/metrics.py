@@ -2,8 +2,10 @@
 of several such comparisons; `max_abs`, the bare largest difference (the float32 noise statistic).
 
 One tolerance definition everywhere: an element agrees when |a - b| <= atol + rtol * |b|, b = OLD's value.
-Values are cast up to float64 before subtracting. NaN at the same positions on both sides match; any other NaN or
-Inf mismatch fails. max_rel uses a floor of 1 on |b| (so tiny reference values do not explode it).
+Values are cast up to float64 before subtracting. NaN at the same positions on both sides match, and so does the same
+inf; any other NaN or inf pattern (NaN vs a number, inf vs a number, +inf vs -inf) fails whatever the tolerance,
+even an infinite one. max_rel uses a floor of 1 on |b| (so tiny reference values do not explode it). A zero-size pair
+(same shape) passes with no worst element: there is nothing to compare.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def _compare(b: np.ndarray, a: np.ndarray, tol: Tolerance, shape_old: tuple, sha
     nan_mismatch = int(np.count_nonzero(nan_a ^ nan_b))
     excess = diff - tol.rtol * np.abs(np.where(np.isfinite(b), b, 0.0))
     max_excess = float(excess.max())
-    ok = max_excess <= tol.atol
+    ok = not bad_nonfinite.any() and max_excess <= tol.atol  # a differing inf/NaN pattern never passes
     rel = diff / np.maximum(np.abs(np.where(np.isfinite(b), b, 0.0)), REL_FLOOR)
     flat = int(np.argmax(diff))
     worst = np.unravel_index(flat, diff.shape)
@@ -117,7 +119,9 @@ def worst(olds: Sequence[np.ndarray], news: Sequence[np.ndarray], tol: Tolerance
 
 
 def max_abs(old: np.ndarray, new: np.ndarray) -> float:
-    """max |new - old| in float64 (inf for a shape mismatch or a non-finite difference)."""
+    """max |new - old| in float64: NaN on both sides or the same inf at a position count 0 there; inf for a shape
+    mismatch or any other non-finite difference (the float32 noise is then not measurable: see
+    kstep.compare.tolerance)."""
     if np.shape(old) != np.shape(new):
         return float("inf")
     if np.size(old) == 0:
@@ -137,7 +141,9 @@ def max_abs(old: np.ndarray, new: np.ndarray) -> float:
             best = max(best, m)
     if np.isfinite(best):
         return best
-    with np.errstate(invalid="ignore"):
-        d = np.abs(np.asarray(new, np.float64) - old)
-    d = np.where(np.isnan(np.asarray(old, np.float64)) & np.isnan(np.asarray(new, np.float64)), 0.0, d)
-    return float(np.nanmax(np.where(np.isnan(d), np.inf, d)))
+    o64, n64 = np.asarray(old, np.float64), np.asarray(new, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(n64 - o64)
+    same = (o64 == n64) | (np.isnan(o64) & np.isnan(n64))  # the same inf, or NaN on both sides
+    d = np.where(same, 0.0, np.where(np.isnan(d), np.inf, d))
+    return float(d.max())

@@ -3,12 +3,15 @@
 Pure functions of the options (kstep.options) and the measured float32 noise; the defaults are kstep.options'
 MIN_ATOL and NOISE_FACTOR. A row's tolerance is, in this order: the user's `--tolerance LAYER` for either layer of
 the pair, the user's `--atol`/`--rtol`, else the default rule max(MIN_ATOL, NOISE_FACTOR x noise) with the user's
-rtol. Each result carries its `origin`, which is what later logic asks; `source` is only shown. Light on purpose:
-no numpy (kstep.compare.pending uses it before anything is computed).
+rtol. A noise that is not finite (the float64 re-run is inf or NaN where float32 is finite, or the reverse) is not
+measurable: the default rule then falls back to MIN_ATOL (`noise_unmeasurable` says so, for the row's note). Each
+result carries its `origin`, which is what later logic asks; `source` is only shown. Light on purpose: no numpy
+(kstep.compare.pending uses it before anything is computed).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 from kstep.analysis import Tolerance, ToleranceOrigin
@@ -25,8 +28,21 @@ def row_tolerance(options: CompareOptions, names: Iterable[str], noise: float) -
             return Tolerance(atol, rtol, f"--tolerance {name}", origin=ToleranceOrigin.PER_LAYER)
     if options.atol is not None:
         return Tolerance(options.atol, options.rtol, "--atol", noise, ToleranceOrigin.USER)
+    if not math.isfinite(noise):
+        return Tolerance(MIN_ATOL, options.rtol, UNMEASURABLE_SOURCE, noise, ToleranceOrigin.DEFAULT)
     return Tolerance(max(MIN_ATOL, NOISE_FACTOR * noise), options.rtol, "default: max(1e-5, 10x float32 noise)",
                      noise, ToleranceOrigin.DEFAULT)
+
+
+UNMEASURABLE_SOURCE = "default: 1e-5 (float32 noise not measurable)"
+NOISE_UNMEASURABLE = ("float32 noise not measurable (the float64 re-run is inf or NaN where float32 is finite, or the "
+                      "reverse): default atol 1e-5")
+
+
+def noise_unmeasurable(tol: Tolerance) -> bool:
+    """The default rule applied, but the measured noise was not finite, so atol fell back to MIN_ATOL."""
+    return (tol.origin is ToleranceOrigin.DEFAULT and tol.noise_floor is not None
+            and not math.isfinite(tol.noise_floor))
 
 
 def weight_tolerance(row: Tolerance) -> Tolerance:

@@ -1,8 +1,9 @@
 """Provides `read_reference`: a reference input file (.npy, or .npz keyed by input name) -> {input name: array}.
 
 Arrays are read with allow_pickle=False, so object arrays are refused; only bool/int/uint/float arrays pass.
-A missing batch axis is added (with a note) when the model's declared input rank says so. NaN and Inf values are
-allowed (a warning note when asked). Archive members are size-checked before numpy reads them.
+A missing batch axis is added (with a note) when the model's declared input rank says so; a batch of 0 samples is
+refused (nothing would run, and every comparison would agree vacuously). NaN and Inf values are allowed (a warning
+note when asked). Archive members are size-checked before numpy reads them.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ def read_reference(path: str, model: ModelSpec, notes: list[str] | None = None,
     for name in names:
         feeds[name] = _fit_batch(feeds[name], model.layer(name).params.get("batch_input_shape"), name, path, notes)
         x = feeds[name]
+        if x.ndim and x.shape[0] == 0:
+            raise BadInput(f"input '{name}' has shape {x.shape}: 0 samples, nothing to run (give at least one)",
+                           path=path)
         if warn_nonfinite and x.dtype.kind == "f" and not np.isfinite(x).all():
             notes.append(f"warning: {path}: input '{name}' contains {int(np.isnan(x).sum())} NaN and "
                          f"{int(np.isinf(x).sum())} Inf values; they propagate through the layers")
