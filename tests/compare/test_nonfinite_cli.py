@@ -3,13 +3,16 @@ never agree when their inf patterns differ; zero-size inputs and layers end in a
 traceback."""
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from kstep.cli import main
+from kstep.compare.analyze import Comparison
 from kstep.compare.judge import NO_ELEMENTS
 from kstep.compare.tolerance import NOISE_UNMEASURABLE
+from kstep.options import CompareOptions
 from tests.hostile.make_hostile import write_model
 
 
@@ -53,11 +56,21 @@ def test_differing_inf_pattern_in_the_output_is_a_divergence(overflow, capsys):
     assert doc["first_divergence"]["layer_old"] == "dense" and doc["verdicts"][0]["outputs_agree"] is False
 
 
-@pytest.mark.parametrize("atol", ["1e300", "1e30"])
-def test_a_huge_atol_does_not_hide_it(overflow, capsys, atol):
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("atol", [1e300, math.inf])
+def test_no_atol_hides_it(overflow, atol):
+    """Not even an infinite atol (which the CLI refuses; the comparison must not rely on that): a divergence at
+    dense, and the final output sample does not agree."""
     old, new, ref = overflow
-    assert main(["report", old, new, ref, "--atol", atol]) == 1
-    assert "First divergence: dense" in capsys.readouterr().out
+    cmp = Comparison(old, new, ref, options=CompareOptions(atol=atol))
+    try:
+        for _ in cmp.run():
+            pass
+        a = cmp.analysis()
+    finally:
+        cmp.close()
+    assert not a.agree and a.first_divergence is not None and a.first_divergence.old_layer == "dense"
+    assert [v.outputs_agree for v in a.verdicts] == [False]
 
 
 def test_the_same_inf_pattern_still_agrees(overflow, capsys):
