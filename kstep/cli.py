@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kstep import __version__
 from kstep.errors import ExitCode, KstepError, UsageError, printable
@@ -91,9 +91,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     """`kstep dump MODEL INPUT -o OUT.npz`: every layer's output of one run through kstep's engine."""
+    import zipfile
+
     import numpy as np
 
     from kstep.engine.executor import Executor
+    from kstep.errors import BadInput
     from kstep.io.inputs import read_reference
     from kstep.io.load import open_model
 
@@ -104,6 +107,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
         for note in notes:
             print(printable(note if note.startswith("warning") else f"note: {note}"), file=sys.stderr)
         arrays: dict[str, np.ndarray] = {}
+        owners: dict[str, str] = {}  # key -> which layer call (and output) the array under it came from
         unsupported = []
         executor = Executor(mf, args.dtype)
         if args.profile:
@@ -115,14 +119,36 @@ def cmd_dump(args: argparse.Namespace) -> int:
                 continue
             if result.skipped:
                 continue
-            arrays.update(result.keyed_outputs())
+            keyed = result.keyed_outputs()
+            calls = len(result.layer.calls)
+            outer = result.key[:-len(result.layer.name + (f"@{result.call}" if calls > 1 else "")) - 1]
+            layer = f"layer '{result.layer.name}'" + (f" call {result.call}" if calls > 1 else "") + (
+                f" of nested model '{outer}'" if outer else "")
+            if list(keyed) != list(result.keyed_outputs(storable=False)):
+                print(printable(f"note: {layer}: an .npz key cannot hold a NUL or a lone surrogate; its key spells "
+                                "each as its escape (a backslash, then x00 or udcff...), the rest of the name as is"),
+                      file=sys.stderr)
+            for i, (key, array) in enumerate(keyed.items()):
+                owner = layer + (f" output {i}" if len(keyed) > 1 else "")
+                if key in owners:  # keys stay as the names are (tools parse them): refuse rather than overwrite
+                    raise BadInput(f"{owners[key]} and {owner} would both be saved under the key '{key}' (dump "
+                                   "keys are NAME, NAME:i, NAME@k, OUTER/INNER); rename one of the layers",
+                                   path=args.model)
+                owners[key] = owner
+                arrays[key] = array
             if args.profile:
                 print(printable(f"{result.seconds:10.6f} s  {result.key} ({result.layer.kind})"), file=sys.stderr)
         total = time.perf_counter() - start
     if args.profile:
         print(f"{total:10.6f} s  engine total", file=sys.stderr)
-    # savez's own keyword allow_pickle shares the keyword namespace of the array names, hence the cast for mypy
-    write_atomic(args.output, ".npz", lambda fh: np.savez(fh, **cast(dict[str, Any], arrays)))
+
+    def write(fh: Any) -> None:  # np.savez's layout, without its keywords (a layer named `file` or `allow_pickle`)
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key, array in arrays.items():
+                with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+    write_atomic(args.output, ".npz", write)
     for result in unsupported:
         print(printable(f"{args.model}: layer '{result.key}' ({result.layer.class_name}) is unsupported: "
                         f"{result.unsupported}; upstream layers were written, downstream ones were not"),

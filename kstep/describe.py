@@ -2,7 +2,9 @@
 `kstep.inspect/1`, documented in docs/inspect-json.md), and `to_text` for the human-readable form.
 
 Every string that came from the file passes through `errors.printable` in the text form, so a layer name can never
-act as a terminal escape sequence; the JSON form is escaped by the JSON encoder.
+act as a terminal escape sequence, reorder the line (bidi controls) or crash the encoder (lone surrogates); the JSON
+form keeps the exact names and is printed with `ensure_ascii`, so every non-ASCII character, those included, is a
+\\uXXXX escape there.
 """
 
 from __future__ import annotations

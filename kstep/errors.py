@@ -8,7 +8,13 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Unicode categories Cc (C0, DEL, C1), Cf (bidi overrides and isolates U+202A-202E/U+2066-2069, zero-width and
+# direction marks U+200B-200F, BOM U+FEFF, soft hyphen, tag characters, ...), Cs (lone surrogates, as a name decoded
+# with surrogateescape or a JSON "\\udcff" holds), Zl and Zp (U+2028/U+2029), as of Unicode 15.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+                      "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
+                      "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+                      "\U000e0001\U000e0020-\U000e007f]")
 
 
 class ExitCode(IntEnum):
@@ -68,18 +74,18 @@ class UnsupportedLayer(KstepError):
         self.reason = reason or "kstep has no implementation of this kind"
 
 
-def printable(text: str) -> str:
-    """`text` with every control character (ESC, BEL, CR, ...) replaced by a visible escape like `\\x1b`.
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
-    Names from model files pass through here before reaching a terminal, so they can never act as escape sequences.
+
+def printable(text: str) -> str:
+    """`text` with every control, invisible-format or unencodable character replaced by a visible escape.
+
+    The one rule for names from model files (layer, model, weight and input names, paths, values) before they reach
+    a terminal or a report: C0/C1 controls (ESC, BEL, CR, NUL, ...) become `\\x1b`, bidirectional overrides and
+    isolates, zero-width characters and the BOM become `\\u202e`, lone surrogates `\\udcff` (so every encoder
+    accepts the result), astral format characters `\\U000e0041`. A name can then never act as an escape sequence,
+    reorder the text around it, hide characters, or crash the writer.
     """
-    if not _CONTROL.search(text):
-        return text
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or 0x7F <= code < 0xA0 or ch in "\u2028\u2029":
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _CONTROL.sub(_escape, text)

@@ -9,6 +9,7 @@ result; everything that does not depend on it still runs, nothing downstream is 
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -17,7 +18,7 @@ import numpy as np
 
 from kstep.engine import registry
 from kstep.engine.base import Call, Out, output_masks
-from kstep.errors import BadInput, UnsupportedLayer
+from kstep.errors import BadInput, UnsupportedLayer, printable
 from kstep.io.order import execution_order
 from kstep.ir import LayerSpec, ModelFile, ModelSpec, TensorRef
 from kstep.semantics import Semantics
@@ -39,11 +40,14 @@ class LayerResult:
     input_arrays: list[np.ndarray] = field(default_factory=list, repr=False)  # the arrays this call read
     input_masks: list = field(default_factory=list, repr=False)
 
-    def keyed_outputs(self) -> dict[str, np.ndarray]:
-        """{'NAME': out} or {'NAME:0': out0, 'NAME:1': out1, ...}."""
-        if len(self.outputs) == 1:
-            return {self.key: self.outputs[0]}
-        return {f"{self.key}:{i}": out for i, out in enumerate(self.outputs)}
+    def keyed_outputs(self, storable: bool = True) -> dict[str, np.ndarray]:
+        """{'NAME': out} or {'NAME:0': out0, 'NAME:1': out1, ...}: the dump keys, the names exactly as they are
+        (tools parse them), except, when `storable`, the two characters an .npz member name cannot hold (a NUL
+        would cut the name short, a lone surrogate cannot be encoded), written as errors.printable shows them."""
+        keys = [self.key] if len(self.outputs) == 1 else [f"{self.key}:{i}" for i in range(len(self.outputs))]
+        if storable:
+            keys = [re.sub("[\x00\ud800-\udfff]", lambda m: printable(m.group()), k) for k in keys]
+        return dict(zip(keys, self.outputs))
 
 
 class Executor:

@@ -57,7 +57,8 @@ STATUS_LABEL = {
 
 
 def safe(value: object) -> str:
-    """Any value from a model file as one printable line (control characters shown as \\x.. escapes)."""
+    """Any value from a model file as one printable line: errors.printable, the one rule (control, bidi, zero-width
+    and lone-surrogate characters shown as \\x.., \\u.. escapes)."""
     return printable(str(value))
 
 

@@ -149,6 +149,71 @@ def hostile_names(d: Path, with_weights=True) -> Path:
                        ["x", EVIL, "reshape", "flatten"])
 
 
+# Bidirectional overrides and isolates, zero-width characters, the BOM and NUL: a name that, shown raw, reorders or
+# hides text. A lone surrogate comes from a JSON "\\udcff" escape (no encoder accepts it; h5 names cannot hold it).
+BIDI = "adm\u202enimi\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u200e\u200f\ufeff"
+NUL_SURROGATE = "r\x00s\udcffz"
+INVISIBLE = "\x00\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\u200e\u200f\ufeff"
+
+
+def invisible_names(d: Path) -> Path:
+    """The valid model with `dense` renamed BIDI (its weights too), `reshape` NUL_SURROGATE, the input and the model
+    names holding a lone surrogate (the config JSON holds them as \\u escapes)."""
+    layers = _layers()
+    inp = "x\udcfe\u2067"
+    layers[0]["name"] = layers[0]["config"]["name"] = inp
+    layers[1]["inbound_nodes"] = [[[inp, 0, 0, {}]]]
+    layers[1]["name"] = layers[1]["config"]["name"] = BIDI
+    layers[2]["inbound_nodes"] = [[[BIDI, 0, 0, {}]]]
+    layers[2]["name"] = layers[2]["config"]["name"] = NUL_SURROGATE
+    layers[3]["inbound_nodes"] = [[[NUL_SURROGATE, 0, 0, {}]]]
+    config = model_config(layers)
+    config["config"].update(name="m\udcfd\u202e", input_layers=[[inp, 0, 0]])
+    return write_model(d / "invisible.h5", config, dense_weights(name=BIDI), [BIDI, "flatten"])
+
+
+def _act(name: str, *sources: tuple[str, int]) -> dict:
+    return {"name": name, "class_name": "Activation", "config": {"name": name, "activation": "tanh"},
+            "inbound_nodes": [[[src, call, 0, {}]] for src, call in sources]}
+
+
+def _nested(name: str, inner: list[str], source: tuple[str, int]) -> dict:
+    """A Keras 2 nested functional model `name`: input `name_in`, one tanh Activation per `inner` name (each fed
+    by the input), its outputs in that order; called once on `source`."""
+    layers = [{"name": f"{name}_in", "class_name": "InputLayer", "inbound_nodes": [],
+               "config": {"name": f"{name}_in", "batch_input_shape": [None, DENSE_OUT], "dtype": "float32"}}]
+    layers += [_act(n, (f"{name}_in", 0)) for n in inner]
+    return {"name": name, "class_name": "Model", "inbound_nodes": [[[source[0], source[1], 0, {}]]],
+            "config": {"name": name, "layers": layers, "input_layers": [[f"{name}_in", 0, 0]],
+                       "output_layers": [[n, 0, 0] for n in inner]}}
+
+
+def key_model(d: Path, case: str) -> Path:
+    """x -> dense -> layers whose names look like dump keys. `at`: `act` called twice and a layer named `act@1`
+    (both keyed act@1); `slash`: nested model `outer` holding `inner` and a layer named `outer/inner`; `colon`:
+    nested model `pair` with two outputs (pair:0, pair:1) and a layer named `pair:1`; `at_alone`: a layer named
+    `act@1` beside a once-called `act` (no collision); `savez`: layers named `file` and `allow_pickle` (np.savez's
+    own keywords)."""
+    head = _layers()[:2]
+    if case == "at":
+        tail = [_act("act", ("dense", 0), ("act", 0)), _act("act@1", ("act", 1))]
+    elif case == "at_alone":
+        tail = [_act("act", ("dense", 0)), _act("act@1", ("act", 0))]
+    elif case == "slash":
+        tail = [_nested("outer", ["inner"], ("dense", 0)), _act("outer/inner", ("outer", 0))]
+    elif case == "colon":
+        pair = _nested("pair", ["p", "q"], ("dense", 0))
+        tail = [pair, _act("pair:1", ("pair", 0))]
+        tail[1]["inbound_nodes"] = [[["pair", 0, 1, {}]]]
+    elif case == "savez":
+        tail = [_act("file", ("dense", 0)), _act("allow_pickle", ("file", 0))]
+    else:
+        raise ValueError(case)
+    config = model_config(head + tail)
+    config["config"]["output_layers"] = [[tail[-1]["name"], 0, 0]]
+    return write_model(d / f"key_{case}.h5", config, layer_names=["x", "dense"])
+
+
 def unknown_class(d: Path) -> Path:
     layers = _layers()
     layers[2]["class_name"] = "MyCustomLayer"

@@ -328,3 +328,89 @@ def test_one_subprocess_smoke_per_command(tmp_path):
         assert r.returncode == 2, (command, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, (command, r.stderr)
         assert str(bad) in r.stderr
+
+
+# --- invisible and unencodable names; names that look like dump keys ---------------------------------------------
+
+RAW = set(mk.INVISIBLE) | {"\udcfd", "\udcfe", "\udcff"}  # none of these may reach a terminal or a report raw
+
+
+def _raw_in(text: str) -> set[str]:
+    return {ch for ch in text if ch in RAW}
+
+
+def test_invisible_names_are_escaped_everywhere(tmp_path, capsys):
+    """Bidi overrides/isolates, zero-width characters, the BOM, NUL and lone surrogates (from JSON \\u escapes) in
+    layer, weight, input and model names: every command exits 0 and shows them as visible escapes (capsys encodes
+    strictly, as a UTF-8 terminal does: a raw surrogate would crash the write); JSON escapes them and keeps the
+    exact names; dump keeps the keys as the names are except NUL and surrogates, which a .npz key cannot hold."""
+    model = mk.invisible_names(tmp_path)
+    ref = mk.valid_input(tmp_path)
+    code, out, err, _, _ = run(["inspect", model], capsys, [model])
+    assert code == 0 and not err and not _raw_in(out), _raw_in(out)
+    assert "adm\\u202enimi\\u202a" in out and "r\\x00s\\udcffz" in out and "x\\udcfe\\u2067" in out
+    assert "m\\udcfd\\u202e" in out and "weight adm\\u202e" in out
+    code, out, err, _, _ = run(["inspect", model, "--json"], capsys, [model])
+    assert code == 0 and not err and not _raw_in(out) and "\\u202e" in out and "\\udcff" in out
+    doc = json.loads(out)
+    assert [layer["name"] for layer in doc["model"]["layers"]] == [mk.BIDI, mk.NUL_SURROGATE, "flatten"]
+    assert doc["model"]["name"] == "m\udcfd\u202e"
+    code, out, err, _, _ = run(COMMANDS["dump"](model, None, ref, tmp_path / "o.npz"), capsys, [model, ref])
+    assert code == 0 and not _raw_in("".join(err)) and len(err) == 1 and "r\\x00s\\udcffz" in err[0], err
+    assert np.load(tmp_path / "o.npz").files == [mk.BIDI, "r\\x00s\\udcffz", "flatten"]
+    for command in ("report", "app"):
+        code, out, err, _, _ = run(COMMANDS[command](model, None, ref, None), capsys, [model, ref])
+        assert code == 0 and not err and not _raw_in(out) and "r\\\\x00s\\\\udcffz" in out, out
+    for fmt in ("md", "html", "json"):
+        target = tmp_path / f"r.{fmt}"
+        code, out, err, _, _ = run(["report", model, model, ref, "-o", target], capsys, [model, ref])
+        text = target.read_text("utf-8")
+        assert code == 0 and not err and not _raw_in(text) and "\\udcff" in text
+        if fmt == "json":
+            assert {row["old"]["name"] for row in json.loads(text)["layers"]} >= {mk.BIDI, mk.NUL_SURROGATE}
+
+
+def test_lone_surrogate_in_an_error_line(tmp_path, capsys):
+    """A refused file whose message quotes a name holding a lone surrogate: one line, the escape shown."""
+    layers = mk._layers()
+    layers[1]["name"] = layers[1]["config"]["name"] = "d\udcff"
+    layers[2]["inbound_nodes"] = [[["d\udcff", 0, 0, {}]]]
+    model = mk.write_model(tmp_path / "sur.h5", mk.model_config(layers), {}, ["x", "reshape", "flatten"])
+    ref = mk.valid_input(tmp_path)
+    for command in COMMANDS:
+        check_refused(COMMANDS[command](model, None, ref, tmp_path / "o.npz"), capsys, [model, ref], "d\\udcff",
+                      model)
+
+
+@pytest.mark.parametrize("case, first, second, key", [
+    ("at", "layer 'act' call 1", "layer 'act@1'", "act@1"),
+    ("slash", "layer 'inner' of nested model 'outer'", "layer 'outer/inner'", "outer/inner"),
+    ("colon", "layer 'pair' output 1", "layer 'pair:1'", "pair:1")])
+def test_dump_key_collision_is_refused(case, first, second, key, tmp_path, capsys):
+    """A layer named like another layer's dump key (act@1, OUTER/INNER, NAME:i): dump exits 2 naming both layers
+    and writes nothing (no array silently overwritten); inspect and report, which keep both, still exit 0."""
+    model = mk.key_model(tmp_path, case)
+    ref = mk.valid_input(tmp_path)
+    out = tmp_path / "o.npz"
+    line = check_refused(COMMANDS["dump"](model, None, ref, out), capsys, [model, ref], f"'{key}'", model)
+    assert first in line and second in line, line
+    assert not out.exists()
+    for command in ("inspect", "report"):
+        code, _, err, _, _ = run(COMMANDS[command](model, None, ref, None), capsys, [model, ref])
+        assert code == 0, err
+
+
+def test_dump_keeps_names_that_only_look_like_keys(tmp_path, capsys):
+    """`act@1` beside a once-called `act`, and layers named after np.savez's own keywords (`file`, `allow_pickle`,
+    which savez took as its arguments: a traceback, or an array silently dropped): every array saved, unescaped."""
+    ref = mk.valid_input(tmp_path)
+    x = np.load(ref)
+    for case, names in (("at_alone", ["act", "act@1"]), ("savez", ["file", "allow_pickle"])):
+        model = mk.key_model(tmp_path, case)
+        code, _, err, _, _ = run(COMMANDS["dump"](model, None, ref, tmp_path / "o.npz"), capsys, [model, ref])
+        assert code == 0 and not err, err
+        got = np.load(tmp_path / "o.npz")
+        assert got.files == ["dense"] + names
+        np.testing.assert_allclose(got[names[0]], np.tanh(got["dense"]), rtol=1e-6)
+        np.testing.assert_allclose(got[names[1]], np.tanh(got[names[0]]), rtol=1e-6)
+        assert got["dense"].shape == (x.shape[0], mk.DENSE_OUT)
