@@ -17,6 +17,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from kstep import weight_shapes as ws
+
 
 class Family(str, Enum):
     """The engine module (kstep/engine/<family>.py) whose `KERNELS` dict executes the kind."""
@@ -78,7 +80,8 @@ class KindInfo:
     weights that Theano's true convolution flips. gates: recurrent gate names in canonical order. plain_kind: the
     plain kind a CuDNN kind migrates to. output_dim_is_units: Keras 1 `output_dim` is this kind's `units`.
     conv_form: how a conv-family kind slides its kernel. keras1_gates: the order of Keras 1's per-gate weight arrays
-    (§3.2 of ../shared/docs/keras-formats.md; the reader concatenates them in `gates` order).
+    (§3.2 of ../shared/docs/keras-formats.md; the reader concatenates them in `gates` order). shapes: the rule
+    (kstep.weight_shapes) that checks the canonical weight shapes against the config and each other.
     """
 
     kind: str
@@ -98,6 +101,7 @@ class KindInfo:
     output_dim_is_units: bool = False
     conv_form: ConvForm = ConvForm.NONE
     keras1_gates: tuple[str, ...] = ()
+    shapes: ws.ShapeRule | None = None
 
     @property
     def convolution(self) -> bool:
@@ -151,7 +155,7 @@ def _table() -> dict[str, KindInfo]:
         KindInfo("Model", struct, aliases=("Functional", "Sequential"), weights=None),
         # core
         KindInfo("Dense", core, ("TimeDistributedDense",), _defaults(activation="linear", use_bias=True),
-                 weights=_KERNEL_BIAS, passes_mask=True, output_dim_is_units=True),
+                 weights=_KERNEL_BIAS, passes_mask=True, output_dim_is_units=True, shapes=ws.dense),
         KindInfo("Activation", core, defaults=_defaults(activation="linear"), passes_mask=True, keeps_layout=True),
         KindInfo("Dropout", core, defaults=_defaults(rate=0.0), passes_mask=True, keeps_layout=True, identity=True),
         *(KindInfo(f"SpatialDropout{r}D", core, rank=r, spatial=SpatialParams.LAYOUT, passes_mask=True,
@@ -163,35 +167,39 @@ def _table() -> dict[str, KindInfo]:
         KindInfo("Permute", core),
         KindInfo("RepeatVector", core),
         KindInfo("Masking", core, defaults=_defaults(mask_value=0.0), keeps_layout=True),
-        KindInfo("Embedding", core, defaults=_defaults(mask_zero=False), weights=(Weight("embeddings"),)),
+        KindInfo("Embedding", core, defaults=_defaults(mask_zero=False), weights=(Weight("embeddings"),),
+                 shapes=ws.embedding),
         KindInfo("Rescaling", core, defaults=_defaults(offset=0.0), keeps_layout=True),
         KindInfo("Normalization", core, keeps_layout=True, weights=None),
         KindInfo("CenterCrop", core),
         KindInfo("Highway", core, defaults=_defaults(activation="linear"), passes_mask=True,
                  weights=(Weight("W"), Weight("W_carry"), Weight("b", "use_bias"), Weight("b_carry", "use_bias")),
-                 output_dim_is_units=True),
+                 output_dim_is_units=True, shapes=ws.highway),
         KindInfo("EinsumDense", core, defaults=_defaults(activation="linear", bias_axes=None),
-                 weights=(Weight("kernel"), Weight("bias", "bias_axes"))),
+                 weights=(Weight("kernel"), Weight("bias", "bias_axes")), shapes=ws.einsum_dense),
         KindInfo("MaxoutDense", core, defaults=_defaults(nb_feature=4), passes_mask=True,
-                 weights=(Weight("W"), Weight("b", "use_bias")), output_dim_is_units=True),
+                 weights=(Weight("W"), Weight("b", "use_bias")), output_dim_is_units=True, shapes=ws.maxout_dense),
         # conv
         *(KindInfo(f"Conv{r}D", conv, (f"Convolution{r}D",) + (("AtrousConvolution%dD" % r,) if r < 3 else ()),
-                   rank=r, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,), conv_form=ConvForm.PLAIN)
+                   rank=r, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,), conv_form=ConvForm.PLAIN,
+                   shapes=ws.conv(r))
           for r in (1, 2, 3)),
         KindInfo("Conv1DTranspose", conv, rank=1, spatial=K, weights=_KERNEL_BIAS, flipped_by_theano=(0,),
-                 conv_form=ConvForm.TRANSPOSED),
+                 conv_form=ConvForm.TRANSPOSED, shapes=ws.conv_transpose(1)),
         KindInfo("Conv2DTranspose", conv, ("Deconvolution2D", "Convolution2DTranspose"), rank=2, spatial=K,
-                 weights=_KERNEL_BIAS, flipped_by_theano=(0,), conv_form=ConvForm.TRANSPOSED),
+                 weights=_KERNEL_BIAS, flipped_by_theano=(0,), conv_form=ConvForm.TRANSPOSED,
+                 shapes=ws.conv_transpose(2)),
         KindInfo("Conv3DTranspose", conv, ("Deconvolution3D",), rank=3, spatial=K, weights=_KERNEL_BIAS,
-                 flipped_by_theano=(0,), conv_form=ConvForm.TRANSPOSED),
+                 flipped_by_theano=(0,), conv_form=ConvForm.TRANSPOSED, shapes=ws.conv_transpose(3)),
         *(KindInfo(f"SeparableConv{r}D", conv, (f"SeparableConvolution{r}D",), rank=r, spatial=K,
                    weights=(Weight("depthwise_kernel"), Weight("pointwise_kernel"), _BIAS),
-                   conv_form=ConvForm.SEPARABLE) for r in (1, 2)),
+                   conv_form=ConvForm.SEPARABLE, shapes=ws.separable(r)) for r in (1, 2)),
         KindInfo("DepthwiseConv1D", conv, rank=1, spatial=K, weights=(Weight("depthwise_kernel"), _BIAS),
-                 conv_form=ConvForm.DEPTHWISE),
+                 conv_form=ConvForm.DEPTHWISE, shapes=ws.depthwise(1)),
         KindInfo("DepthwiseConv2D", conv, ("DepthwiseConvolution2D",), rank=2, spatial=K,
-                 weights=(Weight("depthwise_kernel"), _BIAS), conv_form=ConvForm.DEPTHWISE),
-        *(KindInfo(f"LocallyConnected{r}D", conv, rank=r, spatial=K, weights=_KERNEL_BIAS, conv_form=ConvForm.LOCAL)
+                 weights=(Weight("depthwise_kernel"), _BIAS), conv_form=ConvForm.DEPTHWISE, shapes=ws.depthwise(2)),
+        *(KindInfo(f"LocallyConnected{r}D", conv, rank=r, spatial=K, weights=_KERNEL_BIAS, conv_form=ConvForm.LOCAL,
+                   shapes=ws.local(r))
           for r in (1, 2)),
         # pooling
         *(KindInfo(f"MaxPooling{r}D", pool, (f"MaxPool{r}D",), rank=r, spatial=P) for r in (1, 2, 3)),
@@ -206,13 +214,13 @@ def _table() -> dict[str, KindInfo]:
         # normalization
         KindInfo("BatchNormalization", norm, defaults=_defaults(axis=-1, center=True, scale=True),
                  weights=_SCALE_CENTER + (Weight("moving_mean"), Weight("moving_variance")), passes_mask=True,
-                 keeps_layout=True),
+                 keeps_layout=True, shapes=ws.batch_norm),
         KindInfo("LayerNormalization", norm, defaults=_defaults(axis=-1, epsilon=1e-3, center=True, scale=True),
-                 weights=_SCALE_CENTER, passes_mask=True, keeps_layout=True),
+                 weights=_SCALE_CENTER, passes_mask=True, keeps_layout=True, shapes=ws.layer_norm),
         KindInfo("UnitNormalization", norm, defaults=_defaults(axis=-1), passes_mask=True, keeps_layout=True),
         KindInfo("GroupNormalization", norm, defaults=_defaults(groups=32, axis=-1, epsilon=1e-3, center=True,
                                                                scale=True),
-                 weights=_SCALE_CENTER, passes_mask=True, keeps_layout=True),
+                 weights=_SCALE_CENTER, passes_mask=True, keeps_layout=True, shapes=ws.group_norm),
         # merge
         *(KindInfo(k, merge, keeps_layout=True, merge=True)
           for k in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")),
@@ -227,33 +235,38 @@ def _table() -> dict[str, KindInfo]:
         KindInfo("ReLU", adv, defaults=_defaults(max_value=None, negative_slope=0.0, threshold=0.0),
                  passes_mask=True, keeps_layout=True),
         KindInfo("Softmax", adv, defaults=_defaults(axis=-1), passes_mask=True, keeps_layout=True),
-        KindInfo("PReLU", adv, weights=(Weight("alpha"),), passes_mask=True, keeps_layout=True),
+        KindInfo("PReLU", adv, weights=(Weight("alpha"),), passes_mask=True, keeps_layout=True,
+                 shapes=ws.same_per_feature),
         KindInfo("ParametricSoftplus", adv, weights=(Weight("alphas"), Weight("betas")), passes_mask=True,
-                 keeps_layout=True),
+                 keeps_layout=True, shapes=ws.same_per_feature),
         KindInfo("SReLU", adv, weights=(Weight("t_left"), Weight("a_left"), Weight("t_right"), Weight("a_right")),
-                 passes_mask=True, keeps_layout=True),
+                 passes_mask=True, keeps_layout=True, shapes=ws.same_per_feature),
         # recurrent
         KindInfo("SimpleRNN", rnn, defaults=_defaults(**_RNN), weights=_RNN_WEIGHTS, gates=("h",),
-                 output_dim_is_units=True),
+                 output_dim_is_units=True, shapes=ws.matrix_rnn(1)),
         KindInfo("LSTM", rnn, defaults=_defaults(**_RNN, unit_forget_bias=True), weights=_RNN_WEIGHTS, gates=_IFCO,
-                 output_dim_is_units=True, keras1_gates=_ICFO),
+                 output_dim_is_units=True, keras1_gates=_ICFO, shapes=ws.matrix_rnn(4)),
         KindInfo("GRU", rnn, defaults=_defaults(**_RNN), weights=_RNN_WEIGHTS, gates=_ZRH, output_dim_is_units=True,
-                 keras1_gates=_ZRH),
+                 keras1_gates=_ZRH, shapes=ws.matrix_rnn(3)),
         KindInfo("CuDNNLSTM", rnn, defaults=_defaults(**_RNN, recurrent_activation="sigmoid"),
-                 weights=_CUDNN_WEIGHTS, gates=_IFCO, plain_kind="LSTM", output_dim_is_units=True),
+                 weights=_CUDNN_WEIGHTS, gates=_IFCO, plain_kind="LSTM", output_dim_is_units=True,
+                 shapes=ws.matrix_rnn(4)),
         KindInfo("CuDNNGRU", rnn, defaults=_defaults(**_RNN, recurrent_activation="sigmoid", reset_after=True),
-                 weights=_CUDNN_WEIGHTS, gates=_ZRH, plain_kind="GRU", output_dim_is_units=True),
+                 weights=_CUDNN_WEIGHTS, gates=_ZRH, plain_kind="GRU", output_dim_is_units=True,
+                 shapes=ws.matrix_rnn(3)),
         *(KindInfo(f"ConvLSTM{r}D", rnn, defaults=_defaults(**_RNN, unit_forget_bias=True), rank=r, spatial=K,
                    weights=_RNN_WEIGHTS, gates=_IFCO, flipped_by_theano=(0, 1) if r == 2 else (),
-                   keras1_gates=_ICFO if r == 2 else ())
+                   keras1_gates=_ICFO if r == 2 else (), shapes=ws.conv_rnn(r, 4))
           for r in (1, 2, 3)),
         # wrappers
         KindInfo("TimeDistributed", wrap, weights=None),
         KindInfo("Bidirectional", wrap, defaults=_defaults(merge_mode="concat"), weights=None),
         # attention
-        KindInfo("Attention", att, defaults=_defaults(use_scale=False, score_mode="dot", causal=False), weights=None),
-        KindInfo("AdditiveAttention", att, defaults=_defaults(use_scale=True, causal=False), weights=None),
-        KindInfo("MultiHeadAttention", att, weights=None),
+        KindInfo("Attention", att, defaults=_defaults(use_scale=False, score_mode="dot", causal=False), weights=None,
+                 shapes=ws.scalars),
+        KindInfo("AdditiveAttention", att, defaults=_defaults(use_scale=True, causal=False), weights=None,
+                 shapes=ws.additive_attention),
+        KindInfo("MultiHeadAttention", att, weights=None, shapes=ws.multi_head_attention),
     ]
     table: dict[str, KindInfo] = {}
     for row in rows:

@@ -2,11 +2,11 @@
 
 Keras 1 argument names (nb_filter, border_mode, subsample, dim_ordering, output_dim, inner_activation, ...) and
 Keras 3 names (negative_slope, batch_shape) are mapped to tf.keras 2 config keys, and every parameter the engine
-uses gets a value: the stored one, or the default of the writer's version. What a kind is (its aliases, defaults,
-spatial params, recurrent gates) comes from kstep.kinds; version rules are `Semantics` properties. Defaults that
-differ between versions and facts the file did not state are returned as `Fact`s so `inspect` can show them and
-`--assume` can change them. See docs/canonical.md for the result and ../shared/docs/keras-formats.md §3.1, §4 for
-the sources.
+uses gets a value: the stored one, or the default of the writer's version; size params (units, filters, ...) must be
+whole numbers >= 0. What a kind is (its aliases, defaults, spatial params, recurrent gates) comes from kstep.kinds;
+version rules are `Semantics` properties. Defaults that differ between versions and facts the file did not state are
+returned as `Fact`s so `inspect` can show them and `--assume` can change them. See docs/canonical.md for the result
+and ../shared/docs/keras-formats.md §3.1, §4 for the sources.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ DROPPED = frozenset({
     "U_constraint", "activity_regularizer", "beta_init", "gamma_init", "forget_bias_init", "consume_less",
     "input_dim", "input_length", "dropout_W", "dropout_U",
 })
+
+
+# Integer sizes a known kind's config may hold (Keras 1 output_dim is renamed to units first, except Embedding's).
+SIZE_PARAMS = ("units", "filters", "output_dim", "input_dim", "depth_multiplier", "num_heads", "key_dim", "value_dim",
+               "nb_feature")
 
 
 @dataclass
@@ -108,6 +113,7 @@ def canonicalize(class_name: str, config: dict[str, Any], ctx: Context) -> Canon
     if record is not None:
         for k, v in record.defaults.items():
             p.setdefault(k, v)
+        _check_sizes(p)
     if "activation" in p or (record is not None and record.fused_activation):
         p["activation"] = activation_name(p.get("activation", "linear"))
     if "recurrent_activation" in p:
@@ -146,6 +152,17 @@ def canonicalize(class_name: str, config: dict[str, Any], ctx: Context) -> Canon
     if record is not None and record.conv_form is ConvForm.LOCAL and p.get("implementation", 1) != 1:
         unsupported = f"implementation={p['implementation']} kernel layout is not read yet (only implementation=1)"
     return Canon(kind, p, facts, notes, inner_configs, unsupported)
+
+
+def _check_sizes(p: dict[str, Any]) -> None:
+    """The size params of a known kind are whole numbers >= 0 (units=3.5, -1, True or [3] are refused; a float such
+    as 1e18 becomes the int that kstep.io.limits then refuses as absurdly large)."""
+    for key in SIZE_PARAMS:
+        if p.get(key) is not None:
+            value = as_int(p[key], key)
+            if value < 0:
+                raise ValueError(f"{key} {p[key]!r} is negative")
+            p[key] = value
 
 
 def _rnn_defaults(record: KindInfo, p: dict[str, Any], sem: Semantics, facts: list[Fact], name: str) -> None:

@@ -1,6 +1,7 @@
 """Provides reading of Keras 3 `.keras` archives (zip: config.json, metadata.json, model.weights.h5), `attach_keras3`
 for weights in the Keras 3 layout (`layers/<snake_case class>[_n]/vars/<i>`, also a `.weights.h5` beside an
-architecture JSON), and `parse_json`, the guarded JSON parse every format's config goes through.
+architecture JSON), and `parse_json`, the guarded JSON parse every format's config goes through (for an
+architecture JSON also the JSON-string and Keras 0.x forms).
 
 Nothing is extracted to disk. Member sizes and compression ratios are checked before a member is read, so a
 hostile archive cannot exhaust memory; member names are only looked up, never used as paths.
@@ -19,6 +20,7 @@ import h5py
 
 from kstep.errors import BadInput
 from kstep.io import h5safe
+from kstep.io.keras0 import from_keras0, is_keras0
 from kstep.io.weights import Stored, assign
 from kstep.ir import Fact, ModelSpec
 from kstep.semantics import Semantics
@@ -27,6 +29,7 @@ MAX_JSON_BYTES = 64 * 2**20
 MAX_WEIGHTS_BYTES = 16 * 2**30
 MAX_RATIO = 200
 MAX_JSON_DEPTH = 200  # real configs nest < 60 levels; deeper JSON would only exhaust recursion downstream
+ARCHITECTURE = "architecture JSON"  # parse_json's `what` for an architecture .json file
 
 
 def member_info(zf: zipfile.ZipFile, name: str, limit: int, path: str) -> zipfile.ZipInfo | None:
@@ -102,8 +105,13 @@ def open_keras_zip(path: str, read_weights: bool = True) -> tuple[Any, dict[str,
     return config, meta, (h5safe.open_h5_bytes(weights, path) if weights is not None else None)
 
 
-def parse_json(data: bytes | str, what: str, path: str) -> Any:
-    """JSON text -> object; invalid, non-UTF-8 or absurdly nested JSON is one BadInput."""
+def parse_json(data: bytes | str, what: str, path: str, notes: list[str] | None = None) -> Any:
+    """JSON text -> object; invalid, non-UTF-8 or absurdly nested JSON is one BadInput.
+
+    An architecture JSON (`what` == ARCHITECTURE) is also read in two older forms, each recorded in `notes` (facts
+    via kstep.io.keras0.note_facts): a JSON document whose content is a JSON string holding the model JSON
+    (`json.dump(model.to_json(), f)`), decoded once; and Keras 0.x's layer list (kstep.io.keras0).
+    """
     try:
         if isinstance(data, bytes):
             data = data.decode("utf-8")
@@ -115,6 +123,17 @@ def parse_json(data: bytes | str, what: str, path: str) -> Any:
     if _depth_over(value, MAX_JSON_DEPTH):
         raise BadInput(f"{what} is nested too deeply to be a model config (over {MAX_JSON_DEPTH} levels)",
                        path=path)
+    if what != ARCHITECTURE:
+        return value
+    notes = [] if notes is None else notes
+    if isinstance(value, str):  # no larger than the file, which the caller bounded
+        value = parse_json(value, f"{ARCHITECTURE} (a JSON string holding the model JSON)", path)
+        if isinstance(value, str):
+            raise BadInput(f"{ARCHITECTURE} is a JSON string holding another JSON string; only one level of "
+                           "encoding is decoded", path=path)
+        notes.append(f"{ARCHITECTURE} was a JSON string; decoded")
+    if is_keras0(value):
+        value = from_keras0(value, path, notes)
     return value
 
 

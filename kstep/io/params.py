@@ -28,12 +28,15 @@ def as_int(value: Any, what: str) -> int:
     return int(value)
 
 
-def as_tuple(value: Any, rank: int, what: str) -> tuple[int, ...]:
-    """An int (repeated) or a list of `rank` ints -> a `rank`-tuple of ints."""
+def as_tuple(value: Any, rank: int, what: str, minimum: int | None = None) -> tuple[int, ...]:
+    """An int (repeated) or a list of `rank` ints -> a `rank`-tuple of ints (each >= `minimum` when given)."""
     out = tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
     if len(out) != rank:
         raise ValueError(f"{what} {value!r} does not have {rank} entries")
-    return tuple(as_int(v, what) for v in out)
+    ints = tuple(as_int(v, what) for v in out)
+    if minimum is not None and any(v < minimum for v in ints):
+        raise ValueError(f"{what} {value!r} has an entry below {minimum}")
+    return ints
 
 
 def as_pairs(value: Any, rank: int, what: str) -> tuple[tuple[int, int], ...]:
@@ -88,9 +91,9 @@ def spatial_params(record: KindInfo, class_name: str, raw: dict[str, Any], p: di
     if record.spatial is SpatialParams.KERNEL:
         _kernel_params(kind, class_name, raw, p, rank)
     elif record.spatial is SpatialParams.POOL:
-        p["pool_size"] = as_tuple(p.get("pool_size", 2), rank, "pool_size")
+        p["pool_size"] = as_tuple(p.get("pool_size", 2), rank, "pool_size", minimum=1)
         strides = p.get("strides")
-        p["strides"] = p["pool_size"] if strides is None else as_tuple(strides, rank, "strides")
+        p["strides"] = p["pool_size"] if strides is None else as_tuple(strides, rank, "strides", minimum=1)
         p["padding"] = str(p.get("padding", "valid")).lower()
     elif record.spatial is SpatialParams.UPSAMPLE:
         if rank == 1 and "length" in p:
@@ -122,9 +125,9 @@ def _kernel_params(kind: str, class_name: str, raw: dict[str, Any], p: dict[str,
             p["kernel_size"] = (p.pop("kernel_dim1"), p.pop("kernel_dim2"), p.pop("kernel_dim3"))
     p.pop("nb_row", None)
     p.pop("nb_col", None)
-    p["kernel_size"] = as_tuple(p.get("kernel_size"), rank, "kernel_size")
-    p["strides"] = as_tuple(p.get("strides", 1), rank, "strides")
-    p["dilation_rate"] = as_tuple(p.get("dilation_rate", 1), rank, "dilation_rate")
+    p["kernel_size"] = as_tuple(p.get("kernel_size"), rank, "kernel_size", minimum=1)
+    p["strides"] = as_tuple(p.get("strides", 1), rank, "strides", minimum=1)
+    p["dilation_rate"] = as_tuple(p.get("dilation_rate", 1), rank, "dilation_rate", minimum=1)
     p["padding"] = str(p.get("padding", "valid")).lower()
     p.setdefault("use_bias", True)
     p.setdefault("groups", 1)
@@ -141,8 +144,6 @@ def _kernel_params(kind: str, class_name: str, raw: dict[str, Any], p: dict[str,
             p["output_shape"] = None
     if form is ConvForm.LOCAL:
         p.setdefault("implementation", 1)
-    if "filters" in p:
-        p["filters"] = as_int(p["filters"], "filters")
 
 
 def flatten_params(raw: dict[str, Any], p: dict[str, Any], ctx: Context, facts: list[Fact], name: str) -> None:

@@ -1,12 +1,13 @@
 """Provides weight attachment: stored weight datasets -> lazily loaded `WeightRef`s in canonical layout.
 
-For every layer with weights, the stored datasets are found by their verbatim names (`weight_names`), checked
-(count and names from `KindInfo.weight_names`, the shapes the config fixes, no external storage), and wrapped in a
-`WeightRef` whose `load()` reads and converts on first use. Keras 1 layouts are converted here, once, each
-conversion recorded in `WeightRef.transform` (§3.2 of ../shared/docs/keras-formats.md): per-gate LSTM (i,c,f,o) and
-GRU (z,r,h) arrays concatenated in canonical order, 'th' kernels transposed to (..spatial, in, out), Keras 1
-Conv1D's dummy axis dropped. A kernel is never flipped here: that is an execution fact (Theano convolves) that the
-engine applies from `Semantics`. Nested models' weights are matched to their layers by name, else by position.
+For every layer with weights, the stored datasets are found by their verbatim names (`weight_names`, or Keras 0.x's
+`param_<n>`), checked (count and names from `KindInfo.weight_names`; the shapes the config fixes, by the kind's
+`KindInfo.shapes` rule, from metadata alone; no external storage), and wrapped in a `WeightRef` whose `load()` reads
+and converts on first use. Keras 1 layouts are converted here, once, each conversion recorded in
+`WeightRef.transform` (§3.2 of ../shared/docs/keras-formats.md): per-gate LSTM (i,c,f,o) and GRU (z,r,h) arrays
+concatenated in canonical order, 'th' kernels transposed to (..spatial, in, out), Keras 1 Conv1D's dummy axis
+dropped. A kernel is never flipped here: that is an execution fact (Theano convolves) that the engine applies from
+`Semantics`. Nested models' weights are matched to their layers by name, else by position.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import numpy as np
 
 from kstep.errors import BadInput
 from kstep.io import h5safe
+from kstep.io.keras0 import keras0_param_names
 from kstep.ir import Fact, LayerSpec, ModelSpec, Source, WeightRef
-from kstep.kinds import KINDS, ConvForm, info
+from kstep.kinds import KINDS, info
 from kstep.semantics import Semantics
 
 
@@ -178,8 +180,7 @@ def assign(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, fac
         opts = f" with use_bias={spec.params.get('use_bias', True)}" if "bias" in expected or "use_bias" in \
             spec.params else ""
         raise BadInput(f"layer '{spec.name}' has {len(stored)} weights, {spec.kind}{opts} needs {need}", path=path)
-    if expected is not None:
-        check_shapes(spec, refs, path)
+    check_shapes(spec, refs, path)
     spec.weights = refs
     if spec.kind == "PReLU" and refs and "shared_axes" not in spec.params:
         shared = [i + 1 for i, d in enumerate(refs[0].shape) if d == 1] or None
@@ -188,53 +189,24 @@ def assign(spec: LayerSpec, stored: list[Stored], sem: Semantics, path: str, fac
                           f"Keras 1 did not store shared_axes; alpha shape {refs[0].shape} has 1 on these axes"))
 
 
-# Recurrent kinds whose kernel is (input width, gates * units) and recurrent kernel (units, gates * units).
-MATRIX_RNN_KINDS = frozenset(k for k, i in KINDS.items() if i.recurrent and not i.conv_recurrent)
-
-
 def check_shapes(spec: LayerSpec, refs: list[WeightRef], path: str) -> None:
-    """Refuse weights whose shapes contradict the layer's own config (units, filters, kernel_size, input_dim).
+    """Refuse weights whose shapes contradict the layer's own config (units, filters, kernel_size, ...) or each
+    other, by the kind's rule in the table (`KindInfo.shapes`, kstep.weight_shapes); metadata only, no array read.
 
     Only what the config alone fixes is checked (not the input width, which depends on the graph).
     """
-    k, p = spec.kind, spec.params
-
-    def num(key: str) -> int | None:
-        v = p.get(key)
-        return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-    def need(i: int, ok: bool, wanted: str) -> None:
+    record = info(spec.kind)
+    if record is None or record.shapes is None or spec.unsupported:
+        return
+    names = record.weight_names(spec.params)
+    if names is None or len(names) != len(refs):
+        names = [str(i) for i in range(len(refs))]
+    by_name = dict(zip(names, refs))
+    for wname, ok, wanted in record.shapes(spec.params, {n: tuple(r.shape) for n, r in by_name.items()}):
         if not ok:
-            raise BadInput(f"layer '{spec.name}' ({k}): weight '{refs[i].name}' has shape {refs[i].shape}, its "
-                           f"config needs {wanted}", path=path)
-
-    shapes = [tuple(r.shape) for r in refs]
-    if k == "Dense" and (u := num("units")) is not None:
-        need(0, len(shapes[0]) == 2 and shapes[0][1] == u, f"(input width, {u})")
-        if len(shapes) > 1:
-            need(1, shapes[1] == (u,), f"({u},)")
-    elif k in KINDS and KINDS[k].conv_form is ConvForm.PLAIN and (f := num("filters")) is not None:
-        rank = KINDS[k].rank or 0
-        ks = p.get("kernel_size")
-        ks = tuple(ks) if isinstance(ks, (list, tuple)) and len(ks) == rank else None
-        want = f"({', '.join(map(str, ks)) if ks else '...'}, input channels, {f})"
-        need(0, len(shapes[0]) == rank + 2 and shapes[0][-1] == f and (ks is None or shapes[0][:rank] == ks), want)
-        if len(shapes) > 1:
-            need(1, shapes[1] == (f,), f"({f},)")
-    elif k == "Embedding" and num("input_dim") is not None and num("output_dim") is not None:
-        need(0, shapes[0] == (num("input_dim"), num("output_dim")), f"({num('input_dim')}, {num('output_dim')})")
-    elif k == "BatchNormalization" and shapes:
-        for i, s in enumerate(shapes):
-            need(i, len(s) == 1 and s == shapes[0], f"one value per channel, like {shapes[0]}")
-    elif k in MATRIX_RNN_KINDS and (u := num("units")) is not None and len(shapes) >= 2:
-        g = len(KINDS[k].gates)
-        need(0, len(shapes[0]) == 2 and shapes[0][1] == g * u, f"(input width, {g * u})")
-        need(1, shapes[1] == (u, g * u), f"({u}, {g * u})")
-        if len(shapes) > 2:
-            size = 1
-            for d in shapes[2]:
-                size *= d
-            need(2, len(shapes[2]) in (1, 2) and size in (g * u, 2 * g * u), f"({g * u},)")
+            ref = by_name[wname]
+            raise BadInput(f"layer '{spec.name}' ({spec.kind}): weight '{ref.name}' has shape {tuple(ref.shape)}, "
+                           f"its config needs {wanted}", path=path)
 
 
 def count_needed(spec: LayerSpec) -> int | None:
@@ -311,6 +283,21 @@ def _assign_positional(inner: list[LayerSpec], stored: list[Stored], sem: Semant
         pos += n
 
 
+def _keras0_params(group: h5py.Group, path: str, layer: str) -> list[str] | None:
+    """A Keras 0.x weights group's datasets `param_<n>` (attribute `nb_params`), or None when it has no such
+    attribute (kstep.io.keras0)."""
+    try:
+        if "nb_params" not in group.attrs:
+            return None
+        count = group.attrs["nb_params"]
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise BadInput(f"weights group '{layer}': attribute nb_params cannot be read ({exc})", path=path) from None
+    names = keras0_param_names(count)
+    if names is None:
+        raise BadInput(f"weights group '{layer}': nb_params {str(count)[:40]} is not a parameter count", path=path)
+    return names
+
+
 def attach_h5(model: ModelSpec, group: h5py.Group, layer_names: list[str], sem: Semantics, path: str,
               facts: list[Fact]) -> None:
     """Attach weights from a Keras weights group (`model_weights` or a weights-file root) to every layer."""
@@ -319,8 +306,10 @@ def attach_h5(model: ModelSpec, group: h5py.Group, layer_names: list[str], sem: 
         g = h5safe.child(group, name, path, "weights group")
         if g is None:
             raise BadInput(f"layer_names lists '{name}' but the file has no such group", path=path)
-        names = h5safe.attr_list(g, "weight_names", path) or []
-        by_name[name] = stored_from_group(g, names, path, name)
+        names = h5safe.attr_list(g, "weight_names", path)
+        if names is None:
+            names = _keras0_params(g, path, name)
+        by_name[name] = stored_from_group(g, names or [], path, name)
     with_weights = [layer for layer in model.layers if layer.kind != "InputLayer"]
     unmatched = [layer for layer in with_weights if layer.name not in by_name]
     stored_nonempty = [n for n in layer_names if by_name[n]]
