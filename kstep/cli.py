@@ -1,27 +1,32 @@
 """Provides the command line: `kstep inspect`, `kstep dump`, `kstep report` and the debugger `kstep OLD NEW REF`.
 
 stdout carries data, stderr diagnostics. Every KstepError is printed once, here, as one line naming the file and
-the problem; the exit code comes from `errors.ExitCode`. The comparison's options (shared by `report` and the app)
-are declared and parsed in kstep.options; the app itself is opened by kstep.tui.launch.
+the problem; the exit code comes from `errors.ExitCode`. Any other exception is kstep's own failure: one line
+(errors.InternalError), exit 4, the traceback only with `--debug` or KSTEP_DEBUG=1. A closed stdout (`| head -1`)
+ends the output quietly with the exit code already computed. The comparison's options (shared by `report` and the
+app) are declared and parsed in kstep.options; the app itself is opened by kstep.tui.launch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from kstep import __version__
-from kstep.errors import ExitCode, KstepError, UsageError, printable
-from kstep.options import CompareOptions, add_compare_options, parse_assume, report_command
+from kstep.errors import ExitCode, InternalError, KstepError, UsageError, printable
+from kstep.options import DEBUG_HELP, CompareOptions, add_compare_options, parse_assume, report_command
 from kstep.outputs import refuse_inputs, write_atomic
 
 if TYPE_CHECKING:
     from kstep.analysis import Analysis
 
 COMMANDS = ("inspect", "dump", "report")
+DEBUG_ENV = "KSTEP_DEBUG"
+"""Set (to anything but '' or '0'), the same as --debug: an internal error (exit 4) prints its traceback."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "Run `kstep OLD NEW REF` for the debugger, or a command below.",
                      usage="kstep OLD NEW REF [options]\n       kstep {inspect,dump,report} ...")
     parser.add_argument("--version", action="version", version=f"kstep {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND", prog="kstep")
 
     p = sub.add_parser("inspect", help="show what a model file is and how kstep will execute it",
@@ -51,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document (schema kstep.inspect/1)")
     p.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE",
                    help="override a fact kstep had to assume (repeatable)")
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
     d = sub.add_parser("dump", help="run one input through a model and save every layer's output",
                        description="Step INPUT through MODEL with kstep's numpy engine and write every layer's "
@@ -63,12 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     d.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE")
     d.add_argument("--profile", action="store_true", help="print each layer's seconds and the total on stderr")
+    d.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
     r = sub.add_parser("report", help="compare two models on one input; report the first divergence and why",
                        description="Run REF through OLD and NEW layer by layer, find where they first diverge beyond "
                                    "tolerance, diagnose why (each cause verified by re-running with the fix) and "
                                    "write the report. Exit 0: agree; 1: diverge; 2: bad input; 3: stopped at an "
-                                   "unsupported layer with no divergence before it.")
+                                   "unsupported layer with no divergence before it; 4: kstep's own failure.")
     add_compare_options(r)
     r.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomically); default: stdout")
     r.add_argument("--format", choices=tuple(FORMATS), help="default: from -o's suffix, else md")
@@ -82,10 +90,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     with open_model(args.model, args.weights, parse_assume(args.assume)) as mf:
         doc = describe(mf)
-    if args.json:
-        sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-    else:
-        sys.stdout.write(to_text(doc))
+    emit(json.dumps(doc, indent=1) + "\n" if args.json else to_text(doc))
     return ExitCode.OK
 
 
@@ -191,7 +196,7 @@ def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     if args.output:
         write_report(analysis, args.output, fmt, inputs)
     else:
-        sys.stdout.write(fmt.render(analysis))
+        emit(fmt.render(analysis))
     for note in analysis.input_notes:
         if note.startswith("warning"):
             print(printable(note), file=sys.stderr)
@@ -215,7 +220,7 @@ def cmd_app(args: argparse.Namespace, argv: list[str]) -> int:
 
         with np.errstate(all="ignore"):
             analysis = run_comparison(args, argv)
-        sys.stdout.write(FORMATS["md"].render(analysis))
+        emit(FORMATS["md"].render(analysis))
         return exit_code_for(analysis)
     from kstep.tui.launch import launch  # imports nothing heavy before it has forked its preflight
 
@@ -234,14 +239,77 @@ def _h5py_failure(exc: BaseException) -> str | None:
     return h5safe.LAST_OPENED or "an HDF5 file"
 
 
+def emit(text: str) -> None:
+    """Write `text` on stdout. A reader that left early (`kstep report ... | head -1`) is not an error: the rest is
+    dropped and stdout is pointed at os.devnull (the Python docs' recipe), so no later flush fails either."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at os.devnull: what stdout still buffers goes nowhere instead of failing again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (an embedding, a test's capture)
+        pass
+    finally:
+        os.close(devnull)
+
+
+def debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
+    """(debug, argv without `--debug`): the global flag, accepted anywhere before a `--`, or KSTEP_DEBUG."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    rest = [a for a in argv[:end] if a != "--debug"] + argv[end:]
+    return len(rest) != len(argv) or os.environ.get(DEBUG_ENV, "") not in ("", "0"), rest
+
+
+def command_name(argv: list[str]) -> str:
+    """What an internal-error line says failed: the command, or the debugger for `kstep OLD NEW REF`."""
+    if argv and argv[0] in COMMANDS:
+        return argv[0]
+    return "the debugger" if argv and not argv[0].startswith("-") else "kstep"
+
+
+def internal_failure(exc: BaseException, command: str, debug: bool) -> int:
+    """Report kstep's own failure: the traceback when debugging, then one line (errors.InternalError); exit 4."""
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    print(InternalError(exc, command, debug).line(), file=sys.stderr)
+    return ExitCode.INTERNAL
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `kstep` entry point: run one command; the process exit code (errors.ExitCode)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    debug, argv = debug_requested(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return _main(argv, debug)
+    finally:
+        try:  # what stdout still buffers (argparse's --help), flushed here where a closed pipe can be caught
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+        except (OSError, ValueError):
+            pass
+
+
+def _main(argv: list[str], debug: bool) -> int:
+    """main without the final flush: the command run, every exception turned into its exit code."""
     try:
         if argv and argv[0] not in COMMANDS and not argv[0].startswith("-"):
             # The app: nothing here imports numpy, h5py or the engine (the first screen must be quick); cmd_app
             # and the app's worker set numpy's errstate as below.
-            return int(cmd_app(build_app_parser().parse_args(argv), argv))
+            app_args = build_app_parser().parse_args(argv)
+            app_args.debug = debug
+            return int(cmd_app(app_args, argv))
         parser = build_parser()
         if not argv:
             parser.print_help(sys.stderr)
@@ -262,14 +330,18 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - only errors raised inside h5py/libhdf5 are turned into one line
+    except SystemExit as exc:  # argparse --help / --version
+        return int(exc.code or 0)
+    except Exception as exc:  # noqa: BLE001 - an error raised inside h5py/libhdf5 is a corrupt file, the rest kstep's
         path = _h5py_failure(exc)
         if path is None:
-            raise
+            return internal_failure(exc, command_name(argv), debug)
+        if debug:
+            import traceback
+
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         print(printable(f"{path}: cannot be read, the HDF5 structure is corrupt ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''})"), file=sys.stderr)
         return ExitCode.BAD_INPUT
-    except SystemExit as exc:  # argparse --help / --version
-        return int(exc.code or 0)
 
 

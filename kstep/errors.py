@@ -28,6 +28,9 @@ class ExitCode(IntEnum):
     """A file could not be read as what it claims to be, or the command line is wrong."""
     UNSUPPORTED = 3
     """`dump`/`report` stopped at a layer kind kstep cannot execute; everything upstream was still computed."""
+    INTERNAL = 4
+    """kstep's own failure (a bug, MemoryError, RecursionError, ...), never a verdict on the models: one line naming
+    what failed; the traceback only with `--debug` or `KSTEP_DEBUG=1`."""
     INTERRUPTED = 130
     """ctrl+c (128 + SIGINT), in every command and in the app."""
 
@@ -57,6 +60,39 @@ class BadInput(KstepError):
 
 class UsageError(KstepError):
     """The command line itself is wrong (exit 2)."""
+
+
+class InternalError(KstepError):
+    """An exception that is not a KstepError, reported as kstep's own failure (exit 4): `kstep: internal error
+    (TYPE: message, at module:line) in COMMAND` and, unless the traceback was printed, how to get it."""
+
+    exit_code = ExitCode.INTERNAL
+
+    def __init__(self, error: BaseException, command: str, debug: bool = False):
+        first = next((text.strip()[:160] for text in str(error).splitlines() if text.strip()), "")
+        what = f"{type(error).__name__}: {first}" if first else type(error).__name__
+        where = _innermost_kstep_frame(error)
+        if where:
+            what += f", at {where}"
+        super().__init__(f"internal error ({what}) in {command}",
+                         None if debug else "rerun with --debug for the traceback", path="kstep")
+        self.error = error
+
+    def line(self) -> str:
+        """`kstep: internal error (...) in COMMAND; rerun with --debug for the traceback`."""
+        text = f"{self.path}: {self.message}" + (f"; {self.hint}" if self.hint else "")
+        return printable(text)
+
+
+def _innermost_kstep_frame(error: BaseException) -> str:
+    """`kstep.module:line` of the innermost traceback frame inside the kstep package ('' when none)."""
+    tb, found = error.__traceback__, ""
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and (module == "kstep" or module.startswith("kstep.")):
+            found = f"{module}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
 
 
 class UnsupportedLayer(KstepError):

@@ -9,6 +9,7 @@ the command a report records. Light on purpose: no numpy, no engine (the app che
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
@@ -24,7 +25,8 @@ MIN_ATOL = 1e-5
 """The smallest default atol; also the atol shown before the float64 runs have measured any noise."""
 NOISE_FACTOR = 10.0
 """Default atol = max(MIN_ATOL, NOISE_FACTOR x the layer's measured float32-vs-float64 noise)."""
-
+DEBUG_HELP = "on kstep's own failure (exit 4), print the traceback (also: KSTEP_DEBUG=1)"
+"""The help of `--debug`, the global flag every command and the app accept (kstep.cli reads it before parsing)."""
 
 
 def tol_text(x: float) -> str:
@@ -77,7 +79,12 @@ class CompareOptions:
                 atol, rtol = (float(v) for v in spec.split(","))
             except ValueError:
                 raise UsageError(f"--tolerance {layer}={spec}: expected ATOL,RTOL") from None
+            if not (_tolerance_ok(atol) and _tolerance_ok(rtol)):
+                raise UsageError(f"--tolerance {layer}={spec}: ATOL and RTOL must be finite numbers >= 0")
             per_layer[layer] = (atol, rtol)
+        for flag, value in (("--atol", args.atol), ("--rtol", args.rtol)):
+            if value is not None and not _tolerance_ok(value):
+                raise UsageError(f"{flag} {value}: must be a finite number >= 0")
         assume = parse_assume(args.assume, ("old", "new"))
         return cls(atol=args.atol, rtol=args.rtol, per_layer=MappingProxyType(per_layer),
                    forced=MappingProxyType(pairs(args.map, "--map")),
@@ -87,14 +94,19 @@ class CompareOptions:
                    weights_new=args.weights_new)
 
 
+def _tolerance_ok(x: float) -> bool:
+    """A usable tolerance: finite and not negative (inf would make every pair agree; NaN compares false)."""
+    return math.isfinite(x) and x >= 0
+
+
 def add_compare_options(p: argparse.ArgumentParser) -> None:
     """The arguments `kstep report` and the app `kstep OLD NEW REF` share."""
     p.add_argument("old", metavar="OLD", help="the reference model file (e.g. saved by Keras 1.2.2)")
     p.add_argument("new", metavar="NEW", help="the migrated model file")
     p.add_argument("ref", metavar="REF", help="reference input: .npy, or .npz keyed by input name")
-    p.add_argument("--atol", type=float, help=f"absolute tolerance (default: max({tol_text(MIN_ATOL)}, "
-                                              f"{tol_text(NOISE_FACTOR)}x each layer's float32 noise measured by a "
-                                              "float64 re-run))")
+    p.add_argument("--atol", type=float, help=f"absolute tolerance, finite and >= 0 (default: "
+                                              f"max({tol_text(MIN_ATOL)}, {tol_text(NOISE_FACTOR)}x each layer's "
+                                              "float32 noise measured by a float64 re-run))")
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
                    help=f"relative tolerance (default {tol_text(DEFAULT_RTOL)})")
     p.add_argument("--tolerance", action="append", default=[], metavar="LAYER=ATOL,RTOL",
@@ -111,6 +123,7 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="override a fact kstep assumed about OLD or NEW (repeatable)")
     p.add_argument("--no-noise", action="store_true",
                    help=f"skip the float64 re-run (atol then {tol_text(MIN_ATOL)} unless --atol)")
+    p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
 
 def parse_assume(items: list[str], prefixes: tuple[str, ...] = ()) -> dict:

@@ -1,17 +1,42 @@
 """Provides the one way kstep writes a file: never over an input file, atomically (temp file + rename), and with an
-unwritable path reported as one line. Used by `dump` (.npz) and by every report writer (CLI and app)."""
+unwritable path reported as one line. Used by `dump` (.npz) and by every report writer (CLI and app).
+
+kstep writes regular files only: an output path that exists and is a device, FIFO, socket or directory is refused
+(exit 2) before anything is written, so the rename never replaces e.g. /dev/null. A symlink is judged by what it
+points to (the same rule applied to its target); when that is a regular file or nothing, the link itself is
+replaced by the new file, as before."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from typing import BinaryIO, Callable
 
 from kstep.errors import BadInput, UsageError
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+"""What an existing output path that is not a regular file is called in the refusal."""
+
+
+def refuse_special(output: str) -> None:
+    """Refuse an output path that exists and is not a regular file (followed through symlinks): UsageError naming
+    what it is. Reads the path's status only; touches nothing."""
+    try:
+        mode = os.stat(output).st_mode  # follows symlinks: a link to /dev/null is judged as /dev/null
+    except (OSError, ValueError):  # nothing there (or unreadable): the write itself reports any problem
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    link = "a symlink to " if os.path.islink(output) else ""
+    raise UsageError(f"-o {output}: cannot write to {link}{kind}; kstep writes regular files only")
+
 
 def refuse_inputs(output: str, inputs: list[str | None]) -> None:
-    """Refuse an output path that is (or links to) one of the input files."""
+    """Refuse an output path that is not a regular file (refuse_special) or is (or links to) one of the inputs."""
+    refuse_special(output)
     if os.path.exists(output):
         for path in inputs:
             if path and os.path.exists(path) and os.path.samefile(output, path):
@@ -19,7 +44,9 @@ def refuse_inputs(output: str, inputs: list[str | None]) -> None:
 
 
 def write_atomic(path: str, suffix: str, write: Callable[[BinaryIO], None], what: str = "output") -> None:
-    """`write(fh)` into a temp file beside `path`, then rename it over `path`; OSError -> one-line BadInput."""
+    """`write(fh)` into a temp file beside `path`, then rename it over `path`; OSError -> one-line BadInput.
+    `path` must be a regular file or nothing (refuse_special, checked again just before the rename)."""
+    refuse_special(path)
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=".kstep-", suffix=suffix, dir=directory)
@@ -30,6 +57,7 @@ def write_atomic(path: str, suffix: str, write: Callable[[BinaryIO], None], what
             os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        refuse_special(path)  # again: the path may have become a device or FIFO while the output was written
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):

@@ -69,3 +69,36 @@ def test_importing_options_imports_no_numpy():
     code = "import sys, kstep.options; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--atol", "inf"], "--atol"), (["--atol", "nan"], "--atol"), (["--atol=-1e-3"], "--atol"),
+    (["--rtol", "inf"], "--rtol"), (["--rtol", "NaN"], "--rtol"), (["--rtol", "-0.5"], "--rtol"),
+    (["--tolerance", "conv1=inf,0"], "--tolerance conv1="), (["--tolerance", "conv1=0,nan"], "--tolerance conv1="),
+    (["--tolerance", "conv1=-1,0"], "--tolerance conv1="), (["--tolerance", "conv1=1e-3,-inf"], "--tolerance conv1="),
+])
+def test_a_tolerance_must_be_finite_and_not_negative(extra, flag):
+    """inf would make every pair agree, NaN every comparison false, a negative one nothing agree: refused like the
+    debugger's tolerance dialog does, a UsageError naming the flag."""
+    with pytest.raises(UsageError) as info:
+        _options(*extra)
+    assert info.value.line().startswith(flag) and "finite" in info.value.line()
+
+
+def test_zero_tolerance_is_allowed():
+    """0 is a tolerance (exact agreement), as in the dialog."""
+    options = _options("--atol", "0", "--rtol", "0", "--tolerance", "conv1=0,0")
+    assert (options.atol, options.rtol, dict(options.per_layer)) == (0.0, 0.0, {"conv1": (0.0, 0.0)})
+
+
+@pytest.mark.parametrize("command", ["report", "app"])
+def test_atol_inf_is_exit_2_before_anything_runs(command, capsys):
+    """`kstep report ... --atol inf` (and the app) is one line naming the flag, exit 2, no report written."""
+    from kstep.cli import main
+
+    demo = ROOT / "demo_models"
+    argv = [str(demo / "old.h5"), str(demo / "new.h5"), str(demo / "ref.npy"), "--ref-new",
+            str(demo / "ref_new.npy"), "--no-noise", "--atol", "inf"]
+    assert main(["report", *argv] if command == "report" else argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == ["--atol inf: must be a finite number >= 0"]

@@ -12,6 +12,10 @@ app opens (one line, exit 2, like `kstep report`):
    runs it; rows fill in. A file that passed the preflight but cannot be opened in full (a weight the config
    contradicts) ends the app with the comparison's one line and exit 2.
 
+An exception that is not a KstepError, anywhere in the app (a screen, the worker), ends it with kstep's internal-error
+line and exit 4 (errors.InternalError) instead of Textual's traceback and exit 1 (1 means "the models diverge");
+the traceback is printed only with --debug / KSTEP_DEBUG=1.
+
 This process imports numpy, h5py and the engine only in that worker. The cyclic garbage collector, turned off by
 `launch` for start-up, is turned back on when the worker starts. The comparison's options come from
 kstep.options (`CompareOptions.from_args`, checked in the child and again in the worker, which imports numpy).
@@ -27,7 +31,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from kstep.errors import ExitCode, KstepError
+from kstep.errors import ExitCode, InternalError, KstepError
 from kstep.options import CompareOptions, report_command
 
 if TYPE_CHECKING:
@@ -39,25 +43,50 @@ if TYPE_CHECKING:
 
 
 def launch(args: argparse.Namespace, argv: list[str]) -> int:
-    """Check, open the app, run it; the exit code (130 for ctrl+c, 2 when a file fails the full open)."""
+    """Check, open the app, run it; the exit code (130 for ctrl+c, 2 when a file fails the full open, 4 when kstep
+    itself failed inside the app)."""
     import gc
 
     # Start-up allocates hundreds of thousands of long-lived objects (Textual; numpy and h5py in the preflight) and
     # no garbage worth a collection: the cyclic collector stays off until the first frame is drawn (the worker turns
     # it back on, after freezing what start-up made), which saves about a tenth of the time to the first screen.
+    debug = bool(getattr(args, "debug", False))
     gc.disable()
     try:
         app, session = build(args, argv)
+        failures = catch_failures(app, debug)
         try:
             app.run()
         finally:
             session.close()
     finally:
         _collect_garbage()
+    if failures:
+        first = failures[0]
+        error = first if isinstance(first, KstepError) else InternalError(first, "the debugger", debug)
+        print(error.line(), file=sys.stderr)
+        return int(error.exit_code)
     if session.fatal is not None:
         print(session.fatal.line(), file=sys.stderr)
         return int(session.fatal.exit_code)
     return app.return_code if app.return_code is not None else int(ExitCode.OK)
+
+
+def catch_failures(app: KstepApp, debug: bool) -> list[BaseException]:
+    """The exceptions the app meets (a worker's unwrapped), collected as they happen; Textual still ends the app on
+    the first, but keeps its traceback for the terminal only when `debug` (launch prints the one line)."""
+    failures: list[BaseException] = []
+    handle = app._handle_exception
+
+    def handle_exception(error: Exception) -> None:
+        inner = getattr(error, "error", None)  # textual.worker.WorkerFailed carries the worker's exception
+        failures.append(inner if isinstance(inner, BaseException) else error)
+        handle(error)
+        if not debug:
+            app._exit_renderables.clear()  # Textual's rendered traceback, printed when the app ends
+
+    app._handle_exception = handle_exception  # type: ignore[method-assign]
+    return failures
 
 
 def build(args: argparse.Namespace, argv: list[str]) -> tuple[KstepApp, Session]:
