@@ -19,7 +19,8 @@ from kstep.io import h5safe
 from kstep.io.context import make_context
 from kstep.io.detect import detect
 from kstep.io.graph import GraphParser
-from kstep.io.keras_zip import attach_keras3, open_keras_zip, parse_json
+from kstep.io.keras0 import keras0_layer_names, note_facts
+from kstep.io.keras_zip import ARCHITECTURE, attach_keras3, open_keras_zip, parse_json
 from kstep.io.order import execution_order
 from kstep.io.weights import attach_h5
 from kstep.ir import Fact, ModelFile
@@ -123,8 +124,9 @@ def _open_json(path: str, weights: str | None, assume: dict[str, str], attach: b
     size = os.path.getsize(path)
     if size > MAX_CONFIG_BYTES:
         raise BadInput("architecture JSON is larger than 64 MiB", path=path)
+    notes: list[str] = []
     with open(path, "rb") as fh:
-        config = parse_json(fh.read(), "architecture JSON", path)
+        config = parse_json(fh.read(), ARCHITECTURE, path, notes)
     if not isinstance(config, dict):
         raise BadInput("architecture JSON is not an object", path=path)
     if not weights:
@@ -133,8 +135,12 @@ def _open_json(path: str, weights: str | None, assume: dict[str, str], attach: b
     try:
         group = _weights_group(f, weights)
         layer_names = h5safe.attr_list(group, "layer_names", weights)
+        if layer_names is None:  # a Keras 0.x save_weights file has nb_layers instead (kstep.io.keras0)
+            layer_names = keras0_layer_names(f, weights)
         if layer_names is None and h5safe.child(f, "layers", weights, "group") is not None:
-            return _json_with_keras3_weights(path, config, f, assume, attach)
+            mf = _json_with_keras3_weights(path, config, f, assume, attach)
+            mf.facts.extend(note_facts(notes))
+            return mf
         if layer_names is None:
             raise BadInput("is not a Keras weights file (no layer_names)", path=weights)
         version = h5safe.attr_str(group, "keras_version", weights)
@@ -144,6 +150,7 @@ def _open_json(path: str, weights: str | None, assume: dict[str, str], attach: b
         backend = backend or (jb if isinstance(jb, str) else None)
         mf = _build(path, "json+h5", config, group, layer_names, version, backend, assume, weights_path=weights,
                     attach=attach)
+        mf.facts.extend(note_facts(notes))
         if attach:
             mf.close = f.close
         else:

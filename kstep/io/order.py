@@ -13,6 +13,9 @@ from kstep.ir import ModelSpec
 
 def execution_order(model: ModelSpec, path: str | None = None) -> list[tuple[str, int]]:
     """[(layer name, call index), ...] so that every call comes after the calls that produce its inputs."""
+    for spec in model.layers:
+        if spec.inner is not None:  # a nested model's own graph: a cycle there is the file's fault too
+            execution_order(spec.inner, path)
     position = {spec.name: i for i, spec in enumerate(model.layers)}
     nodes: list[tuple[str, int]] = []
     deps: dict[tuple[str, int], set] = {}
