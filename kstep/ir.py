@@ -100,10 +100,20 @@ class ModelSpec:
     inputs: list[TensorRef]
     outputs: list[TensorRef]
 
+    _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def layer(self, name: str) -> LayerSpec:
-        for spec in self.layers:
-            if spec.name == name:
-                return spec
+        """The layer called `name` (KeyError if none), through a name -> position map (a linear scan per lookup
+        made a 10,000-layer model take seconds); the map is rebuilt when a hit is stale or on a miss."""
+        pos = self._index.get(name)
+        if pos is not None and pos < len(self.layers) and self.layers[pos].name == name:
+            return self.layers[pos]
+        self._index = {}
+        for i, spec in enumerate(self.layers):
+            self._index.setdefault(spec.name, i)
+        pos = self._index.get(name)
+        if pos is not None:
+            return self.layers[pos]
         raise KeyError(name)
 
 

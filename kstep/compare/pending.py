@@ -42,11 +42,12 @@ def pending_row(index: int, old: Item | None, new: Item | None) -> Row:
 def pending_analysis(old: ModelFile, new: ModelFile, old_path: str, new_path: str, forced: dict[str, str],
                      atol: float | None, rtol: float, command: list[str], notes: list[str]) -> Analysis:
     """Both models aligned, every row pending: the analysis before the comparison has computed anything."""
-    pairs = align(static_items(old.model), static_items(new.model), forced)
+    align_notes: list[str] = []
+    pairs = align(static_items(old.model), static_items(new.model), forced, align_notes)
     rows = [pending_row(i, o, n) for i, (o, n) in enumerate(pairs)]
     return Analysis(old=file_info(old, old_path), new=file_info(new, new_path), kstep_version=__version__,
                     command=command, tolerance=shown_tolerance(atol, rtol), rows=rows, first_divergence=None,
-                    input_notes=list(notes), complete=False)
+                    input_notes=list(notes) + align_notes, complete=False)
 
 
 def static_side(item: Item | None) -> Side | None:

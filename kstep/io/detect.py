@@ -9,11 +9,14 @@ Keras 1 backend kstep is built for). Every decision comes with its evidence; wha
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from kstep.errors import BadInput
 from kstep.ir import Fact, Source
 from kstep.semantics import BACKENDS, Backend, Generation, Semantics, version_tuple
+
+MAX_VERSION_CHARS = 64  # '2.2.4-tf', '3.10.0.dev2024...': real versions are short
 
 
 @dataclass
@@ -43,10 +46,16 @@ def detect(
     weight_names: list[str],
     assume: dict[str, str],
     version_where: str = "root attribute keras_version",
+    path: str | None = None,
 ) -> Detection:
-    """Decide generation, version and backend; `assume` holds `--assume` overrides (keys: backend, keras_version)."""
+    """Decide generation, version and backend; `assume` holds `--assume` overrides (keys: backend, keras_version).
+    An absurd version or backend (a million digits, a huge string) is a BadInput naming `path`."""
     evidence: list[str] = []
     facts: list[Fact] = []
+    if "keras_version" in assume:
+        _check_version(assume["keras_version"], "--assume keras_version", None)
+    elif stored_version:
+        _check_version(stored_version, version_where, path)
 
     if "keras_version" in assume:
         version = assume["keras_version"]
@@ -75,8 +84,19 @@ def detect(
         facts.append(Fact("backend", backend, source, why))
         evidence.append(f"backend {backend}: {why}")
     if backend not in BACKENDS:
-        raise BadInput(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+        shown = repr(backend) if len(backend) <= MAX_VERSION_CHARS else f"{backend[:MAX_VERSION_CHARS]!r}... " \
+            f"({len(backend)} characters)"
+        raise BadInput(f"unknown backend {shown} (known: {', '.join(BACKENDS)})",
+                       path=None if "backend" in assume else path)
     return Detection(Semantics(generation, version, Backend(backend)), evidence, facts)
+
+
+def _check_version(version: str, where: str, path: str | None) -> None:
+    """Refuse a version no Keras wrote: longer than MAX_VERSION_CHARS, or with a number of 19 digits or more
+    (nightlies carry 10-digit dates, '3.4.0.dev2024061103'; a million digits would stop int() with a ValueError)."""
+    if len(version) > MAX_VERSION_CHARS or re.search(r"\d{19}", version):
+        shown = version if len(version) <= 40 else version[:40] + "..."
+        raise BadInput(f"{where} {shown!r} ({len(version)} characters) is not a Keras version", path=path)
 
 
 def _infer_backend(generation: Generation, weight_names: list[str]) -> tuple[Backend, str, Source]:

@@ -4,6 +4,10 @@ Files are opened read-only with file locking off. External links are never follo
 storage or virtual sources are refused (reading them would read other local files). Attributes come back as
 bytes, numpy.bytes_, str, fixed-length `|S` arrays or object arrays depending on the writer's h5py; `attr_str`
 and `attr_list` accept all of them, and `attr_list` joins Keras's chunked `NAME0`, `NAME1`, ... attributes.
+Before anything is read, a dataset's declared size, chunk size and stored size are checked against the file, and a
+deflate stream that inflates past its chunk is refused (`check_dataset`); `reader` loads a checked dataset later
+without keeping it open; `object_key` lets a walk over groups enter each object once, however many hard links lead
+to it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import io
 import os
 import stat
+import zlib
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -21,6 +27,7 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 LAST_OPENED: str | None = None  # the HDF5 file most recently opened, named if h5py fails deep inside it
 MAX_ATTR_CHUNKS = 10_000
 MAX_DATASET_RATIO = 200  # declared bytes per byte of file: above this a dataset is mostly fill value (or a bomb)
+MAX_INFLATE_RATIO = 1100  # declared bytes per stored byte of one dataset: deflate's best is 1032:1
 
 
 def check_regular_file(path: str) -> None:
@@ -143,6 +150,8 @@ def attr_list(obj, name: str, path: str) -> list[str] | None:
 
 def child(group, name: str, path: str, what: str):
     """`group[name]` without following external links; None when absent."""
+    if name and name != "." and "/" not in name:
+        return _direct_child(group, name, path, what)
     try:
         link = group.get(name, getlink=True)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
@@ -155,6 +164,35 @@ def child(group, name: str, path: str, what: str):
         return group[name]
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise BadInput(f"{what} '{name}' cannot be read ({_first_line(exc)})", path=path) from None
+
+
+def _direct_child(group, name: str, path: str, what: str):
+    """`child` for one plain link name, through the low-level API (h5py's `get` and `[]` cost ~10x more: a
+    50,000-layer file looks up 150,000 names)."""
+    try:
+        key = name.encode("utf-8")
+        if not group.id.links.exists(key):
+            return None
+        if group.id.links.get_info(key).type == h5py.h5l.TYPE_EXTERNAL:
+            raise BadInput(f"{what} '{name}' is an external link to another file; not followed", path=path)
+        oid = h5py.h5o.open(group.id, key)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise BadInput(f"{what} '{name}' cannot be read ({_first_line(exc)})", path=path) from None
+    if isinstance(oid, h5py.h5g.GroupID):
+        return h5py.Group(oid)
+    if isinstance(oid, h5py.h5d.DatasetID):
+        return h5py.Dataset(oid)
+    return h5py.Datatype(oid)
+
+
+def object_key(obj, path: str, what: str) -> tuple[int, int]:
+    """(file number, object header address): the same for every hard link to one object, so a walk that records
+    it never enters a group twice (a DAG of links 40 deep would otherwise make 2**40 paths)."""
+    try:
+        info = h5py.h5o.get_info(obj.id)
+        return int(info.fileno), int(info.addr)
+    except (OSError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
+        raise BadInput(f"{what} cannot be inspected ({_first_line(exc)})", path=path) from None
 
 
 def resolve(group, dotted: str, path: str, what: str):
@@ -170,31 +208,113 @@ def resolve(group, dotted: str, path: str, what: str):
 
 
 def check_dataset(ds, path: str, what: str) -> None:
-    """Refuse datasets whose data lives outside this file (external storage, virtual datasets)."""
+    """Refuse datasets whose data lives outside this file (external storage, virtual datasets) or whose reading
+    would allocate far more than the file holds (declared size, chunk size, stored size, inflating chunks)."""
     if not isinstance(ds, h5py.Dataset):
         raise BadInput(f"{what} is a {type(ds).__name__}, not a dataset", path=path)
-    try:
-        external = ds.external
-        virtual = ds.is_virtual
+    try:  # one creation property list for every question (h5py's properties fetch it once each)
+        dcpl = ds.id.get_create_plist()
+        external = dcpl.get_external_count() > 0
+        layout = dcpl.get_layout()
+        chunks = dcpl.get_chunk() if layout == h5py.h5d.CHUNKED else None
+        shape, dtype = ds.id.shape, ds.id.dtype
     except (OSError, ValueError, RuntimeError) as exc:
         raise BadInput(f"{what} cannot be inspected ({_first_line(exc)})", path=path) from None
     if external:
         raise BadInput(f"{what} uses external storage (would read another file); refused", path=path)
-    if virtual:
+    if layout == h5py.h5d.VIRTUAL:
         raise BadInput(f"{what} is a virtual dataset (would read other files); refused", path=path)
-    if ds.dtype.kind not in "fiub":
-        raise BadInput(f"{what} has dtype {ds.dtype}, expected numbers", path=path)
-    declared = 1
-    for d in ds.shape or ():
-        declared *= int(d)
-    declared *= ds.dtype.itemsize
+    if dtype.kind not in "fiub":
+        raise BadInput(f"{what} has dtype {dtype}, expected numbers", path=path)
+    declared = _nbytes(shape, dtype.itemsize)
+    chunk = _nbytes(chunks, dtype.itemsize) if chunks else 0
     try:
-        file_size = ds.file.id.get_filesize()
+        file_size = h5py.h5i.get_file_id(ds.id).get_filesize()
     except (OSError, ValueError, RuntimeError, AttributeError):
         file_size = 0
     if declared > 2**20 and declared > MAX_DATASET_RATIO * file_size:
-        raise BadInput(f"{what} declares shape {tuple(ds.shape)} ({declared} bytes) in a file of {file_size} "
+        raise BadInput(f"{what} declares shape {tuple(shape)} ({declared} bytes) in a file of {file_size} "
                        "bytes; refused (reading it would allocate memory the file does not hold)", path=path)
+    if chunk > 2**20 and chunk > MAX_DATASET_RATIO * file_size:
+        raise BadInput(f"{what} is stored in chunks of {tuple(chunks or ())} ({chunk} bytes each) in a file of "
+                       f"{file_size} bytes; refused (reading one chunk would allocate memory the file does not "
+                       "hold)", path=path)
+    try:
+        stored = ds.id.get_storage_size()
+    except (OSError, ValueError, RuntimeError, AttributeError):
+        stored = declared
+    if declared > 2**20 and declared > MAX_INFLATE_RATIO * stored:
+        raise BadInput(f"{what} declares shape {tuple(shape)} ({declared} bytes) but stores {stored} bytes, "
+                       f"more than any compression ({MAX_INFLATE_RATIO}:1) explains; refused", path=path)
+    if chunks:
+        _check_deflate(ds, dcpl, chunk, path, what)
+
+
+def _nbytes(shape, itemsize: int) -> int:
+    total = itemsize
+    for d in shape or ():
+        total *= int(d)
+    return total
+
+
+def _check_deflate(ds, dcpl, limit: int, path: str, what: str) -> None:
+    """Refuse a deflate-compressed dataset any of whose chunks inflates past the chunk size, before HDF5 inflates
+    it (its deflate filter grows its buffer for as long as the stream goes on: 20 GB from a 20 MB chunk). Each
+    chunk is inflated here in 1 MiB pieces and thrown away, so this costs time, not memory. `limit`: chunk bytes."""
+    try:
+        filters = [int(dcpl.get_filter(i)[0]) for i in range(dcpl.get_nfilters())]
+        if h5py.h5z.FILTER_DEFLATE not in filters:
+            return
+        k = filters.index(h5py.h5z.FILTER_DEFLATE)
+        if any(f != h5py.h5z.FILTER_FLETCHER32 for f in filters[k + 1:]):
+            return  # the stored bytes are not the deflate stream itself: the file-size bounds stand alone
+        for i in range(ds.id.get_num_chunks()):
+            offset = ds.id.get_chunk_info(i).chunk_offset
+            mask, raw = ds.id.read_direct_chunk(offset)
+            if mask & (1 << k):
+                continue  # deflate was skipped for this chunk
+            if _inflated_size(raw, limit) > limit:
+                raise BadInput(f"{what}: the compressed chunk at {tuple(offset)} inflates past its {limit} bytes; "
+                               "refused (a compression bomb)", path=path)
+    except (OSError, ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise BadInput(f"{what} cannot be read ({_first_line(exc)}); truncated or corrupt?", path=path) from None
+
+
+def _inflated_size(raw: bytes, limit: int) -> int:
+    """The size `raw` (a zlib stream) inflates to, counted up to just past `limit`; a corrupt stream stops the count
+    (HDF5 reports it when it reads)."""
+    inflater = zlib.decompressobj()
+    data, total = raw, 0
+    try:
+        while True:
+            out = inflater.decompress(data, 2**20)
+            total += len(out)
+            if total > limit:
+                return total
+            data = inflater.unconsumed_tail
+            if inflater.eof or (not data and not out):
+                return total
+    except zlib.error:
+        return total
+
+
+def reader(ds, path: str, what: str) -> Callable[[], np.ndarray]:
+    """A loader of an (already checked) dataset that reopens it by name when called, so that no dataset stays open
+    until then: an open HDF5 dataset costs ~20 kB, and a 50,000-layer file has 50,000 of them. Only the file stays
+    referenced; after the file is closed the loader fails like a closed dataset would."""
+    try:
+        fid = h5py.h5i.get_file_id(ds.id)
+        name = h5py.h5i.get_name(ds.id)
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
+        raise BadInput(f"{what} cannot be read ({_first_line(exc)})", path=path) from None
+
+    def load() -> np.ndarray:
+        try:
+            dataset = h5py.Dataset(h5py.h5o.open(fid, name))
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise BadInput(f"{what} cannot be read ({_first_line(exc)})", path=path) from None
+        return read_dataset(dataset, path, what)
+    return load
 
 
 def read_dataset(ds, path: str, what: str) -> np.ndarray:

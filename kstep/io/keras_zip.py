@@ -13,7 +13,6 @@ import json
 import os
 import re
 import zipfile
-from functools import partial
 from typing import Any
 
 import h5py
@@ -28,6 +27,7 @@ from kstep.semantics import Semantics
 MAX_JSON_BYTES = 64 * 2**20
 MAX_WEIGHTS_BYTES = 16 * 2**30
 MAX_RATIO = 200
+MAX_GROUP_DEPTH = 128  # groups under one layer's weights (nested wrappers and cells nest a few)
 MAX_JSON_DEPTH = 200  # real configs nest < 60 levels; deeper JSON would only exhaust recursion downstream
 ARCHITECTURE = "architecture JSON"  # parse_json's `what` for an architecture .json file
 
@@ -158,8 +158,20 @@ def snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _vars_of(group: h5py.Group, path: str, layer: str) -> list[Stored]:
-    """Every variable under an object's group: its own vars/0.. first, then sub-objects in Keras's walk order."""
+def _vars_of(group: h5py.Group, path: str, layer: str, seen: set[tuple[int, int]], depth: int = 0) -> list[Stored]:
+    """Every variable under an object's group: its own vars/0.. first, then sub-objects in Keras's walk order.
+
+    `seen` holds the groups already walked in this file: Keras writes every object once, so a group reached again
+    (through a second hard link: a DAG or a cycle of links) is refused instead of walked once per path."""
+    if not isinstance(group, h5py.Group):
+        raise BadInput(f"weights entry {group.name} of layer '{layer}' is not a group", path=path)
+    if depth > MAX_GROUP_DEPTH:
+        raise BadInput(f"the weights of layer '{layer}' nest groups more than {MAX_GROUP_DEPTH} deep", path=path)
+    key_of = h5safe.object_key(group, path, f"weights group {group.name}")
+    if key_of in seen:
+        raise BadInput(f"weights group {group.name} is reached through more than one hard link (a loop or "
+                       "shared subtree Keras never writes); refused", path=path)
+    seen.add(key_of)
     out: list[Stored] = []
     vars_group = h5safe.child(group, "vars", path, "group")
     if vars_group is not None:
@@ -168,19 +180,24 @@ def _vars_of(group: h5py.Group, path: str, layer: str) -> list[Stored]:
             ds = h5safe.child(vars_group, key, path, f"variable of '{layer}'")
             h5safe.check_dataset(ds, path, f"variable {key} of layer '{layer}'")
             out.append(Stored(f"{group.name}/vars/{key}", tuple(int(d) for d in ds.shape), str(ds.dtype),
-                              partial(h5safe.read_dataset, ds, path, f"variable {key} of '{layer}'")))
+                              h5safe.reader(ds, path, f"variable {key} of '{layer}'")))
     preferred = ["cell", "forward_layer", "backward_layer", "layer"]
     keys = list(group.keys())  # names only: `name in group` would resolve (and follow) external links
     others = sorted(k for k in keys if k not in preferred and k != "vars")
     for key in [k for k in preferred if k in keys] + others:
         sub = h5safe.child(group, key, path, "group")
         if hasattr(sub, "keys"):
-            out.extend(_vars_of(sub, path, layer))
+            out.extend(_vars_of(sub, path, layer, seen, depth + 1))
     return out
 
 
-def attach_keras3(model: ModelSpec, group: h5py.Group, sem: Semantics, path: str, facts: list[Fact]) -> None:
-    """Attach weights from a model.weights.h5 group holding `layers/<snake_class>[_n]/...` to every layer."""
+def attach_keras3(model: ModelSpec, group: h5py.Group, sem: Semantics, path: str, facts: list[Fact],
+                  seen: set[tuple[int, int]] | None = None,
+                  walked: dict[tuple[int, int], list[Stored]] | None = None) -> None:
+    """Attach weights from a model.weights.h5 group holding `layers/<snake_class>[_n]/...` to every layer; `seen`:
+    the groups already walked (each is walked once per file), `walked`: the variables of each layer group walked."""
+    seen = set() if seen is None else seen
+    walked = {} if walked is None else walked
     layers_group = h5safe.child(group, "layers", path, "group")
     if layers_group is None:
         layers_group = h5safe.child(group, "_layer_checkpoint_dependencies", path, "group")
@@ -204,10 +221,15 @@ def attach_keras3(model: ModelSpec, group: h5py.Group, sem: Semantics, path: str
         sub = h5safe.child(layers_group, key, path, "group") if layers_group is not None else None
         if spec.inner is not None:  # a nested model
             if sub is not None:
-                attach_keras3(spec.inner, sub, sem, path, facts)
+                attach_keras3(spec.inner, sub, sem, path, facts, seen, walked)
                 spec.weights = [w for inner in spec.inner.layers for w in inner.weights]
             continue
-        stored = _vars_of(sub, path, spec.name) if sub is not None else []
+        stored: list[Stored] = []
+        if sub is not None:
+            where = h5safe.object_key(sub, path, f"weights group {key}")
+            if where not in walked:  # two layers may take one group (as before): walk it once
+                walked[where] = _vars_of(sub, path, spec.name, seen)
+            stored = list(walked[where])
         assign(spec, stored, sem, path, facts)
 
 

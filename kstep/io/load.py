@@ -181,7 +181,7 @@ def _build_keras3(path: str, fmt: str, config: Any, wf: h5py.File | None, versio
     """A model whose weights file uses the Keras 3 layout; closes `wf` on failure or without `attach`, else hands
     it to the result."""
     try:
-        det = detect(version, backend, [], assume, version_where)
+        det = detect(version, backend, [], assume, version_where, path)
         ctx = make_context(config, det.semantics, assume)
         parser = GraphParser(ctx, path)
         model = parser.model(config)
@@ -210,7 +210,7 @@ def _build(path: str, fmt: str, config: Any, group: h5py.Group, layer_names: lis
     wpath = weights_path or path
     # the weight names only tell a backend the file does not store (and a big model's take a while to walk)
     names = [] if backend or "backend" in assume else _all_weight_names(group, layer_names, wpath)
-    det = detect(version, backend, names, assume)
+    det = detect(version, backend, names, assume, path=wpath)
     ctx = make_context(config, det.semantics, assume)
     parser = GraphParser(ctx, path, layer_names)
     model = parser.model(config)
