@@ -93,7 +93,10 @@ class Comparison:
         with self.lock:  # a restart starts from nothing
             self.rows, self.search, self.done = [], self._search(), False
             self.iso_cache, self.noise, self.verdicts = {}, {}, []
-        self.pairs = align(static_items(self.old.model), static_items(self.new.model), dict(self.options.forced))
+        align_notes: list[str] = []
+        self.pairs = align(static_items(self.old.model), static_items(self.new.model), dict(self.options.forced),
+                           align_notes)
+        self.notes += [n for n in align_notes if n not in self.notes]  # a restart aligns again: noted once
         for info, mf in ((self.old_info, self.old), (self.new_info, self.new)):
             info.sha256 = sha256(mf.path)
         self.old_trace = start_trace(self.old, dict(self.inputs.old))

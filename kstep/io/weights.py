@@ -47,7 +47,7 @@ def stored_from_group(group: h5py.Group, names: list[str], path: str, layer: str
         what = f"weight '{wname}' of layer '{layer}'"
         h5safe.check_dataset(ds, path, what)
         out.append(Stored(wname, tuple(int(d) for d in ds.shape), str(ds.dtype),
-                          partial(h5safe.read_dataset, ds, path, what)))
+                          h5safe.reader(ds, path, what)))
     return out
 
 
