@@ -213,6 +213,57 @@ def _hard_sigmoid_formula(p: LayerProbe, row: Row) -> list[Hypothesis]:
                  sem=other)]
 
 
+def _variance_index(p: LayerProbe) -> int | None:
+    """Where NEW's BatchNormalization keeps moving_variance: last of its canonical weights (after the optional gamma
+    and beta, and moving_mean), when both sides hold as many arrays of the same shapes."""
+    ow, nw = p.old_weights, p.new_weights
+    kind_info = info(p.new_spec.kind)
+    if (p.new_spec.kind != "BatchNormalization" or p.old_spec.kind != p.new_spec.kind or kind_info is None
+            or not kind_info.weights or kind_info.weights[-1].name != "moving_variance" or not nw or len(ow) != len(nw)
+            or any(a.shape != b.shape for a, b in zip(ow, nw))):
+        return None
+    return len(nw) - 1
+
+
+def _bn_variance_transform(p: LayerProbe) -> tuple[str, np.ndarray] | None:
+    """How NEW's moving_variance relates to OLD's ('squared' or 'square root'), and NEW's array fixed, when it is
+    one of Keras 1.2.2's running_std mistakes (the array holds the variance despite its name)."""
+    i = _variance_index(p)
+    if i is None:
+        return None
+    a = np.asarray(p.old_weights[i], dtype=np.float64)
+    b = np.asarray(p.new_weights[i], dtype=np.float64)
+    if a.size == 0 or not (np.all(np.isfinite(a)) and np.all(a >= 0) and np.all(np.isfinite(b))):
+        return None
+    if np.allclose(a, b, rtol=1e-5, atol=1e-8):
+        return None
+    dtype = p.new_weights[i].dtype
+    if np.allclose(b, a * a, rtol=1e-4, atol=1e-7):
+        return "squared", np.sqrt(np.maximum(b, 0)).astype(dtype)
+    if np.allclose(b, np.sqrt(a), rtol=1e-4, atol=1e-7):
+        return "square root", np.square(b).astype(dtype)
+    return None
+
+
+def _bn_variance_differs(p: LayerProbe, row: Row) -> bool:
+    return _bn_variance_transform(p) is not None
+
+
+def _bn_running_std(p: LayerProbe, row: Row) -> list[Hypothesis]:
+    """Keras 1.2.2 stores BatchNormalization's variance under the name running_std; a converter that took the name
+    at its word squared it (or took its square root). Re-run NEW's layer with the moving_variance undone."""
+    found = _bn_variance_transform(p)
+    i = _variance_index(p)
+    assert found is not None and i is not None
+    how, fixed = found
+    weights = list(p.new_weights)
+    weights[i] = fixed
+    undo = "take the square root of" if how == "squared" else "square"
+    return [_try(p, row, "bn_running_std", f"NEW's moving_variance is OLD's {how} (Keras 1.2.2's running_std "
+                 "already holds the variance)", f"{undo} {_name(row)}'s moving_variance (copy OLD's running_std "
+                 "into it unchanged)", weights=weights)]
+
+
 def _weights_differ(p: LayerProbe, row: Row) -> bool:
     """Some weight is 'different' (no known transform), both sides have as many arrays, and OLD's can be given to
     NEW's layer (kstep has no plain -> CuDNN conversion, so not for a NEW CuDNN layer fed a plain one's)."""
@@ -269,6 +320,7 @@ LAYER_CAUSES: tuple[Cause, ...] = (
     Cause("data_format", _reads_inputs, _data_format),
     Cause("config_params", _has_config_diff, _config_params),
     Cause("hard_sigmoid_formula", _hard_sigmoid_differs, _hard_sigmoid_formula),
+    Cause("bn_running_std", _bn_variance_differs, _bn_running_std),
     Cause("weights_changed", _weights_differ, _weights_changed),
     Cause("assumed_backend", _always, _assumed_backend),
 )

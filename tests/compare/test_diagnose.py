@@ -116,3 +116,47 @@ def test_cudnn_weights_copied_raw_into_lstm_are_found(tmp_path, capsys):
     assert first["layer_new"] == "cudnn_lstm_seq" and first["cause"] == "weights_changed"
     lstm = doc["layers"][0]
     assert [w["verdict"] for w in lstm["weights"]] == ["different", "different", "identical"]
+
+
+BN_PAIR = FIXTURES / "pairs" / "channels_first_to_last_bn_correct"
+BN_VAR = "model_weights/bn/bn/moving_variance:0"
+
+
+def _bn_report(tmp_path, capsys, change) -> tuple[int, dict]:
+    """The correct channels_first -> channels_last BatchNormalization pair (Keras 3 -> tf-keras), with NEW's
+    moving_variance rewritten by `change` as a converter of Keras 1.2.2's running_std would."""
+    new = tmp_path / "new.h5"
+    shutil.copy(BN_PAIR / "new.h5", new)
+    with h5py.File(new, "r+", locking=False) as f:
+        f[BN_VAR][...] = change(f[BN_VAR][...])
+    return _report(capsys, BN_PAIR / "old.h5", new, BN_PAIR / "ref.npy", "--ref-new", BN_PAIR / "ref_new.npy")
+
+
+def test_bn_variance_squared_is_named_with_its_fix(tmp_path, capsys):
+    """NEW's moving_variance is OLD's squared (running_std taken at its name): `bn_running_std`, not the generic
+    weights_changed, verified by re-running NEW's layer with the square root."""
+    import numpy as np
+    code, doc = _bn_report(tmp_path, capsys, np.square)
+    assert code == 1
+    first = doc["first_divergence"]
+    assert first["layer_new"] == "bn" and first["cause"] == "bn_running_std"
+    hyp = _hyp(doc, "bn_running_std")
+    assert hyp["explains"] and hyp["after"] < hyp["before"]
+    assert "squared" in hyp["title"] and hyp["action"].startswith("take the square root of bn")
+
+
+def test_bn_variance_square_rooted_is_named_with_its_fix(tmp_path, capsys):
+    import numpy as np
+    code, doc = _bn_report(tmp_path, capsys, np.sqrt)
+    assert code == 1
+    assert doc["first_divergence"]["cause"] == "bn_running_std"
+    hyp = _hyp(doc, "bn_running_std")
+    assert hyp["explains"] and "square root" in hyp["title"] and hyp["action"].startswith("square bn")
+
+
+def test_bn_variance_otherwise_changed_stays_weights_changed(tmp_path, capsys):
+    """A moving_variance changed some other way is not blamed on running_std."""
+    code, doc = _bn_report(tmp_path, capsys, lambda v: v * 3 + 0.5)
+    assert code == 1
+    assert doc["first_divergence"]["cause"] == "weights_changed"
+    assert all(h["code"] != "bn_running_std" for h in doc["first_divergence"]["hypotheses"])
