@@ -198,7 +198,7 @@ class Comparison:
                 continue
             a = ot.by_key[row.old.key].outputs[0]
             b = nt.by_key[row.new.key].outputs[0]
-            b = to_old(b, ot.tag_of(a), nt.tag_of(b))
+            b = to_old(b, ot.out_tag(ot.by_key[row.old.key]), nt.out_tag(nt.by_key[row.new.key]))
             if a.shape != b.shape:
                 continue
             tol = row.propagated.tolerance
@@ -237,12 +237,12 @@ class Comparison:
         ro, rn = self.old_trace.by_key.get(o.key), self.new_trace.by_key.get(n.key)
         if ro is None or rn is None or not ro.outputs or not rn.outputs:
             return None
-        tag = self.old_trace.tag_of(ro.outputs[0])
+        tag = self.old_trace.out_tag(ro)
         axis = 1 if tag.kind == "image" and tag.fmt == "channels_first" else -1
         if isolated:
             mapped = self.iso_cache.get(index)
             return None if not mapped else (ro.outputs[0], mapped[0], axis)
-        return ro.outputs[0], to_old(rn.outputs[0], tag, self.new_trace.tag_of(rn.outputs[0])), axis
+        return ro.outputs[0], to_old(rn.outputs[0], tag, self.new_trace.out_tag(rn)), axis
 
     @property
     def first(self) -> FirstDivergence | None:
@@ -263,8 +263,8 @@ class Comparison:
 def _computed(trace: Trace, result: LayerResult) -> Computed:
     """A layer call's result as the judge reads it (without weights)."""
     return Computed(result.key, result.layer, trace.mf.semantics, tuple(result.outputs),
-                    tuple(trace.tag_of(x) for x in result.outputs),
-                    trace.tag_of(result.input_arrays[0]) if result.input_arrays else None,
+                    tuple(trace.out_tags(result)),
+                    trace.in_tags(result)[0] if result.input_arrays else None,
                     result.input_arrays[0].ndim if result.input_arrays else None,
                     unsupported=result.unsupported, skipped=result.skipped)
 

@@ -33,17 +33,17 @@ def isolated_outputs(old: Trace, new: Trace, ro: LayerResult, rn: LayerResult,
     gives it (a changed data_format changes it), not the original layer's."""
     if len(ro.input_arrays) != len(rn.input_arrays):
         return None
-    inputs = [to_new(x, old.tag_of(x), new.tag_of(y)) for x, y in zip(ro.input_arrays, rn.input_arrays)]
+    inputs = [to_new(x, ta, tb) for x, ta, tb in zip(ro.input_arrays, old.in_tags(ro), new.in_tags(rn))]
     try:
         out = new.executor.run_layer(spec or rn.layer, inputs, ro.input_masks,
                                      weights=None if weights is None else list(weights), sem=sem,
                                      kwargs=rn.layer.calls[rn.call].kwargs)
     except KstepError:
         return None
-    tags = [new.tag_of(b) for b in rn.outputs]
+    tags = new.out_tags(rn)
     if spec is not None and out.outputs:
         tags[0] = output_tag(spec, new.in_tags(rn), [tuple(x.shape) for x in inputs], tuple(out.outputs[0].shape))
-    return [to_old(b, old.tag_of(a), tag) for a, b, tag in zip(ro.outputs, out.outputs, tags)]
+    return [to_old(b, ta, tag) for ta, b, tag in zip(old.out_tags(ro), out.outputs, tags)]
 
 
 class LayerProbe:
@@ -87,7 +87,7 @@ class LayerProbe:
             res = self._old.executor.run_layer(ro.layer, ro.input_arrays, ro.input_masks, sem=sem)
         except KstepError:
             return None
-        b = to_old(rn.outputs[0], self._old.tag_of(ro.outputs[0]), self._new.tag_of(rn.outputs[0]))
+        b = to_old(rn.outputs[0], self._old.out_tag(ro), self._new.out_tag(rn))
         return compare_arrays(res.outputs[0], b, self.tolerance)
 
 
@@ -118,5 +118,5 @@ class InputProbe:
         if rn is None or not rn.outputs:
             return None
         ro = self._old.by_key[self._old_key]
-        return compare_arrays(ro.outputs[0], to_old(rn.outputs[0], self._old.tag_of(ro.outputs[0]),
-                                                    trace.tag_of(rn.outputs[0])), self.tolerance)
+        return compare_arrays(ro.outputs[0], to_old(rn.outputs[0], self._old.out_tag(ro), trace.out_tag(rn)),
+                              self.tolerance)

@@ -2,8 +2,9 @@
 `Runner`, which advances a trace to a given layer call; `consumers`, the layers that read a tensor.
 
 Tags are computed as results arrive: a model input's tag comes from the layers that read it, a layer's from its
-kind, params and its inputs' tags (kstep.compare.layout). Arrays are matched to their tags by identity, since the
-executor hands each output array object unchanged to its consumers.
+kind, params and its inputs' tags (kstep.compare.layout). A tag is kept by the tensor's source (the producing call's
+dump key and output index; kstep.engine.executor.Source), so it stays right when arrays are freed and their ids
+reused (a transient run, or a run that keeps only what the comparison has not judged yet).
 """
 
 from __future__ import annotations
@@ -14,31 +15,36 @@ from typing import Iterator
 import numpy as np
 
 from kstep.compare.layout import PLAIN, Tag, input_tag, output_tag
-from kstep.engine.executor import Executor, LayerResult
+from kstep.engine.executor import Executor, LayerResult, Source
 from kstep.ir import LayerSpec, ModelFile, ModelSpec
 
 
 @dataclass
 class Trace:
-    """Every result of one run, by dump key, in execution order, with layout tags."""
+    """One run's results with layout tags. keep: every result stays in `results` / `by_key` (else the caller takes
+    each result from the `Runner` and drops it once judged)."""
 
     mf: ModelFile
     executor: Executor
     feeds: dict[str, np.ndarray]
+    keep: bool = True
     results: list[LayerResult] = field(default_factory=list)
     by_key: dict[str, LayerResult] = field(default_factory=dict)
-    tags: dict[int, Tag] = field(default_factory=dict)  # id(array) -> tag
+    tags: dict[Source, Tag] = field(default_factory=dict)
     input_tags: dict[str, Tag] = field(default_factory=dict)
     unsupported: list[LayerResult] = field(default_factory=list)
 
-    def tag_of(self, arr: np.ndarray) -> Tag:
-        return self.tags.get(id(arr), PLAIN)
+    def out_tags(self, result: LayerResult) -> list[Tag]:
+        """The layout tag of each output of `result`."""
+        return [self.tags.get((result.key, i), PLAIN) for i in range(len(result.outputs))]
 
     def out_tag(self, result: LayerResult) -> Tag:
-        return self.tag_of(result.outputs[0]) if result.outputs else PLAIN
+        """The first output's layout tag (PLAIN when there is none)."""
+        return self.tags.get((result.key, 0), PLAIN)
 
     def in_tags(self, result: LayerResult) -> list[Tag]:
-        return [self.tag_of(x) for x in result.input_arrays]
+        """The layout tag of each input array of `result`."""
+        return [self.tags.get(src, PLAIN) for src in result.input_sources]
 
 
 def consumers(model: ModelSpec, name: str) -> list[LayerSpec]:
@@ -55,36 +61,40 @@ def consumers(model: ModelSpec, name: str) -> list[LayerSpec]:
 
 
 def start_trace(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32",
-                weights_from: Executor | None = None, transient: bool = False) -> Trace:
-    """A trace ready to step. transient: for a run kept only for a per-layer statistic (see Executor); the caller
-    drops each result's arrays once it has used them, and no layout tags are kept (array ids get reused)."""
+                weights_from: Executor | None = None, transient: bool = False, keep: bool = True) -> Trace:
+    """A trace ready to step. transient: the executor drops each tensor after its last consumer and caches no
+    weights (see Executor); keep=False: the trace keeps no result either (the caller takes them from a Runner)."""
     executor = Executor(mf, dtype, weights_from=weights_from, transient=transient)
     feeds = {k: executor.cast(v) for k, v in feeds.items()}
-    trace = Trace(mf, executor, feeds)
+    trace = Trace(mf, executor, feeds, keep)
     for name, arr in feeds.items():
         tag = input_tag(consumers(mf.model, name), arr.ndim)
-        trace.tags[id(arr)] = tag
+        trace.tags[(name, 0)] = tag
         trace.input_tags[name] = tag
     return trace
 
 
 def step_trace(trace: Trace) -> Iterator[LayerResult]:
-    """Run the trace's model one layer call at a time, recording each result and its output's layout tag."""
+    """Run the trace's model one layer call at a time, recording each output's layout tag (and, when the trace
+    keeps results, the result)."""
     for result in trace.executor.step(trace.feeds):
-        trace.results.append(result)
-        trace.by_key[result.key] = result
+        if trace.keep:
+            trace.results.append(result)
+            trace.by_key[result.key] = result
         if result.unsupported:
             trace.unsupported.append(result)
-        if result.outputs and not trace.executor.transient:
-            in_tags = trace.in_tags(result)
-            in_shapes = [tuple(x.shape) for x in result.input_arrays]
+        if result.outputs:
             if result.layer.kind == "Model":
-                tag = trace.tag_of(result.outputs[0])
+                tags = [trace.tags.get(src, PLAIN) for src in result.inner_sources]
             else:
-                tag = output_tag(result.layer, in_tags, in_shapes, tuple(result.outputs[0].shape))
-            trace.tags.setdefault(id(result.outputs[0]), tag)
-            for extra in result.outputs[1:]:
-                trace.tags.setdefault(id(extra), PLAIN)
+                in_shapes = [tuple(x.shape) for x in result.input_arrays]
+                tags = [output_tag(result.layer, trace.in_tags(result), in_shapes, tuple(result.outputs[0].shape))]
+                tags += [PLAIN] * (len(result.outputs) - 1)
+            in_tags = trace.in_tags(result)
+            for i, (tag, out) in enumerate(zip(tags, result.outputs)):
+                # an output that is one of the call's input arrays (an identity at inference) keeps that input's tag
+                same = next((t for x, t in zip(result.input_arrays, in_tags) if x is out), None)
+                trace.tags[(result.key, i)] = tag if same is None else same
         yield result
 
 
@@ -97,24 +107,40 @@ def collect(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32")
 
 
 class Runner:
-    """Advances one trace's run until a given key has been computed (the comparison moves runs in lockstep)."""
+    """Advances one trace's run until a given key has been computed (the comparison moves runs in lockstep).
+
+    Results computed ahead of the one asked for wait in `ahead` until asked for (a trace that does not keep its
+    results holds nothing else)."""
 
     def __init__(self, trace: Trace):
         self.trace = trace
         self.steps = step_trace(trace)
         self.exhausted = False
+        self.ahead: dict[str, LayerResult] = {}
 
     def until(self, key: str) -> LayerResult | None:
-        """The result of layer call `key`, running on until it is computed (None when the run never computes it)."""
-        while key not in self.trace.by_key and not self.exhausted:
-            try:
-                next(self.steps)
-            except StopIteration:
-                self.exhausted = True
-        return self.trace.by_key.get(key)
+        """The result of layer call `key`, running on until it is computed (None when the run never computes it).
+        A trace that does not keep results hands each result out once."""
+        if self.trace.keep:
+            while key not in self.trace.by_key and not self.exhausted:
+                self._next()
+            return self.trace.by_key.get(key)
+        while key not in self.ahead and not self.exhausted:
+            self._next()
+        return self.ahead.pop(key, None)
+
+    def _next(self) -> None:
+        try:
+            result = next(self.steps)
+        except StopIteration:
+            self.exhausted = True
+            return
+        if not self.trace.keep:
+            self.ahead[result.key] = result
 
     def finish(self) -> None:
-        """Run to the end."""
+        """Run to the end (what nobody asked for is dropped)."""
         for _ in self.steps:
             pass
         self.exhausted = True
+        self.ahead.clear()

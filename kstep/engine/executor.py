@@ -23,6 +23,11 @@ from kstep.io.order import execution_order
 from kstep.ir import LayerSpec, ModelFile, ModelSpec, TensorRef
 from kstep.semantics import Semantics
 
+Source = tuple[str, int]
+"""Where a tensor comes from: (dump key of the call that produced it, output index), or (model input name, 0) for a
+top-level model input; a nested model's inputs are their outer sources. Stable across runs of the same model (an
+array's id() is not: arrays are freed and their ids reused)."""
+
 
 @dataclass
 class LayerResult:
@@ -39,6 +44,8 @@ class LayerResult:
     masks: list | None = None  # per output: bool mask (batch, time) or None
     input_arrays: list[np.ndarray] = field(default_factory=list, repr=False)  # the arrays this call read
     input_masks: list = field(default_factory=list, repr=False)
+    input_sources: list[Source] = field(default_factory=list, repr=False)  # where each input array came from
+    inner_sources: list[Source] = field(default_factory=list, repr=False)  # a nested model's: its outputs' sources
 
     def keyed_outputs(self, storable: bool = True) -> dict[str, np.ndarray]:
         """{'NAME': out} or {'NAME:0': out0, 'NAME:1': out1, ...}: the dump keys, the names exactly as they are
@@ -132,23 +139,26 @@ class Executor:
         model = self.mf.model
         tensors: dict[tuple[str, int, int], np.ndarray] = {}
         masks: dict[tuple[str, int, int], np.ndarray | None] = {}
+        sources: dict[tuple[str, int, int], Source] = {}
         for ref in model.inputs:
             if ref.layer not in feeds:
                 raise BadInput(f"no reference input for model input '{ref.layer}'")
             tensors[(ref.layer, 0, 0)] = self.cast(feeds[ref.layer])
-        yield from self._run_graph(model, tensors, masks, prefix="")
+            sources[(ref.layer, 0, 0)] = (ref.layer, 0)
+        yield from self._run_graph(model, tensors, masks, sources, prefix="")
 
-    def _run_graph(self, model: ModelSpec, tensors: dict, masks: dict, prefix: str) -> Iterator[LayerResult]:
+    def _run_graph(self, model: ModelSpec, tensors: dict, masks: dict, sources: dict,
+                   prefix: str) -> Iterator[LayerResult]:
         dead: set[tuple[str, int]] = set()
         order = execution_order(model, self.mf.path)
         free_after = _free_after(model, order) if self.transient else {}
         for step, (name, c) in enumerate(order):
-            _release(tensors, masks, free_after.get(step - 1, ()))
+            _release(tensors, masks, sources, free_after.get(step - 1, ()))
             spec = model.layer(name)
             call = spec.calls[c]
             key = prefix + (name if len(spec.calls) == 1 else f"{name}@{c}")
-            sources = [(r.layer, r.call) for r in call.inputs]
-            if any(s in dead for s in sources):
+            producers = [(r.layer, r.call) for r in call.inputs]
+            if any(p in dead for p in producers):
                 dead.add((name, c))
                 yield LayerResult(key, spec, c, call.inputs, skipped=True)
                 continue
@@ -158,11 +168,12 @@ class Executor:
                 raise BadInput(f"layer '{name}' uses output {exc.args[0][2]} of '{exc.args[0][0]}', "
                                "which that layer does not produce", path=self.mf.path) from None
             in_masks = [masks.get((r.layer, r.call, r.tensor)) for r in call.inputs]
+            in_sources = [sources[(r.layer, r.call, r.tensor)] for r in call.inputs]
             if spec.kind == "Model":
-                result = yield from self._run_nested(spec, inputs, in_masks, key, c)
+                result = yield from self._run_nested(spec, inputs, in_masks, in_sources, key, c)
             else:
                 result = self._run_call(spec, c, key, inputs, in_masks)
-            result.input_arrays, result.input_masks = inputs, in_masks
+            result.input_arrays, result.input_masks, result.input_sources = inputs, in_masks, in_sources
             if result.unsupported or result.skipped:
                 dead.add((name, c))
                 yield result
@@ -170,6 +181,7 @@ class Executor:
             for i, out in enumerate(result.outputs):
                 tensors[(name, c, i)] = out
                 masks[(name, c, i)] = result.masks[i] if result.masks else None
+                sources[(name, c, i)] = (key, i)
             yield result
 
     def _run_call(self, spec: LayerSpec, c: int, key: str, inputs, in_masks) -> LayerResult:
@@ -183,7 +195,7 @@ class Executor:
         result.masks = output_masks(spec.kind, out, in_masks[0] if in_masks else None)
         return result
 
-    def _run_nested(self, spec: LayerSpec, inputs, in_masks, key: str, c: int):
+    def _run_nested(self, spec: LayerSpec, inputs, in_masks, in_sources, key: str, c: int):
         inner = spec.inner
         if inner is None:
             raise BadInput(f"nested model '{spec.name}' has no model config", path=self.mf.path)
@@ -192,8 +204,9 @@ class Executor:
                            path=self.mf.path)
         tensors = {(r.layer, 0, 0): x for r, x in zip(inner.inputs, inputs)}
         masks = {(r.layer, 0, 0): m for r, m in zip(inner.inputs, in_masks)}
+        sources = {(r.layer, 0, 0): s for r, s in zip(inner.inputs, in_sources)}
         start = time.perf_counter()
-        for result in self._run_graph(inner, tensors, masks, prefix=key + "/"):
+        for result in self._run_graph(inner, tensors, masks, sources, prefix=key + "/"):
             yield result
         seconds = time.perf_counter() - start
         if any((r.layer, r.call, r.tensor) not in tensors for r in inner.outputs):
@@ -201,6 +214,7 @@ class Executor:
         result = LayerResult(key, spec, c, spec.calls[c].inputs,
                              outputs=[tensors[(r.layer, r.call, r.tensor)] for r in inner.outputs], seconds=seconds)
         result.masks = [masks.get((r.layer, r.call, r.tensor)) for r in inner.outputs]
+        result.inner_sources = [sources[(r.layer, r.call, r.tensor)] for r in inner.outputs]
         return result
 
 
@@ -219,11 +233,12 @@ def _free_after(model: ModelSpec, order: list[tuple[str, int]]) -> dict[int, lis
     return out
 
 
-def _release(tensors: dict, masks: dict, sources) -> None:
-    """Drop every output tensor of the given (layer, call) sources."""
-    for layer, call in sources:
+def _release(tensors: dict, masks: dict, sources: dict, calls) -> None:
+    """Drop every output tensor of the given (layer, call)s."""
+    for layer, call in calls:
         t = 0
         while (layer, call, t) in tensors:
             del tensors[(layer, call, t)]
             masks.pop((layer, call, t), None)
+            sources.pop((layer, call, t), None)
             t += 1
