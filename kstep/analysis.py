@@ -77,6 +77,12 @@ class Stats:
     shape_old: tuple[int, ...] = ()
     shape_new: tuple[int, ...] = ()
     excess: float = float("inf")  # max(|Δ| - rtol·|old|): the smallest atol under which it would pass
+    samples: int = 0  # samples compared (the batch axis of shape_old); worst_index[0] is an absolute sample index
+    samples_beyond: int = 0  # samples with at least one element beyond the tolerance
+    nan_old: int = 0  # NaN / inf element counts on each side, over every sample
+    nan_new: int = 0
+    inf_old: int = 0
+    inf_new: int = 0
 
     def __bool__(self) -> bool:
         return self.passed
@@ -229,7 +235,10 @@ class Reason(StrEnum):
 
 @dataclass
 class FirstDivergence:
-    """Where the models first part, and why (only causes a re-run verified)."""
+    """Where the models first part over the sample set, and why (only causes a re-run verified). row: the earliest
+    row (OLD's order) at which any sample diverges; sample: the (absolute) index of the first sample diverging there,
+    the one the diagnosis ran on (None when no sample is involved: an unsupported or unmatched layer);
+    samples_diverging: how many of the compared samples diverge at that row."""
 
     row: int
     old_layer: str | None
@@ -238,16 +247,51 @@ class FirstDivergence:
     cause: str | None  # the verified cause code, or None when no hypothesis closes the gap
     hypotheses: list[Hypothesis] = field(default_factory=list)
     summary: str = ""
+    sample: int | None = None
+    samples_diverging: int = 0
 
 
 @dataclass
 class SampleVerdict:
-    """Final outputs per batch sample: do they agree, and does the top-1 class agree."""
+    """One sample's final outputs (OLD's first model output and NEW's): do they agree, the largest |Δ| there, the
+    top-1 class of each side (2-D output with at least one unit) and the top-5 (when the output is a distribution
+    of at least 5 classes), and first_row: the earliest row at which this sample's propagated comparison fails."""
 
     sample: int
     outputs_agree: bool
     top1_old: int | None
     top1_new: int | None
+    max_abs: float | None = None
+    top5_old: tuple[int, ...] | None = None
+    top5_new: tuple[int, ...] | None = None
+    first_row: int | None = None
+
+    @property
+    def top1_flipped(self) -> bool:
+        """The top-1 class differs."""
+        return self.top1_old is not None and self.top1_old != self.top1_new
+
+    @property
+    def top5_changed(self) -> bool:
+        """The set of the top-5 classes differs (order aside)."""
+        return (self.top5_old is not None and self.top5_new is not None
+                and set(self.top5_old) != set(self.top5_new))
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """Which samples were compared and how. count: samples compared; first: the absolute index (in the reference
+    file) of the first one; noise_samples: how many (the first ones) the float64 noise run used; chunk: samples per
+    chunk after the first; chunks: how many chunks ran; max_memory: the budget in bytes; notes: what the planner
+    decided (e.g. one sample at a time because the weights alone exceed the budget)."""
+
+    count: int = 1
+    first: int = 0
+    noise_samples: int = 1
+    chunk: int = 1
+    chunks: int = 1
+    max_memory: int = 0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -264,6 +308,7 @@ class Analysis:
     verdicts: list[SampleVerdict] = field(default_factory=list)
     input_notes: list[str] = field(default_factory=list)
     complete: bool = True  # False while the TUI's worker is still filling rows
+    samples: SampleSet = field(default_factory=SampleSet)
 
     @property
     def agree(self) -> bool:

@@ -63,6 +63,8 @@ class CompareOptions:
     assume_new: Mapping[str, str] = field(default_factory=_empty)
     weights_old: str | None = None
     weights_new: str | None = None
+    samples: tuple[int | None, int | None] | None = None
+    max_memory: int = 2 * 2**30
 
     def with_tolerance(self, atol: float | None, rtol: float) -> CompareOptions:
         """The same options under another global tolerance (the debugger's `t`)."""

@@ -12,42 +12,53 @@ input_causes).
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from dataclasses import replace
 from typing import Iterator, Sequence
 
 import numpy as np
 
 from kstep import __version__
-from kstep.analysis import Analysis, FirstDivergence, Hypothesis, Row, SampleVerdict
+from kstep.analysis import (
+    Analysis,
+    FirstDivergence,
+    Hypothesis,
+    Reason,
+    Row,
+    SampleSet,
+    SampleVerdict,
+    Tolerance,
+)
 from kstep.compare import diagnose, input_causes
 from kstep.compare.align import Item, align
 from kstep.compare.divergence import DivergenceSearch, find_first, name_the_others
-from kstep.compare.inputs import InputDiff, differing, read_inputs
-from kstep.compare.judge import Computed, RowInput, judge_row, layer_level, needs_weights
+from kstep.compare.focus import FocusRuns
+from kstep.compare.inputs import InputDiff, InputSet, differing
+from kstep.compare.judge import Computed, RowInput, RowJudge, judge_row, layer_level, needs_weights
 from kstep.compare.layout import to_old
-from kstep.compare.metrics import compare_arrays, max_abs
+from kstep.compare.metrics import max_abs
 from kstep.compare.pending import file_info, pending_row, static_items
+from kstep.compare.plan import kept_bytes, plan, streamed_bytes
 from kstep.compare.probe import InputProbe, LayerProbe, isolated_outputs
+from kstep.compare.results import computed, merge_diffs, sha256, subset, weight_bytes, with_weights
 from kstep.compare.tolerance import row_tolerance, shown_tolerance
 from kstep.compare.trace import Runner, Trace, start_trace
-from kstep.engine.executor import LayerResult
+from kstep.compare.verdicts import VerdictCollector, output_keys
+from kstep.engine.executor import Executor, LayerResult
 from kstep.io.load import open_model
 from kstep.options import CompareOptions
 
-
-def sha256(path: str) -> str:
-    """The hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+NOISE_SAMPLES = 4
+"""The float64 noise run covers the first this-many samples (the first chunk, whose traces are kept)."""
 
 
 class Comparison:
-    """Open both models and the reference input(s); `run()` computes, `analysis()` returns the current state."""
+    """Open both models and the reference samples; `run()` computes, `analysis()` returns the current state.
+
+    The first chunk (the first NOISE_SAMPLES samples, or all when fewer) runs with every output kept and the float64
+    twins for the noise floor, which fixes each row's tolerance; the remaining samples run in chunks sized by the
+    memory plan (kstep.compare.plan), each output dropped once judged. Rows accumulate per-sample statistics over
+    every chunk (kstep.compare.judge.RowJudge). The first divergence is the earliest row where any sample diverges;
+    its diagnosis runs on the first sample diverging there."""
 
     def __init__(self, old_path: str, new_path: str, ref_path: str, ref_new_path: str | None = None,
                  options: CompareOptions | None = None, command: list[str] | None = None):
@@ -60,8 +71,8 @@ class Comparison:
             self.old.close()
             raise
         try:
-            self.inputs = read_inputs(self.old, self.new, ref_path, ref_new_path, self.options.pre_old,
-                                      self.options.pre_new)
+            self.inputs = InputSet(self.old, self.new, ref_path, ref_new_path, self.options.pre_old,
+                                   self.options.pre_new, self.options.samples)
         except BaseException:
             self.close()
             raise
@@ -69,46 +80,87 @@ class Comparison:
         self.old_info = file_info(self.old, old_path)
         self.new_info = file_info(self.new, new_path)
         self.rows: list[Row] = []
+        self.judges: list[RowJudge] = []
+        self.diffs: list[InputDiff] = []
         self.search = self._search()
         self.verdicts: list[SampleVerdict] = []
+        self.collector = VerdictCollector(self.inputs.count, self.inputs.first)
         self.done = False
-        self.old_trace: Trace | None = None
+        self.old_trace: Trace | None = None  # the first chunk's runs, while kept
         self.new_trace: Trace | None = None
+        self.first_samples = 0  # samples in the first chunk
         self.noise: dict[tuple[str, str], float] = {}
         self.pairs: list[tuple[Item | None, Item | None]] = []
-        self.iso_cache: dict[int, list[np.ndarray] | None] = {}
+        self.row_sample: dict[int, int] = {}  # row -> the first (absolute) sample whose comparison fails there
+        self.focus = FocusRuns(self.old, self.new, self.inputs)
+        self.diagnoses: dict[tuple[int, int, str], list[Hypothesis]] = {}
+        self.sample_set = SampleSet(self.inputs.count, self.inputs.first, max_memory=self.options.max_memory)
         self.lock = threading.RLock()  # run() in a worker thread vs retolerance() from the app
 
     def close(self) -> None:
         self.old.close()
         self.new.close()
+        if hasattr(self, "inputs"):
+            self.inputs.close()
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> Iterator[tuple[str, int, int]]:
-        """Compute everything in layer order; yields (phase, done, total) after each row.
+        """Compute everything; yields (phase, done, total): ('compare', rows, rows) through the first chunk, then
+        ('samples', samples, samples) after each further chunk.
 
-        The four runs (OLD and NEW in float32, and in float64 for the noise floor) advance in lockstep with the
-        rows, so the first rows (and the first divergence) are known long before a big model has finished.
-        """
+        The first chunk's four runs (OLD and NEW in float32, and in float64 for the noise floor) advance in lockstep
+        with the rows, so the first rows (and a first divergence) are known long before a big model has finished."""
         with self.lock:  # a restart starts from nothing
-            self.rows, self.search, self.done = [], self._search(), False
-            self.iso_cache, self.noise, self.verdicts = {}, {}, []
+            self.rows, self.judges, self.done, self.noise = [], [], False, {}
+            self.row_sample, self.verdicts = {}, []
+            self.focus.clear()
+            self.collector = VerdictCollector(self.inputs.count, self.inputs.first)
         align_notes: list[str] = []
         self.pairs = align(static_items(self.old.model), static_items(self.new.model), dict(self.options.forced),
                            align_notes)
-        self.notes += [n for n in align_notes if n not in self.notes]  # a restart aligns again: noted once
+        self._note(align_notes)
         for info, mf in ((self.old_info, self.old), (self.new_info, self.new)):
             info.sha256 = sha256(mf.path)
-        self.old_trace = start_trace(self.old, dict(self.inputs.old))
-        self.new_trace = start_trace(self.new, dict(self.inputs.new))
-        runs = {"old": Runner(self.old_trace), "new": Runner(self.new_trace)}
+        count = self.inputs.count
+        first = self.first_samples = min(count, NOISE_SAMPLES)
+        yield from self._first_chunk(first)
+        assert self.old_trace is not None and self.new_trace is not None
+        old_exec, new_exec = self.old_trace.executor, self.new_trace.executor
+        self.focus.executors = (old_exec, new_exec)
+        the_plan = plan(count, first, self.options.max_memory, weight_bytes(old_exec) + weight_bytes(new_exec),
+                        kept_bytes(self.old_trace) + kept_bytes(self.new_trace),
+                        streamed_bytes(self.old_trace) + streamed_bytes(self.new_trace))
+        if not the_plan.keep_first:
+            self.old_trace = self.new_trace = None
+        chunks = 1
+        for start in range(first, count, the_plan.chunk):
+            stop = min(count, start + the_plan.chunk)
+            self._stream_chunk(start, stop, old_exec, new_exec)
+            chunks += 1
+            yield ("samples", stop, count)
+        self.sample_set = SampleSet(count, self.inputs.first, first, the_plan.chunk if count > first else first,
+                                    chunks, self.options.max_memory, the_plan.notes)
+        with self.lock:
+            self._finish()
+        self.done = True
+
+    def _first_chunk(self, first: int) -> Iterator[tuple[str, int, int]]:
+        """Samples [0, first): every output kept, the float64 twins for the noise floor; rows fed to a provisional
+        first-divergence search as they are judged."""
+        chunk = self.inputs.chunk(0, first)
+        self._note(chunk.notes)
+        self.diffs = differing(chunk, self.options.rtol)
+        with self.lock:
+            self.search = self._search()
+        samples = np.arange(first) + self.inputs.first
+        self.old_trace = ot = start_trace(self.old, dict(chunk.old))
+        self.new_trace = nt = start_trace(self.new, dict(chunk.new))
+        runs = {"old": Runner(ot), "new": Runner(nt)}
         if self.options.noise:
             # float64 twins, kept only for the noise statistic: they cast the float32 runs' weights and drop
             # every array once it is used (a ResNet50 report otherwise holds ~1 GB more)
-            runs["old64"] = Runner(start_trace(self.old, dict(self.inputs.old), "float64", self.old_trace.executor,
-                                               transient=True))
-            runs["new64"] = Runner(start_trace(self.new, dict(self.inputs.new), "float64", self.new_trace.executor,
-                                               transient=True))
+            runs["old64"] = Runner(start_trace(self.old, dict(chunk.old), "float64", ot.executor, transient=True))
+            runs["new64"] = Runner(start_trace(self.new, dict(chunk.new), "float64", nt.executor, transient=True))
         total = len(self.pairs)
         for i, (o, n) in enumerate(self.pairs):
             for side, item in (("old", o), ("new", n)):
@@ -121,114 +173,192 @@ class Comparison:
                 if r64 is not None:
                     r64.outputs, r64.input_arrays = [], []
             with self.lock:
-                row = self._judge(i, o, n)
+                judge = self._kept_judge(i, ot, nt, samples)
+                self.judges.append(judge)
+                row = judge.row()
                 self.rows.append(row)
                 self.search.feed(row)
             yield ("compare", i + 1, total)
         for runner in runs.values():
             runner.finish()
-        with self.lock:
-            self.search.end()
-            name_the_others(self.search.first, self.rows)
-        self.verdicts = self.final_verdicts()
-        self.done = True
 
-    def _judge(self, index: int, o: Item | None, n: Item | None) -> Row:
-        """Row `index` of the aligned pairs, judged from the runs (the isolated outputs are computed once)."""
-        ot, nt = self.old_trace, self.new_trace
-        assert ot is not None and nt is not None
+    def _kept_judge(self, i: int, ot: Trace, nt: Trace, samples: np.ndarray) -> RowJudge:
+        """Row i's judge, started and fed from kept runs of the first chunk (samples: their absolute indices)."""
+        o, n = self.pairs[i]
+        judge = RowJudge(i, o, n, self._tolerance(o, n))
         ro = ot.by_key.get(o.key) if o else None
         rn = nt.by_key.get(n.key) if n else None
-        co = _computed(ot, ro) if ro is not None else None
-        cn = _computed(nt, rn) if rn is not None else None
+        co = computed(ot, ro) if ro is not None else None
+        cn = computed(nt, rn) if rn is not None else None
         if needs_weights(co, cn):
             assert co is not None and cn is not None and ro is not None and rn is not None
-            co = _with_weights(co, ot, ro)
-            cn = _with_weights(cn, nt, rn)
-        isolated = None
-        if layer_level(co, cn):
-            assert ro is not None and rn is not None
-            if index not in self.iso_cache:
-                self.iso_cache[index] = isolated_outputs(ot, nt, ro, rn)
-            isolated = self.iso_cache[index]
+            co, cn = with_weights(co, ot, ro), with_weights(cn, nt, rn)
+        judge.start(co, cn)
+        self._add(judge, co, cn, ot, nt, ro, rn, samples)
+        return judge
+
+    def _stream_chunk(self, start: int, stop: int, old_exec: Executor, new_exec: Executor) -> None:
+        """Samples [start, stop): run in lockstep, each result judged then dropped (nothing kept)."""
+        chunk = self.inputs.chunk(start, stop)
+        self._note(chunk.notes)
+        self.diffs = merge_diffs(self.diffs, differing(chunk, self.options.rtol))
+        samples = np.arange(start, stop) + self.inputs.first
+        ot = start_trace(self.old, dict(chunk.old), weights_from=old_exec, transient=True, keep=False)
+        nt = start_trace(self.new, dict(chunk.new), weights_from=new_exec, transient=True, keep=False)
+        old_run, new_run = Runner(ot), Runner(nt)
+        for judge, (o, n) in zip(self.judges, self.pairs):
+            ro = old_run.until(o.key) if o else None
+            rn = new_run.until(n.key) if n else None
+            if not judge.comparable or ro is None or rn is None:
+                continue
+            with self.lock:
+                self._add(judge, computed(ot, ro), computed(nt, rn), ot, nt, ro, rn, samples)
+        old_run.finish()
+        new_run.finish()
+
+    def _add(self, judge: RowJudge, co: Computed | None, cn: Computed | None, ot: Trace, nt: Trace,
+             ro: LayerResult | None, rn: LayerResult | None, samples: np.ndarray) -> None:
+        """Fold one chunk of a row into its judge, the per-sample first failing rows and the final verdicts."""
+        if not judge.comparable or co is None or cn is None or ro is None or rn is None:
+            return
+
+        def isolate(mask: np.ndarray) -> list[np.ndarray] | None:
+            return isolated_outputs(ot, nt, subset(ro, mask), subset(rn, mask))
+
+        fails = judge.add(co, cn, samples, isolate if judge.level else None)
+        if fails is None:
+            return
+        if fails.any():
+            self.row_sample.setdefault(judge.index, int(samples[fails][0]))
+            self.collector.fails(judge.index, samples, fails)
+        if ro.key in self._out_keys and co.outputs and cn.outputs:
+            a = co.outputs[0]
+            b = to_old(cn.outputs[0], co.out_tags[0], cn.out_tags[0])
+            if a.shape == b.shape:
+                errs = judge.last[0] if judge.last else None
+                self.collector.outputs(judge.index, samples, a, b, fails, None if errs is None else errs.max_abs)
+
+    def _finish(self) -> None:
+        """Every chunk is in: the rows over the whole set, the first divergence (diagnosed on its sample), the
+        per-sample verdicts."""
+        self.rows = [j.row() for j in self.judges]
+        self.search = self._search()
+        find_first(self.rows, self.search)
+        first = self.search.first
+        if first is not None:
+            name_the_others(first, self.rows)
+            row = self.rows[first.row]
+            if first.reason not in (Reason.UNSUPPORTED, Reason.ARCHITECTURE):
+                first.sample = self._sample_of(first.row)
+                first.samples_diverging = row.propagated.samples_beyond if row.propagated is not None else 0
+        self.verdicts = self.collector.result()
+
+    @property
+    def _out_keys(self) -> set[str]:
+        return output_keys(self.old.model)
+
+    def _tolerance(self, o: Item | None, n: Item | None) -> Tolerance:
         names = [x for item in (o, n) if item is not None for x in (item.key, item.name)]
         noise = max(self.noise.get(("old", o.key), 0.0) if o else 0.0,
                     self.noise.get(("new", n.key), 0.0) if n else 0.0)
-        return judge_row(RowInput(index, o, n, co, cn, row_tolerance(self.options, names, noise), isolated))
+        return row_tolerance(self.options, names, noise)
+
+    def _note(self, notes: Sequence[str]) -> None:
+        self.notes += [n for n in notes if n not in self.notes]  # a restart or a chunk says it again: once
 
     # -- diagnosis ---------------------------------------------------------------------------------------------
     def _search(self) -> DivergenceSearch:
         """A new first-divergence search under the current options (inputs compared under their rtol)."""
-        return DivergenceSearch(differing(self.inputs, self.options.rtol), self._layer_causes, self._input_causes)
+        return DivergenceSearch(self.diffs, self._layer_causes, self._input_causes)
 
-    def _results(self, row: Row) -> tuple[LayerResult, LayerResult] | None:
-        if row.old is None or row.new is None or self.old_trace is None or self.new_trace is None:
-            return None
-        return self.old_trace.by_key[row.old.key], self.new_trace.by_key[row.new.key]
+    def _sample_of(self, row: int) -> int:
+        """The sample a row's diagnosis runs on: the first whose comparison fails there (else the first)."""
+        return self.row_sample.get(row, self.inputs.first)
 
     def _layer_causes(self, row: Row) -> list[Hypothesis]:
-        results = self._results(row)
-        if results is None or row.propagated is None:
+        if row.old is None or row.new is None or row.propagated is None:
             return []
-        assert self.old_trace is not None and self.new_trace is not None
-        probe = LayerProbe(self.old_trace, self.new_trace, *results, row.propagated.tolerance)
-        return diagnose.layer_hypotheses(probe, row)
+        sample = self._sample_of(row.index)
+        key = (row.index, sample, "layer")
+        if key not in self.diagnoses:
+            ot, nt = self.focus.get(sample, self.old_trace, self.new_trace, self.first_samples)
+            ro, rn = ot.by_key.get(row.old.key), nt.by_key.get(row.new.key)
+            if ro is None or rn is None:
+                return []
+            one = self._judge_one(row.index, ot, nt, ro, rn)
+            if one.propagated is None:
+                return []
+            probe = LayerProbe(ot, nt, ro, rn, one.propagated.tolerance)
+            self.diagnoses[key] = diagnose.layer_hypotheses(probe, one)
+        return self.diagnoses[key]
+
+    def _judge_one(self, index: int, ot: Trace, nt: Trace, ro: LayerResult, rn: LayerResult) -> Row:
+        """Row `index` judged on one sample's runs (what the diagnosis compares its re-runs with)."""
+        o, n = self.pairs[index]
+        co, cn = computed(ot, ro), computed(nt, rn)
+        if needs_weights(co, cn):
+            co, cn = with_weights(co, ot, ro), with_weights(cn, nt, rn)
+        iso = isolated_outputs(ot, nt, ro, rn) if layer_level(co, cn) else None
+        return judge_row(RowInput(index, o, n, co, cn, self.judges[index].tolerance, iso))
 
     def _input_causes(self, row: Row, diffs: Sequence[InputDiff]) -> list[Hypothesis]:
         if len(diffs) != 1 or row.old is None or row.new is None or row.propagated is None:
             return []
-        assert self.old_trace is not None
-        probe = InputProbe(self.inputs, diffs[0], self.old_trace, self.new, row.old.key, row.new.key,
-                           row.propagated.tolerance)
-        return input_causes.input_hypotheses(probe, row, diffs)
+        sample = self._sample_of(row.index)
+        key = (row.index, sample, "input")
+        if key not in self.diagnoses:
+            ot, nt = self.focus.get(sample, self.old_trace, self.new_trace, self.first_samples)
+            rel = sample - self.inputs.first
+            chunk = self.inputs.chunk(rel, rel + 1)
+            ro, rn = ot.by_key.get(row.old.key), nt.by_key.get(row.new.key)
+            one_diffs = differing(chunk, self.options.rtol)
+            if ro is None or rn is None or len(one_diffs) != 1:
+                return []
+            one = self._judge_one(row.index, ot, nt, ro, rn)
+            if one.propagated is None:
+                return []
+            probe = InputProbe(chunk, one_diffs[0], ot, self.new, row.old.key, row.new.key,
+                               one.propagated.tolerance)
+            self.diagnoses[key] = input_causes.input_hypotheses(probe, one, one_diffs)
+        return self.diagnoses[key]
 
-    # -- verdicts ----------------------------------------------------------------------------------------------
-    def final_verdicts(self) -> list[SampleVerdict]:
-        """Per batch sample of OLD's first model output (with its row): do the outputs agree, and the top-1 classes
-        (for a 2-D output with at least one unit)."""
-        ot, nt = self.old_trace, self.new_trace
-        assert ot is not None and nt is not None
-        out_keys = set()
-        for r in self.old.model.outputs:
-            spec = self.old.model.layer(r.layer)
-            out_keys.add(r.layer if len(spec.calls) == 1 else f"{r.layer}@{r.call}")
-        verdicts = []
-        for row in self.rows:
-            if not (row.old and row.new and row.old.key in out_keys and row.propagated is not None):
-                continue
-            a = ot.by_key[row.old.key].outputs[0]
-            b = nt.by_key[row.new.key].outputs[0]
-            b = to_old(b, ot.out_tag(ot.by_key[row.old.key]), nt.out_tag(nt.by_key[row.new.key]))
-            if a.shape != b.shape:
-                continue
-            tol = row.propagated.tolerance
-            for s in range(a.shape[0]):
-                ok = compare_arrays(a[s], b[s], tol).passed
-                top1 = a.ndim == 2 and a.shape[1] > 0  # a 0-unit output has no top-1 class
-                t_old = int(np.argmax(a[s])) if top1 else None
-                t_new = int(np.argmax(b[s])) if top1 else None
-                verdicts.append(SampleVerdict(s, ok, t_old, t_new))
-            break
-        return verdicts
-
+    # -- re-judging --------------------------------------------------------------------------------------------
     def retolerance(self, atol: float | None, rtol: float) -> Analysis:
-        """Judge every row again under a new tolerance, from the kept outputs (the engine does not re-run)."""
+        """Everything again under a new tolerance: from the kept runs when the first chunk is the whole set (the
+        engine does not re-run), else by running the comparison again (once it has finished)."""
         with self.lock:
             self.options = self.options.with_tolerance(atol, rtol)
-            self.rows = [self._judge(i, o, n) for i, (o, n) in enumerate(self.pairs[:len(self.rows)])]
+            if self.first_samples == self.inputs.count and self.old_trace is not None and self.new_trace is not None:
+                self._rejudge_kept()
+                return self.analysis()
+            if not self.done:
+                return self.analysis()
+        for _ in self.run():
+            pass
+        return self.analysis()
+
+    def _rejudge_kept(self) -> None:
+        """Judge every row again from the kept runs of the whole set (the first chunk)."""
+        ot, nt = self.old_trace, self.new_trace
+        assert ot is not None and nt is not None
+        self.diagnoses = {}
+        self.row_sample, self.collector = {}, VerdictCollector(self.inputs.count, self.inputs.first)
+        samples = np.arange(self.first_samples) + self.inputs.first
+        self.judges = [self._kept_judge(i, ot, nt, samples) for i in range(len(self.judges))]
+        if self.done:
+            self._finish()
+        else:
             # the search is ended even while run() is still judging rows: later rows are not searched (as before
             # this module was split; see find_first)
+            self.rows = [j.row() for j in self.judges]
             self.search = self._search()
             find_first(self.rows, self.search)
-            if self.done:
-                name_the_others(self.search.first, self.rows)
-                self.verdicts = self.final_verdicts()
-            return self.analysis()
 
     # -- reading -----------------------------------------------------------------------------------------------
     def arrays(self, index: int, isolated: bool = False) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """Row `index`'s first output for the activations view: (OLD's, NEW's mapped into OLD's layout, channel
-        axis); with `isolated`, NEW's is the output of NEW's layer fed OLD's inputs. None when not computed."""
+        """Row `index`'s first output for the activations view, over the first chunk's samples: (OLD's, NEW's mapped
+        into OLD's layout, channel axis); with `isolated`, NEW's is the output of NEW's layer fed OLD's inputs.
+        None when not computed or not kept."""
         if not 0 <= index < len(self.rows):
             return None
         o, n = self.pairs[index]
@@ -240,7 +370,9 @@ class Comparison:
         tag = self.old_trace.out_tag(ro)
         axis = 1 if tag.kind == "image" and tag.fmt == "channels_first" else -1
         if isolated:
-            mapped = self.iso_cache.get(index)
+            if ro.layer.kind == "Model" or rn.layer.kind == "Model":
+                return None
+            mapped = isolated_outputs(self.old_trace, self.new_trace, ro, rn)
             return None if not mapped else (ro.outputs[0], mapped[0], axis)
         return ro.outputs[0], to_old(rn.outputs[0], tag, self.new_trace.out_tag(rn)), axis
 
@@ -252,23 +384,9 @@ class Comparison:
     def analysis(self) -> Analysis:
         """The current state: judged rows, then the rest as PENDING (while `run()` is still going)."""
         with self.lock:
-            rows = list(self.rows)
+            rows = list(self.rows) if self.done else [j.row() for j in self.judges]
             rows += [pending_row(i, *self.pairs[i]) for i in range(len(rows), len(self.pairs))]
             return Analysis(old=self.old_info, new=self.new_info, kstep_version=__version__, command=self.command,
                             tolerance=shown_tolerance(self.options.atol, self.options.rtol), rows=rows,
                             first_divergence=self.search.first, verdicts=self.verdicts, input_notes=list(self.notes),
-                            complete=self.done)
-
-
-def _computed(trace: Trace, result: LayerResult) -> Computed:
-    """A layer call's result as the judge reads it (without weights)."""
-    return Computed(result.key, result.layer, trace.mf.semantics, tuple(result.outputs),
-                    tuple(trace.out_tags(result)),
-                    trace.in_tags(result)[0] if result.input_arrays else None,
-                    result.input_arrays[0].ndim if result.input_arrays else None,
-                    unsupported=result.unsupported, skipped=result.skipped)
-
-
-def _with_weights(computed: Computed, trace: Trace, result: LayerResult) -> Computed:
-    """`computed` with the layer's weights as executed."""
-    return replace(computed, weights=tuple(trace.executor.weights_of(result.layer)))
+                            complete=self.done, samples=self.sample_set)

@@ -21,7 +21,7 @@ from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.tolerance import input_tolerance
 from kstep.compare.trace import consumers
 from kstep.errors import BadInput
-from kstep.io.inputs import read_reference
+from kstep.io.samples import open_samples
 from kstep.ir import ModelFile
 
 
@@ -50,38 +50,85 @@ class InputDiff:
         return f"{self.old} vs {self.new}: {self.stats}"
 
 
+class InputSet:
+    """The reference samples for both models, read a range at a time (`chunk`): OLD's from the reference file,
+    NEW's from `--ref-new` or OLD's mapped into NEW's layout, each side's `--pre-*` applied. count: samples compared;
+    first: the absolute index of the first one in the file; notes: what kstep changed (grows as chunks are read)."""
+
+    def __init__(self, old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,
+                 pre_old: Sequence[Transform] = (), pre_new: Sequence[Transform] = (),
+                 select: tuple[int | None, int | None] | None = None):
+        self.notes: list[str] = []
+        self.pre_old, self.pre_new = tuple(pre_old), tuple(pre_new)
+        self.old_names = [r.layer for r in old.model.inputs]
+        self.new_names = [r.layer for r in new.model.inputs]
+        if len(self.old_names) != len(self.new_names):
+            raise BadInput(f"OLD has {len(self.old_names)} inputs and NEW has {len(self.new_names)}; kstep pairs "
+                           "inputs by position")
+        self.old_set = open_samples(ref_path, old.model, self.notes, select)
+        self.new_set = open_samples(ref_new_path, new.model, self.notes, select) if ref_new_path else None
+        if self.new_set is not None and self.new_set.count != self.old_set.count:
+            raise BadInput(f"the reference has {self.old_set.count} samples and --ref-new {self.new_set.count}",
+                           path=ref_new_path)
+        self.count, self.first = self.old_set.count, self.old_set.start
+        rank = {n: len(self.old_set.sample_shapes[n]) + 1 for n in self.old_names}
+        self.tags_old = {n: input_tag(consumers(old.model, n), rank[n]) for n in self.old_names}
+        if self.new_set is not None:
+            new_rank = {n: len(self.new_set.sample_shapes[n]) + 1 for n in self.new_names}
+        else:
+            new_rank = {n: rank[o] for o, n in zip(self.old_names, self.new_names)}
+        self.tags_new = {n: input_tag(consumers(new.model, n), new_rank[n]) for n in self.new_names}
+
+    def bytes_per_sample(self) -> int:
+        """Bytes one sample of the reference(s) holds as stored."""
+        return self.old_set.bytes_per_sample() + (self.new_set.bytes_per_sample() if self.new_set else 0)
+
+    def chunk(self, start: int, stop: int) -> Inputs:
+        """Samples [start, stop) (relative to the selection) as both models are fed them."""
+        notes = self.notes
+        feeds_old = self.old_set.read(start, stop)
+        if self.new_set is not None:
+            feeds_new = self.new_set.read(start, stop)
+        else:
+            feeds_new = {n: new_input_from_old(feeds_old[o], self.tags_old[o], self.tags_new[n], n, notes)
+                         for o, n in zip(self.old_names, self.new_names)}
+        for name in self.old_names:
+            feeds_old[name] = prepare(feeds_old[name], self.pre_old, self.tags_old[name], f"OLD input '{name}'", notes)
+        for name in self.new_names:
+            feeds_new[name] = prepare(feeds_new[name], self.pre_new, self.tags_new[name], f"NEW input '{name}'", notes)
+        return Inputs(feeds_old, feeds_new, self.tags_old, self.tags_new, tuple(zip(self.old_names, self.new_names)),
+                      tuple(notes))
+
+    def close(self) -> None:
+        self.old_set.close()
+        if self.new_set is not None:
+            self.new_set.close()
+
+
 def read_inputs(old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,
                 pre_old: Sequence[Transform] = (), pre_new: Sequence[Transform] = ()) -> Inputs:
-    """Read the reference(s) for both models; BadInput when they do not fit (or the input counts differ)."""
-    notes: list[str] = []
-    feeds_old = read_reference(ref_path, old.model, notes)
-    old_names = [r.layer for r in old.model.inputs]
-    new_names = [r.layer for r in new.model.inputs]
-    if len(old_names) != len(new_names):
-        raise BadInput(f"OLD has {len(old_names)} inputs and NEW has {len(new_names)}; kstep pairs inputs "
-                       "by position")
-    tags_old = {n: input_tag(consumers(old.model, n), feeds_old[n].ndim) for n in old_names}
-    if ref_new_path:
-        feeds_new = read_reference(ref_new_path, new.model, notes)
-    else:
-        feeds_new = {}
-        for o, n in zip(old_names, new_names):
-            feeds_new[n] = new_input_from_old(feeds_old[o], tags_old[o], input_tag(consumers(new.model, n),
-                                                                                     feeds_old[o].ndim), n, notes)
-    tags_new = {n: input_tag(consumers(new.model, n), feeds_new[n].ndim) for n in new_names}
-    for name in old_names:
-        feeds_old[name] = prepare(feeds_old[name], pre_old, tags_old[name], f"OLD input '{name}'", notes)
-    for name in new_names:
-        feeds_new[name] = prepare(feeds_new[name], pre_new, tags_new[name], f"NEW input '{name}'", notes)
-    return Inputs(feeds_old, feeds_new, tags_old, tags_new, tuple(zip(old_names, new_names)), tuple(notes))
+    """Every sample of the reference(s) for both models; BadInput when they do not fit (or the input counts
+    differ)."""
+    inputs = InputSet(old, new, ref_path, ref_new_path, pre_old, pre_new)
+    try:
+        return inputs.chunk(0, inputs.count)
+    finally:
+        inputs.close()
 
 
 def new_input_from_old(x: np.ndarray, tag_old: Tag, tag_new: Tag, name: str, notes: list[str]) -> np.ndarray:
-    """NEW's input `name` when no --ref-new is given: OLD's array `x` in NEW's layout (noted when transposed)."""
+    """NEW's input `name` when no --ref-new is given: OLD's array `x` in NEW's layout (noted once when
+    transposed)."""
     out = to_new(x, tag_old, tag_new)
     if out is not x:
-        notes.append(f"NEW input '{name}' is the reference transposed {tag_old} -> {tag_new}")
+        _note(notes, f"NEW input '{name}' is the reference transposed {tag_old} -> {tag_new}")
     return out
+
+
+def _note(notes: list[str], text: str) -> None:
+    """Add a note once (every chunk reports the same things)."""
+    if text not in notes:
+        notes.append(text)
 
 
 def prepare(x: np.ndarray, pre: Sequence[Transform], tag: Tag, label: str, notes: list[str]) -> np.ndarray:
@@ -89,11 +136,11 @@ def prepare(x: np.ndarray, pre: Sequence[Transform], tag: Tag, label: str, notes
     applied, on a float dtype the run casts to float32, and on NaN or Inf. label: "OLD input 'x'"."""
     if pre:
         x = apply_all(x, list(pre), tag.fmt == "channels_first")
-        notes.append(f"{label}: applied {', '.join(str(t) for t in pre)}")
+        _note(notes, f"{label}: applied {', '.join(str(t) for t in pre)}")
     if x.dtype.kind == "f" and x.dtype != np.float32:
-        notes.append(f"{label} ({x.dtype}) cast to float32")
+        _note(notes, f"{label} ({x.dtype}) cast to float32")
     if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-        notes.append(f"warning: {label} contains NaN or Inf")
+        _note(notes, f"warning: {label} contains NaN or Inf")
     return x
 
 

@@ -11,8 +11,8 @@ was compared) and when the float32 noise could not be measured (the default atol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -34,8 +34,8 @@ from kstep.compare.align import Item
 from kstep.compare.config_diff import config_diff
 from kstep.compare.effective import compare_weights
 from kstep.compare.layout import PLAIN, Tag, describe, to_old
-from kstep.compare.metrics import worst
 from kstep.compare.pending import static_side
+from kstep.compare.sample_errors import SampleErrors, StatsAccumulator, sample_errors
 from kstep.compare.tolerance import NOISE_UNMEASURABLE, is_noise_only, noise_unmeasurable, weight_tolerance
 from kstep.ir import LayerSpec
 from kstep.semantics import Semantics
@@ -101,70 +101,168 @@ def needs_weights(old: Computed | None, new: Computed | None) -> bool:
     return layer_level(old, new) and old is not None and new is not None and bool(old.spec.weights or new.spec.weights)
 
 
-def judge_row(inp: RowInput) -> Row:
-    """The row of one aligned pair (see the module docstring for the order of the verdicts)."""
-    o, n = inp.old, inp.new
-    row = Row(inp.index, o.side if o else static_side(inp.old_item), n.side if n else static_side(inp.new_item),
-              PENDING)
-    if inp.old_item is None or inp.new_item is None:
-        row.status = UNMATCHED
-        row.note = "present in OLD only" if inp.new_item is None else "present in NEW only"
-        return row
-    if o is None or n is None:
-        row.note = NOT_COMPUTED
-        return row
-    if o.unsupported or n.unsupported:
-        row.status = UNSUPPORTED
-        bad, label = (o, "OLD") if o.unsupported else (n, "NEW")
-        row.note = f"{label} layer {bad.spec.class_name} is unsupported: {bad.unsupported}"
-        return row
-    if not comparable(o, n):
-        row.note = NOT_COMPUTED
-        return row
-    tol = inp.tolerance
-    row.layout = describe(o.out_tags[0], n.out_tags[0])
-    propagated = propagated_stats(o, n, tol)
-    row.propagated = propagated
-    in_tags = (o.in_tag, n.in_tag) if o.in_tag is not None and n.in_tag is not None else None
-    rank = o.in_rank if in_tags is not None else o.outputs[0].ndim
-    row.config_diff = config_diff(o.spec.params, n.spec.params, rank, row.layout != "same", in_tags)
-    if layer_level(o, n):
+Isolate = Callable[[np.ndarray], Sequence[np.ndarray] | None]
+"""mask over a chunk's samples -> NEW's layer fed OLD's inputs for those samples, outputs in OLD's layout (None: it
+cannot be fed or run)."""
+
+
+class RowJudge:
+    """One aligned pair judged over a sample set: `start` with the first chunk's calls (sides, layout, config,
+    weights), `add` each chunk's outputs (per-sample statistics, and the isolated re-run for the samples whose
+    propagated comparison fails, only those), then `row`. See the module docstring for the order of the verdicts."""
+
+    def __init__(self, index: int, old_item: Item | None, new_item: Item | None, tolerance: Tolerance):
+        self.index, self.old_item, self.new_item, self.tolerance = index, old_item, new_item, tolerance
+        self.base = Row(index, static_side(old_item), static_side(new_item), PENDING)
+        self.comparable = False
+        self.level = False
+        self.props: list[StatsAccumulator] = []
+        self.iso: list[StatsAccumulator] | None = None
+        self.iso_missing = False
+        self.shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # a per-sample shape mismatch
+        self.count_mismatch = False
+        self.beyond = 0
+        self.empty = False
+        self.last: list[SampleErrors] = []  # the last chunk's per-sample errors, per output
+
+    def start(self, o: Computed | None, n: Computed | None) -> None:
+        """The static verdicts (one model only, not computed, unsupported) and the pair's layout, config and weights,
+        from the first chunk's calls."""
+        row = self.base
+        row.old, row.new = (o.side if o else static_side(self.old_item)), (n.side if n else static_side(self.new_item))
+        if self.old_item is None or self.new_item is None:
+            row.status = UNMATCHED
+            row.note = "present in OLD only" if self.new_item is None else "present in NEW only"
+            return
+        if o is None or n is None:
+            row.note = NOT_COMPUTED
+            return
+        if o.unsupported or n.unsupported:
+            row.status = UNSUPPORTED
+            bad, label = (o, "OLD") if o.unsupported else (n, "NEW")
+            row.note = f"{label} layer {bad.spec.class_name} is unsupported: {bad.unsupported}"
+            return
+        if not comparable(o, n):
+            row.note = NOT_COMPUTED
+            return
+        self.comparable, self.level = True, layer_level(o, n)
+        row.layout = describe(o.out_tags[0], n.out_tags[0])
+        in_tags = (o.in_tag, n.in_tag) if o.in_tag is not None and n.in_tag is not None else None
+        rank = o.in_rank if in_tags is not None else o.outputs[0].ndim
+        row.config_diff = config_diff(o.spec.params, n.spec.params, rank, row.layout != "same", in_tags)
         if needs_weights(o, n):
             row.weights = compare_weights(o.spec, list(o.weights), o.semantics, o.in_tag or PLAIN,
                                           n.spec, list(n.weights), n.semantics, n.in_tag or PLAIN,
-                                          weight_tolerance(tol))
-        row.isolated = None if inp.isolated is None else worst(o.outputs, inp.isolated, tol)
-    if propagated.shape_old != propagated.shape_new:
-        row.status = MISMATCH
-        row.note = f"shape {propagated.shape_old} vs {propagated.shape_new} (after layout mapping)"
-    elif row.isolated is not None and not row.isolated.passed:
-        row.status = DIVERGE
-    elif not row.weights_ok:
-        row.status = MISMATCH
-        row.note = "weights differ"
-    elif not propagated.passed:
-        row.status = INHERITED if row.isolated is not None else DIVERGE
-    elif is_noise_only(tol, propagated.excess):
-        row.status = NOISE  # passes only because the measured float32 noise widened atol
-    else:
-        row.status = AGREE
-    extra = [text for text, applies in ((NO_ELEMENTS, _empty(o) and _empty(n)),
-                                        (NOISE_UNMEASURABLE, noise_unmeasurable(tol))) if applies]
-    row.note = "; ".join(([row.note] if row.note else []) + extra)
-    return row
+                                          weight_tolerance(self.tolerance))
+        self.count_mismatch = len(o.outputs) != len(n.outputs)
+        self.empty = _empty(o) and _empty(n)
+
+    def add(self, o: Computed, n: Computed, samples: np.ndarray, isolate: Isolate | None) -> np.ndarray | None:
+        """Fold in one chunk (samples: their absolute indices); -> per sample, whether its propagated comparison
+        fails (None for a pair that is not compared)."""
+        if not self.comparable:
+            return None
+        tol = self.tolerance
+        fails = np.zeros(len(samples), dtype=bool)
+        self.last = []
+        mapped = [to_old(b, ta, tb) for b, ta, tb in zip(n.outputs, o.out_tags, n.out_tags)]
+        for k, (a, b) in enumerate(zip(o.outputs, mapped)):
+            if a.shape[1:] != b.shape[1:] or a.shape[0] != b.shape[0]:
+                self.shapes = self.shapes or (tuple(a.shape[1:]), tuple(b.shape[1:]))
+                fails[:] = True
+                continue
+            if len(self.props) <= k:
+                self.props.append(StatsAccumulator(tuple(a.shape[1:])))
+            errs = sample_errors(a, b, tol.rtol)
+            self.last.append(errs)
+            fails |= ~self.props[k].add(errs, samples, tol)
+        if self.count_mismatch:
+            fails[:] = True
+        self.beyond += int(fails.sum())
+        if self.level and fails.any() and isolate is not None:
+            got = isolate(fails)
+            if got is None:
+                self.iso_missing = True
+            else:
+                self.iso = self.iso if self.iso is not None else []
+                for k, (a, b) in enumerate(zip(o.outputs, got)):
+                    a = a[fails]
+                    if a.shape != b.shape:
+                        self.shapes = self.shapes or (tuple(a.shape[1:]), tuple(b.shape[1:]))
+                        continue
+                    if len(self.iso) <= k:
+                        self.iso.append(StatsAccumulator(tuple(a.shape[1:])))
+                    self.iso[k].add(sample_errors(a, b, tol.rtol), samples[fails], tol)
+        return fails
+
+    def row(self) -> Row:
+        """The row as judged so far."""
+        row = replace(self.base, weights=list(self.base.weights), config_diff=list(self.base.config_diff))
+        if not self.comparable:
+            return row
+        tol = self.tolerance
+        propagated = self._propagated()
+        row.propagated = propagated
+        row.isolated = None
+        if self.level and self.iso is not None and not self.iso_missing:
+            row.isolated = _worst(s.stats(tol) for s in self.iso)
+        if self.shapes is not None:
+            row.status = MISMATCH
+            row.note = f"shape {propagated.shape_old} vs {propagated.shape_new} (after layout mapping)"
+        elif row.isolated is not None and not row.isolated.passed:
+            row.status = DIVERGE
+        elif not row.weights_ok:
+            row.status = MISMATCH
+            row.note = "weights differ"
+        elif not propagated.passed:
+            row.status = INHERITED if row.isolated is not None else DIVERGE
+        elif is_noise_only(tol, propagated.excess):
+            row.status = NOISE  # passes only because the measured float32 noise widened atol
+        else:
+            row.status = AGREE
+        extra = [text for text, applies in ((NO_ELEMENTS, self.empty),
+                                            (NOISE_UNMEASURABLE, noise_unmeasurable(tol))) if applies]
+        row.note = "; ".join(([row.note] if row.note else []) + extra)
+        return row
+
+    def _propagated(self) -> Stats:
+        """The worst output's statistics over every sample; a shape mismatch as metrics.compare_arrays gives it."""
+        tol = self.tolerance
+        samples = max((acc.samples for acc in self.props), default=0)
+        if self.shapes is not None:
+            n = samples or self.beyond
+            return Stats(float("inf"), float("inf"), float("inf"), None, None, None, 0, False, tol,
+                         (n,) + self.shapes[0], (n,) + self.shapes[1], samples=n, samples_beyond=n)
+        found = _worst(acc.stats(tol) for acc in self.props)
+        assert found is not None, "a compared pair has outputs"
+        found.samples_beyond = self.beyond
+        if self.count_mismatch:
+            found.passed = False
+        return found
+
+
+def _worst(stats: Iterable[Stats]) -> Stats | None:
+    """A failing comparison before a passing one, then the larger error (as metrics.worst)."""
+    found: Stats | None = None
+    for s in stats:
+        if found is None or (found.passed and not s.passed) or (s.passed == found.passed and s.max_abs > found.max_abs):
+            found = s
+    return found
+
+
+def judge_row(inp: RowInput) -> Row:
+    """One aligned pair judged on one chunk holding every sample (inp.isolated: NEW's layer fed OLD's inputs for
+    every sample; only the samples whose propagated comparison fails are looked at)."""
+    judge = RowJudge(inp.index, inp.old_item, inp.new_item, inp.tolerance)
+    judge.start(inp.old, inp.new)
+    if judge.comparable:
+        assert inp.old is not None and inp.new is not None
+        iso = inp.isolated
+        judge.add(inp.old, inp.new, np.arange(inp.old.outputs[0].shape[0] if inp.old.outputs[0].ndim else 1),
+                  None if iso is None else (lambda mask: [x[mask] for x in iso]))
+    return judge.row()
 
 
 def _empty(c: Computed) -> bool:
     """Every output of the call has 0 elements (a 0-unit layer)."""
     return all(x.size == 0 for x in c.outputs)
-
-
-def propagated_stats(old: Computed, new: Computed, tol: Tolerance) -> Stats:
-    """Each model's own outputs compared (NEW's mapped into OLD's layout), the worst of them; fails when the
-    output counts differ. Both sides must have outputs."""
-    mapped = [to_old(b, ta, tb) for b, ta, tb in zip(new.outputs, old.out_tags, new.out_tags)]
-    found = worst(old.outputs, mapped, tol)
-    assert found is not None, "propagated_stats needs outputs on both sides"
-    if len(old.outputs) != len(new.outputs):
-        found.passed = False
-    return found

@@ -9,7 +9,7 @@ reused (a transient run, or a run that keeps only what the comparison has not ju
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
@@ -98,12 +98,31 @@ def step_trace(trace: Trace) -> Iterator[LayerResult]:
         yield result
 
 
-def collect(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32") -> Trace:
-    """Run to the end and return the Trace."""
-    trace = start_trace(mf, feeds, dtype)
+def collect(mf: ModelFile, feeds: dict[str, np.ndarray], dtype: str = "float32",
+            weights_from: Executor | None = None) -> Trace:
+    """Run to the end and return the Trace (weights_from: an executor of the same file whose weights to reuse)."""
+    trace = start_trace(mf, feeds, dtype, weights_from)
     for _ in step_trace(trace):
         pass
     return trace
+
+
+def slice_trace(trace: Trace, sample: int) -> Trace:
+    """A kept trace restricted to one sample of its batch (views, nothing copied), same executor and tags."""
+    def one(x):
+        return None if x is None else x[sample:sample + 1]
+
+    out = Trace(trace.mf, trace.executor, {k: v[sample:sample + 1] for k, v in trace.feeds.items()}, True,
+                tags=dict(trace.tags), input_tags=dict(trace.input_tags))
+    for r in trace.results:
+        s = replace(r, outputs=[one(x) for x in r.outputs], input_arrays=[one(x) for x in r.input_arrays],
+                    input_masks=[one(m) for m in r.input_masks],
+                    masks=None if r.masks is None else [one(m) for m in r.masks])
+        out.results.append(s)
+        out.by_key[s.key] = s
+        if s.unsupported:
+            out.unsupported.append(s)
+    return out
 
 
 class Runner:

@@ -83,6 +83,10 @@ class Executor:
                 self._weights[id(spec)] = cached
         return cached
 
+    def cached_weights(self) -> list[list[np.ndarray]]:
+        """Every layer's weights this executor holds (those read so far)."""
+        return list(self._weights.values())
+
     def preload(self, model: ModelSpec | None = None) -> None:
         """Read every layer's weights now (so timing the run measures compute, not file reading)."""
         for spec in (model or self.mf.model).layers:

@@ -36,10 +36,29 @@ def judge(old, new, isolated=None, tol=None, old_item=ITEM, new_item=ITEM):
 
 
 def test_agree():
-    """Same outputs, same isolated outputs: agree, with both statistics at zero."""
+    """Same outputs: agree, the propagated statistics at zero over both samples; the isolated re-run is not
+    looked at when every sample's propagated comparison passes."""
     row = judge(side(X), side(X.copy()), isolated=[X.copy()])
     assert row.status is Status.AGREE and row.note == ""
-    assert row.propagated.max_abs == 0 and row.isolated.max_abs == 0 and row.layout == "same"
+    assert row.propagated.max_abs == 0 and row.isolated is None and row.layout == "same"
+    assert row.propagated.samples == 2 and row.propagated.samples_beyond == 0
+
+
+def test_compensating_isolated_error_is_not_looked_at():
+    """The one case 'isolated only where needed' changes: NEW's propagated outputs agree, but NEW's layer fed OLD's
+    inputs would not (two mistakes cancelling); the row agrees (it was DIVERGE when every layer was re-run)."""
+    row = judge(side(X), side(X.copy()), isolated=[X + 0.5])
+    assert row.status is Status.AGREE and row.isolated is None
+
+
+def test_isolated_only_on_the_failing_samples():
+    """Sample 1 differs, sample 0 agrees: the isolated statistics cover sample 1 only, its worst index is sample 1."""
+    new = X.copy()
+    new[1] += 0.5
+    row = judge(side(X), side(new), isolated=[X + 0.5])
+    assert row.status is Status.DIVERGE
+    assert row.propagated.samples_beyond == 1 and row.propagated.worst_index[0] == 1
+    assert row.isolated.samples == 1 and row.isolated.worst_index[0] == 1
 
 
 def test_noise_is_a_pass_that_needed_the_measured_noise():

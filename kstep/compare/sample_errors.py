@@ -1,0 +1,194 @@
+"""Provides `sample_errors`: two arrays of a chunk of samples (OLD, NEW mapped onto OLD's layout) -> per-sample error
+vectors (`SampleErrors`), and `StatsAccumulator`, which folds the chunks of a sample set into one `Stats`.
+
+The same element rule as kstep.compare.metrics (|a - b| <= atol + rtol * |b|, b = OLD's value, float64, NaN at the
+same positions and the same inf match, any other non-finite pattern fails whatever the tolerance), reduced per sample
+(axis 0) in one blocked pass, so that a chunk's statistics, each sample's verdict and the set's aggregate come from
+the same numbers and do not depend on how the samples were chunked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kstep.analysis import Stats, Tolerance
+from kstep.compare.metrics import REL_FLOOR, compare_arrays
+
+BLOCK = 1 << 15
+"""Elements per float64 block (the buffers stay in the CPU cache)."""
+
+
+@dataclass
+class SampleErrors:
+    """Per-sample error vectors of one chunk, each of length n (the chunk's samples). max_abs / max_rel / excess:
+    the sample's largest |Δ|, |Δ|/max(|old|, 1) and |Δ| - rtol·|old|; sum_abs / finite: the sum of the finite |Δ|
+    and their count (for the mean); worst: the flat index of the sample's largest |Δ| within one sample, with
+    worst_old / worst_new the values there; bad: positions whose NaN/inf pattern differs; nan_mismatch: positions
+    NaN on one side only; nan_old/new, inf_old/new: non-finite counts per side."""
+
+    max_abs: np.ndarray
+    max_rel: np.ndarray
+    excess: np.ndarray
+    sum_abs: np.ndarray
+    finite: np.ndarray
+    worst: np.ndarray
+    worst_old: np.ndarray
+    worst_new: np.ndarray
+    bad: np.ndarray
+    nan_mismatch: np.ndarray
+    nan_old: np.ndarray
+    nan_new: np.ndarray
+    inf_old: np.ndarray
+    inf_new: np.ndarray
+
+    def passed(self, tol: Tolerance) -> np.ndarray:
+        """Per sample: within the tolerance (no differing non-finite pattern, every excess within atol)."""
+        return (self.bad == 0) & (self.excess <= tol.atol)
+
+    def take(self, mask: np.ndarray) -> SampleErrors:
+        """The samples where `mask` holds."""
+        return SampleErrors(**{k: v[mask] for k, v in vars(self).items()})
+
+
+def _empty(n: int) -> SampleErrors:
+    z, i = np.zeros(n), np.zeros(n, dtype=np.int64)
+    return SampleErrors(z.copy(), z.copy(), np.full(n, -np.inf), z.copy(), i.copy(), i.copy(), z.copy(), z.copy(),
+                        i.copy(), i.copy(), i.copy(), i.copy(), i.copy(), i.copy())
+
+
+def sample_errors(old: np.ndarray, new: np.ndarray, rtol: float) -> SampleErrors:
+    """Per-sample errors of NEW against OLD; both (n, ...) with the same shape (the caller checks shapes)."""
+    n = old.shape[0]
+    out = _empty(n)
+    m = int(np.prod(old.shape[1:], dtype=np.int64))
+    if m == 0 or n == 0:
+        return out
+    o, b = old.reshape(n, m), new.reshape(n, m)
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = bool(np.isfinite(o).all() and np.isfinite(b).all())
+    if not finite:
+        for s in range(n):
+            _general(o[s], b[s], rtol, out, s)
+        return out
+    rows = max(1, BLOCK // m)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        if m <= BLOCK:
+            _finite_rows(o[start:stop], b[start:stop], rtol, out, start)
+        else:
+            _finite_long(o[start], b[start], rtol, out, start)
+    return out
+
+
+def _finite_rows(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors, at: int) -> None:
+    """Samples [at, at + len(o)), each of m <= BLOCK elements, in one 2-D block."""
+    d = np.abs(np.subtract(b, o, dtype=np.float64))
+    ab = np.abs(o, dtype=np.float64)
+    k = slice(at, at + o.shape[0])
+    idx = np.argmax(d, axis=1)
+    rows = np.arange(o.shape[0])
+    out.max_abs[k] = d[rows, idx]
+    out.worst[k] = idx
+    out.worst_old[k] = o[rows, idx]
+    out.worst_new[k] = b[rows, idx]
+    out.sum_abs[k] = d.sum(axis=1)
+    out.finite[k] = o.shape[1]
+    out.excess[k] = (d - rtol * ab).max(axis=1)
+    out.max_rel[k] = (d / np.maximum(ab, REL_FLOOR)).max(axis=1)
+
+
+def _finite_long(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors, s: int) -> None:
+    """One sample of more than BLOCK elements, block by block."""
+    best, flat, total, excess, rel = -1.0, 0, 0.0, -np.inf, 0.0
+    for start in range(0, o.size, BLOCK):
+        oo, bb = o[start:start + BLOCK], b[start:start + BLOCK]
+        d = np.abs(np.subtract(bb, oo, dtype=np.float64))
+        ab = np.abs(oo, dtype=np.float64)
+        i = int(np.argmax(d))
+        if d[i] > best:
+            best, flat = float(d[i]), start + i
+        total += float(d.sum())
+        excess = max(excess, float((d - rtol * ab).max()))
+        rel = max(rel, float((d / np.maximum(ab, REL_FLOOR)).max()))
+    out.max_abs[s], out.worst[s], out.sum_abs[s], out.finite[s] = best, flat, total, o.size
+    out.worst_old[s], out.worst_new[s] = o[flat], b[flat]
+    out.excess[s], out.max_rel[s] = excess, rel
+
+
+def _general(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors, s: int) -> None:
+    """One sample with NaN or inf somewhere: the element rule of kstep.compare.metrics."""
+    st = compare_arrays(o, b, Tolerance(0.0, rtol))
+    ob, nb = o.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(nb - ob)
+        same = (np.isnan(ob) & np.isnan(nb)) | (np.isinf(ob) & np.isinf(nb) & (np.sign(ob) == np.sign(nb)))
+    bad = ~same & ~(np.isfinite(ob) & np.isfinite(nb))
+    fin = ~bad & ~same
+    out.max_abs[s], out.max_rel[s], out.excess[s] = st.max_abs, st.max_rel, st.excess
+    out.sum_abs[s] = float(np.where(fin, d, 0.0).sum()) if fin.any() else 0.0
+    out.finite[s] = int(fin.sum() + same.sum())
+    flat = int(np.ravel_multi_index(st.worst_index, o.shape)) if st.worst_index is not None else 0
+    out.worst[s], out.worst_old[s], out.worst_new[s] = flat, ob[flat], nb[flat]
+    out.bad[s], out.nan_mismatch[s] = int(bad.sum()), st.nan_mismatch
+    out.nan_old[s], out.nan_new[s] = int(np.isnan(ob).sum()), int(np.isnan(nb).sum())
+    out.inf_old[s], out.inf_new[s] = int(np.isinf(ob).sum()), int(np.isinf(nb).sum())
+
+
+class StatsAccumulator:
+    """Folds the `SampleErrors` of successive chunks (each with its samples' absolute indices) into one `Stats`
+    over every sample seen. sample_shape: one sample's shape (OLD's and NEW's mapped, the same)."""
+
+    def __init__(self, sample_shape: tuple[int, ...], shape_new: tuple[int, ...] | None = None):
+        self.sample_shape = tuple(sample_shape)
+        self.sample_shape_new = tuple(shape_new) if shape_new is not None else self.sample_shape
+        self.samples = 0
+        self.beyond = 0
+        self.max_abs = -1.0
+        self.max_rel = 0.0
+        self.excess = -np.inf
+        self.sum_abs = 0.0
+        self.finite = 0
+        self.worst: tuple[int, ...] | None = None
+        self.worst_values: tuple[float, float] | None = None
+        self.bad = self.nan_mismatch = self.nan_old = self.nan_new = self.inf_old = self.inf_new = 0
+
+    def add(self, errs: SampleErrors, samples: np.ndarray, tol: Tolerance) -> np.ndarray:
+        """Fold in a chunk (samples: absolute indices, same length as the vectors); -> the per-sample pass mask."""
+        ok = errs.passed(tol)
+        n = len(samples)
+        if n == 0:
+            return ok
+        self.samples += n
+        self.beyond += int(n - ok.sum())
+        if int(np.prod(self.sample_shape, dtype=np.int64)) == 0:
+            return ok  # 0 elements per sample: nothing to compare
+        i = int(np.argmax(errs.max_abs))
+        if errs.max_abs[i] > self.max_abs or self.worst is None:
+            self.max_abs = float(errs.max_abs[i])
+            inner = np.unravel_index(int(errs.worst[i]), self.sample_shape) if self.sample_shape else ()
+            self.worst = (int(samples[i]),) + tuple(int(x) for x in inner)
+            self.worst_values = (float(errs.worst_old[i]), float(errs.worst_new[i]))
+        self.max_rel = max(self.max_rel, float(errs.max_rel.max()))
+        self.excess = max(self.excess, float(errs.excess.max()))
+        self.sum_abs += float(errs.sum_abs.sum())
+        self.finite += int(errs.finite.sum())
+        for name in ("bad", "nan_mismatch", "nan_old", "nan_new", "inf_old", "inf_new"):
+            setattr(self, name, getattr(self, name) + int(getattr(errs, name).sum()))
+        return ok
+
+    def stats(self, tol: Tolerance) -> Stats:
+        """The Stats over every sample folded in (a set with 0 elements passes with no worst element)."""
+        shape_old = (self.samples,) + self.sample_shape
+        shape_new = (self.samples,) + self.sample_shape_new
+        size = int(np.prod(self.sample_shape, dtype=np.int64)) * self.samples
+        if size == 0 or self.worst is None:
+            return Stats(0.0, 0.0, 0.0, None, None, None, 0, True, tol, shape_old, shape_new, 0.0,
+                         samples=self.samples)
+        mean = self.sum_abs / self.finite if self.finite else float("inf")
+        worst_old, worst_new = self.worst_values or (None, None)
+        return Stats(self.max_abs, self.max_rel, mean, self.worst, worst_old, worst_new, self.nan_mismatch,
+                     self.bad == 0 and self.excess <= tol.atol, tol, shape_old, shape_new, self.excess,
+                     samples=self.samples, samples_beyond=self.beyond, nan_old=self.nan_old, nan_new=self.nan_new,
+                     inf_old=self.inf_old, inf_new=self.inf_new)
