@@ -13,6 +13,7 @@ input_causes).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -61,8 +62,11 @@ class Comparison:
     its diagnosis runs on the first sample diverging there."""
 
     def __init__(self, old_path: str, new_path: str, ref_path: str, ref_new_path: str | None = None,
-                 options: CompareOptions | None = None, command: list[str] | None = None):
+                 options: CompareOptions | None = None, command: list[str] | None = None,
+                 chunk_size: int | None = None):
+        """chunk_size: samples per chunk after the first, instead of the memory plan's (tests, benchmarks)."""
         self.options = options or CompareOptions()
+        self.chunk_size = chunk_size
         self.command = list(command or [])
         self.old = open_model(old_path, self.options.weights_old, dict(self.options.assume_old))
         try:
@@ -130,6 +134,8 @@ class Comparison:
         the_plan = plan(count, first, self.options.max_memory, weight_bytes(old_exec) + weight_bytes(new_exec),
                         kept_bytes(self.old_trace) + kept_bytes(self.new_trace),
                         streamed_bytes(self.old_trace) + streamed_bytes(self.new_trace))
+        if self.chunk_size is not None:
+            the_plan = replace(the_plan, chunk=self.chunk_size)
         if not the_plan.keep_first:
             self.old_trace = self.new_trace = None
         chunks = 1
