@@ -6,7 +6,8 @@ import html
 
 from kstep.analysis import GLYPHS, Analysis
 from kstep.errors import printable
-from kstep.report.to_markdown import num, shape
+from kstep.report.samples import counts, summary_line, top, worst_verdicts
+from kstep.report.to_markdown import num, samples_text, shape
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:72em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-family:monospace}
@@ -15,6 +16,28 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-
 
 def h(text) -> str:
     return html.escape(printable(str(text)), quote=True)
+
+
+def _verdicts(a: Analysis) -> list[str]:
+    """The final outputs per sample: the counts, then the worst samples by final max |Δ|."""
+    c = counts(a)
+    shown = worst_verdicts(a)
+    out = ["<h2>Final outputs</h2>", f"<p>{c.samples - c.differ} of {c.samples} samples agree at the final outputs"
+           + (f"; top-1 changes on {c.flipped} of {c.top1}" if c.top1 else "")
+           + (f"; top-5 set changes on {c.top5_changed} of {c.top5}" if c.top5 else "") + ".</p>"]
+    if len(shown) < c.samples:
+        out.append(f"<p>The {len(shown)} samples with the largest final max |Δ| (all {c.samples} are in the JSON "
+                   "report):</p>")
+    out.append("<table><tr><th>sample</th><th>outputs agree</th><th>max abs</th><th>top-1 OLD</th><th>top-1 NEW</th>"
+               "<th>top-5 OLD</th><th>top-5 NEW</th><th>first failing row</th></tr>")
+    for v in shown:
+        out.append(f"<tr class=\"{'agree' if v.outputs_agree else 'diverge'}\"><td>{v.sample}</td>"
+                   f"<td>{'yes' if v.outputs_agree else 'no'}</td><td>{num(v.max_abs)}</td>"
+                   f"<td>{'-' if v.top1_old is None else v.top1_old}</td>"
+                   f"<td>{'-' if v.top1_new is None else v.top1_new}</td><td>{top(v.top5_old)}</td>"
+                   f"<td>{top(v.top5_new)}</td><td>{'-' if v.first_row is None else v.first_row}</td></tr>")
+    out.append("</table>")
+    return out
 
 
 def to_html(a: Analysis) -> str:
@@ -32,7 +55,12 @@ def to_html(a: Analysis) -> str:
     out.append(f"<li>tolerance: {h(a.tolerance.source)}, rtol {num(a.tolerance.rtol)}</li>")
     for note in a.input_notes:
         out.append(f"<li>note: {h(note)}</li>")
+    if a.samples.count > 1 or len(a.verdicts) > 1:
+        out.append(f"<li>samples: {h(samples_text(a))}</li>")
+        out += [f"<li>note: {h(note)}</li>" for note in a.samples.notes]
     out.append("</ul>")
+    if a.complete and a.verdicts:
+        out.append(f"<p><b>{h(summary_line(a))}</b></p>")
     f = a.first_divergence
     if f is None:
         out.append("<h2>Verdict: the models agree within tolerance</h2>" if a.agree else
@@ -54,6 +82,8 @@ def to_html(a: Analysis) -> str:
                 out.append(f"<tr><td>{h(x.code)}</td><td>{'yes' if x.explains else 'no'}</td>"
                            f"<td>{num(x.before)}</td><td>{num(x.after)}</td></tr>")
             out.append("</table>")
+    if a.verdicts:
+        out += _verdicts(a)
     out.append("<h2>Layers</h2><table><tr><th>#</th><th>st</th><th>OLD layer</th><th>NEW layer</th><th>kind</th>"
                "<th>out shape</th><th>max abs</th><th>max rel</th><th>isolated</th></tr>")
     for r in a.rows:

@@ -1,4 +1,4 @@
-"""Provides `to_dict` / `to_json`: the analysis as one versioned JSON document (schema `kstep.report/1`).
+"""Provides `to_dict` / `to_json`: the analysis as one versioned JSON document (schema `kstep.report/2`).
 
 Keys are in a fixed order (the order written here), numbers as floats or null; no timestamps or durations, so the
 same inputs give byte-identical reports. The schema is documented in docs/report-json.md.
@@ -9,9 +9,21 @@ from __future__ import annotations
 import json
 import math
 
-from kstep.analysis import Analysis, FileInfo, FirstDivergence, Hypothesis, Row, Side, Stats, Tolerance
+from kstep.analysis import (
+    Analysis,
+    FileInfo,
+    FirstDivergence,
+    Hypothesis,
+    Row,
+    SampleSet,
+    SampleVerdict,
+    Side,
+    Stats,
+    Tolerance,
+)
+from kstep.report.samples import summary_line
 
-SCHEMA = "kstep.report/1"
+SCHEMA = "kstep.report/2"
 
 
 def _num(x):
@@ -53,7 +65,9 @@ def _stats(s: Stats | None) -> dict | None:
     return {"passed": s.passed, "max_abs": _num(s.max_abs), "max_rel": _num(s.max_rel), "mean_abs": _num(s.mean_abs),
             "worst_index": None if s.worst_index is None else list(s.worst_index), "worst_old": _num(s.worst_old),
             "worst_new": _num(s.worst_new), "nan_mismatch": s.nan_mismatch, "shape_old": list(s.shape_old),
-            "shape_new": list(s.shape_new), "tolerance": _tol(s.tolerance)}
+            "shape_new": list(s.shape_new), "samples": s.samples, "samples_beyond": s.samples_beyond,
+            "nan_old": s.nan_old, "nan_new": s.nan_new, "inf_old": s.inf_old, "inf_new": s.inf_new,
+            "tolerance": _tol(s.tolerance)}
 
 
 def _side(s: Side | None) -> dict | None:
@@ -82,7 +96,21 @@ def _first(f: FirstDivergence | None) -> dict | None:
     if f is None:
         return None
     return {"row": f.row, "layer_old": f.old_layer, "layer_new": f.new_layer, "reason": f.reason, "cause": f.cause,
-            "summary": f.summary, "hypotheses": [_hyp(h) for h in f.hypotheses]}
+            "summary": f.summary, "sample": f.sample, "samples_diverging": f.samples_diverging,
+            "hypotheses": [_hyp(h) for h in f.hypotheses]}
+
+
+def _verdict(v: SampleVerdict) -> dict:
+    return {"sample": v.sample, "outputs_agree": v.outputs_agree, "max_abs": _num(v.max_abs),
+            "top1_old": v.top1_old, "top1_new": v.top1_new, "top1_flipped": v.top1_flipped,
+            "top5_old": None if v.top5_old is None else list(v.top5_old),
+            "top5_new": None if v.top5_new is None else list(v.top5_new), "top5_changed": v.top5_changed,
+            "first_row": v.first_row}
+
+
+def _samples(s: SampleSet) -> dict:
+    return {"count": s.count, "first": s.first, "noise_samples": s.noise_samples, "chunk": s.chunk,
+            "chunks": s.chunks, "max_memory": s.max_memory, "notes": list(s.notes)}
 
 
 def to_dict(a: Analysis) -> dict:
@@ -96,9 +124,10 @@ def to_dict(a: Analysis) -> dict:
         "input_notes": list(a.input_notes),
         "complete": a.complete,
         "agree": a.agree,
+        "samples": _samples(a.samples),
+        "summary": summary_line(a) if a.complete and a.verdicts else None,
         "first_divergence": _first(a.first_divergence),
-        "verdicts": [{"sample": v.sample, "outputs_agree": v.outputs_agree, "top1_old": v.top1_old,
-                      "top1_new": v.top1_new} for v in a.verdicts],
+        "verdicts": [_verdict(v) for v in a.verdicts],
         "layers": [_row(r) for r in a.rows],
     }
 

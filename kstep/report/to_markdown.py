@@ -11,6 +11,7 @@ import re
 
 from kstep.analysis import GLYPHS, Analysis, FileInfo, Stats
 from kstep.errors import printable
+from kstep.report.samples import counts, summary_line, top, worst_verdicts
 
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 
@@ -55,9 +56,43 @@ def _stats_line(label: str, s: Stats | None) -> str:
     if s.worst_index is not None:
         worst = f"; worst element {list(s.worst_index)}: OLD {s.worst_old:.6g}, NEW {s.worst_new:.6g}"
     nan = f"; NaN mismatches {s.nan_mismatch}" if s.nan_mismatch else ""
+    counts = [f"{k} {n}" for k, n in (("NaN OLD", s.nan_old), ("NaN NEW", s.nan_new), ("inf OLD", s.inf_old),
+                                      ("inf NEW", s.inf_new)) if n]
+    nan += "; " + ", ".join(counts) if counts else ""
     verdict = "agrees" if s.passed else "differs"
-    return (f"- {label}: {verdict}; max abs {num(s.max_abs)}, max rel {num(s.max_rel)}, mean abs {num(s.mean_abs)}"
-            f"{worst}{nan}")
+    over = f" on {s.samples_beyond} of {s.samples} samples" if s.samples > 1 and not s.passed else ""
+    return (f"- {label}: {verdict}{over}; max abs {num(s.max_abs)}, max rel {num(s.max_rel)}, mean abs "
+            f"{num(s.mean_abs)}{worst}{nan}")
+
+
+def samples_text(a: Analysis) -> str:
+    """How the sample set was compared."""
+    s = a.samples
+    chunks = ("one chunk" if s.chunks == 1 else
+              f"{s.chunks} chunks (the first {s.noise_samples}, then up to {s.chunk} each)")
+    return (f"{s.count} (reference samples {s.first}..{s.first + s.count - 1}); float32 noise measured on the first "
+            f"{s.noise_samples}; {chunks} under --max-memory {s.max_memory / 2**20:.0f} MiB")
+
+
+def _verdicts(a: Analysis) -> list[str]:
+    """The final outputs per sample: the counts, then the worst samples by final max |Δ|."""
+    c = counts(a)
+    shown = worst_verdicts(a)
+    out = ["## Final outputs", "",
+           f"{c.samples - c.differ} of {c.samples} samples agree at the final outputs"
+           + (f"; top-1 changes on {c.flipped} of {c.top1}" if c.top1 else "")
+           + (f"; top-5 set changes on {c.top5_changed} of {c.top5}" if c.top5 else "") + ".", ""]
+    if len(shown) < c.samples:
+        out += [f"The {len(shown)} samples with the largest final max \\|Δ\\| (all {c.samples} are in the JSON "
+                "report):", ""]
+    out += ["| sample | outputs agree | max abs | top-1 OLD | top-1 NEW | top-5 OLD | top-5 NEW | first failing row |",
+            "|---|---|---|---|---|---|---|---|"]
+    for v in shown:
+        out.append(f"| {v.sample} | {'yes' if v.outputs_agree else 'no'} | {num(v.max_abs)} | "
+                   f"{'-' if v.top1_old is None else v.top1_old} | {'-' if v.top1_new is None else v.top1_new} | "
+                   f"{top(v.top5_old)} | {top(v.top5_new)} | {'-' if v.first_row is None else v.first_row} |")
+    out.append("")
+    return out
 
 
 def to_markdown(a: Analysis) -> str:
@@ -72,7 +107,13 @@ def to_markdown(a: Analysis) -> str:
     if not a.complete:
         done = sum(1 for r in a.rows if r.status != "pending")
         out.append(f"- partial: exported while the analysis was running ({done} of {len(a.rows)} layers judged)")
+    if a.samples.count > 1 or len(a.verdicts) > 1:
+        out.append(f"- samples: {samples_text(a)}")
+        for note in a.samples.notes:
+            out.append(f"- note: {md(note)}")
     out.append("")
+    if a.complete and a.verdicts:
+        out += [f"**{md(summary_line(a))}**", ""]
     f = a.first_divergence
     if f is None:
         if a.agree:
@@ -117,11 +158,7 @@ def to_markdown(a: Analysis) -> str:
                 out.append(f"| {md(h.code)} | {'yes' if h.explains else 'no'} | {num(h.before)} | {num(h.after)} |")
         out.append("")
     if a.verdicts:
-        out += ["## Final outputs", "", "| sample | outputs agree | top-1 OLD | top-1 NEW |", "|---|---|---|---|"]
-        for v in a.verdicts:
-            out.append(f"| {v.sample} | {'yes' if v.outputs_agree else 'no'} | "
-                       f"{'-' if v.top1_old is None else v.top1_old} | {'-' if v.top1_new is None else v.top1_new} |")
-        out.append("")
+        out += _verdicts(a)
     out += ["## Layers", "", "| # | st | OLD layer | NEW layer | kind | out shape | max abs | max rel | isolated |",
             "|---|---|---|---|---|---|---|---|---|"]
     for r in a.rows:
