@@ -11,8 +11,15 @@ import pytest
 
 from kstep.cli import build_app_parser
 from kstep.errors import UsageError
-from kstep.options import (DEFAULT_MAX_MEMORY, DEFAULT_RTOL, MIN_ATOL, NOISE_FACTOR, CompareOptions, report_command,
-                           tol_text)
+from kstep.options import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_RTOL,
+    MIN_ATOL,
+    NOISE_FACTOR,
+    CompareOptions,
+    report_command,
+    tol_text,
+)
 from tests.conftest import ROOT
 
 
@@ -124,6 +131,7 @@ def test_one_index_selects_that_sample():
 
 @pytest.mark.parametrize("value", ["a", "1:2:3", "", "1.5", "1:x", "::", "2-4", "1,3"])
 def test_malformed_samples_is_a_usage_error(value):
+    """Anything but A:B, A:, :B or one integer (a step, a float, a dash range) is a UsageError naming the flag."""
     with pytest.raises(UsageError) as info:
         _options(f"--samples={value}")
     assert info.value.line().startswith("--samples") and "A:B" in info.value.line()
@@ -140,6 +148,7 @@ def test_max_memory_sizes(value, size):
 
 
 def test_max_memory_default():
+    """No --max-memory: 2 GiB, the same default as a CompareOptions made in code."""
     assert _options().max_memory == DEFAULT_MAX_MEMORY == 2 * 2**30 == CompareOptions().max_memory
 
 

@@ -129,6 +129,18 @@ def test_deflated_member_sequential_is_one_pass_backward_restarts(tmp_path, monk
     ss.close()
 
 
+def test_stored_member_read_in_place(tmp_path, monkeypatch):
+    """A member np.savez stored uncompressed is read at its offset in the archive, not through zipfile: no byte
+    passes through a zip member stream, at open or in reads."""
+    x = _data(200, (3, 4))
+    np.savez(tmp_path / "r.npz", x=x)
+    counted = _Counting(monkeypatch)
+    with open_samples(str(tmp_path / "r.npz"), ONE) as ss:
+        np.testing.assert_array_equal(ss.read(150, 200)["x"], x[150:])
+        np.testing.assert_array_equal(_chunks(ss, 64)["x"], x)
+    assert counted.bytes < 256  # the .npy header, checked through zipfile at open
+
+
 def test_no_batch_axis_is_one_sample(tmp_path):
     """A (3, 4) file for a (batch, 3, 4) input: one sample, noted as today; read_reference gives (1, 3, 4)."""
     x = _data(1, (3, 4))[0]
@@ -162,6 +174,7 @@ def test_selection_is_a_python_slice(tmp_path, select, start, count):
     ((11, None), "out of range; the file holds 10 samples"), ((-11, None), "holds 10 samples"),
     ((0, 11), "holds 10 samples"), ((None, -12), "holds 10 samples"), ((10, None), "no sample of the 10")])
 def test_selection_empty_or_out_of_range_refused(tmp_path, select, needle):
+    """A selection that picks nothing, or names a sample outside the file: BadInput naming the file's count."""
     x = _data(10, (3, 4))
     np.savez_compressed(tmp_path / "r.npz", x=x)
     with pytest.raises(BadInput, match=needle):
@@ -169,6 +182,7 @@ def test_selection_empty_or_out_of_range_refused(tmp_path, select, needle):
 
 
 def test_read_range_checked(tmp_path):
+    """read() outside [0, count] of the selection is the caller's bug: ValueError, not a short array."""
     np.save(tmp_path / "r.npy", _data(4, (3, 4)))
     with open_samples(str(tmp_path / "r.npy"), ONE, select=(1, 3)) as ss:
         for a, b in [(-1, 1), (1, 0), (0, 3)]:
@@ -191,6 +205,7 @@ def test_inputs_with_different_counts_refused(tmp_path):
 ], ids=["empty", "shape", "complex", "missing"])
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
 def test_model_checks_before_data(tmp_path, monkeypatch, arrays, needle, save):
+    """0 samples, a shape the model does not take, complex numbers, a missing input: refused from the headers."""
     save(tmp_path / "r.npz", **arrays)
     monkeypatch.setattr(np, "load", _never)
     with pytest.raises(BadInput, match=needle):
