@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
@@ -25,6 +26,11 @@ MIN_ATOL = 1e-5
 """The smallest default atol; also the atol shown before the float64 runs have measured any noise."""
 NOISE_FACTOR = 10.0
 """Default atol = max(MIN_ATOL, NOISE_FACTOR x the layer's measured float32-vs-float64 noise)."""
+DEFAULT_MAX_MEMORY = 2 * 2**30
+"""Bytes the comparison may hold (both models' weights and live activations) unless --max-memory."""
+SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "kib": 2**10, "kb": 10**3, "m": 2**20, "mib": 2**20, "mb": 10**6,
+              "g": 2**30, "gib": 2**30, "gb": 10**9}
+"""--max-memory's units, lower-cased: decimal KB/MB/GB, binary KiB/MiB/GiB and bare K/M/G."""
 DEBUG_HELP = "on kstep's own failure (exit 4), print the traceback (also: KSTEP_DEBUG=1)"
 """The help of `--debug`, the global flag every command and the app accept (kstep.cli reads it before parsing)."""
 
@@ -50,6 +56,8 @@ class CompareOptions:
     atol: None = the default rule (MIN_ATOL widened by the measured noise). per_layer: LAYER -> (atol, rtol).
     forced: OLDNAME -> NEWNAME pairs (--map). pre_old/pre_new: input transforms. noise: run the float64 twins.
     assume_old/assume_new: --assume overrides per side. weights_old/weights_new: weights of an architecture .json.
+    samples: the reference samples compared, a Python slice (A, B) of the sample axis (None = all; --samples).
+    max_memory: the comparison's memory budget in bytes (--max-memory).
     """
 
     atol: float | None = None
@@ -64,7 +72,7 @@ class CompareOptions:
     weights_old: str | None = None
     weights_new: str | None = None
     samples: tuple[int | None, int | None] | None = None
-    max_memory: int = 2 * 2**30
+    max_memory: int = DEFAULT_MAX_MEMORY
 
     def with_tolerance(self, atol: float | None, rtol: float) -> CompareOptions:
         """The same options under another global tolerance (the debugger's `t`)."""
@@ -93,7 +101,43 @@ class CompareOptions:
                    pre_old=tuple(parse(x) for x in args.pre_old), pre_new=tuple(parse(x) for x in args.pre_new),
                    noise=not args.no_noise, assume_old=MappingProxyType(assume["old"]),
                    assume_new=MappingProxyType(assume["new"]), weights_old=args.weights_old,
-                   weights_new=args.weights_new)
+                   weights_new=args.weights_new,
+                   samples=None if args.samples is None else parse_samples(args.samples),
+                   max_memory=DEFAULT_MAX_MEMORY if args.max_memory is None else parse_size(args.max_memory))
+
+
+def parse_samples(text: str) -> tuple[int | None, int | None]:
+    """--samples: 'A:B', 'A:', ':B' (a Python slice of the sample axis, negative from the end) -> (A, B) with None
+    for an open end; a single index 'K' -> (K, K + 1), the last sample '-1' -> (-1, None). UsageError otherwise."""
+    def bound(part: str) -> int | None:
+        return int(part) if part.strip() else None
+
+    try:
+        if ":" in text:
+            a, b = text.split(":")
+            return bound(a), bound(b)
+        k = int(text)
+    except ValueError:
+        raise UsageError(f"--samples {text!r}: expected A:B, A:, :B or K (sample indices, Python slice; "
+                         "write --samples=-K: for a negative start)") from None
+    return k, (None if k == -1 else k + 1)
+
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d{1,3}))?\s*([a-z]*)\s*", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """--max-memory: '2GiB', '512MiB', '1.5G', '800M', '100000000' -> bytes (K/M/G and KiB/MiB/GiB = 2**10..,
+    KB/MB/GB = 10**3.., any case). UsageError for a malformed, zero, negative or non-finite size."""
+    match = _SIZE.fullmatch(text)
+    unit = SIZE_UNITS.get(match.group(3).lower()) if match else None
+    if match is None or unit is None:
+        raise UsageError(f"--max-memory {text!r}: expected a size such as 2GiB, 512MiB, 1.5G, 800M or a number "
+                         "of bytes")
+    size = float(match.group(1) + ("e" + match.group(2) if match.group(2) else "")) * unit
+    if not 1 <= size < 2**62:
+        raise UsageError(f"--max-memory {text!r}: must be at least one byte and below 4 EiB")
+    return int(size)
 
 
 def _tolerance_ok(x: float) -> bool:
@@ -125,6 +169,12 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="override a fact kstep assumed about OLD or NEW (repeatable)")
     p.add_argument("--no-noise", action="store_true",
                    help=f"skip the float64 re-run (atol then {tol_text(MIN_ATOL)} unless --atol)")
+    p.add_argument("--samples", metavar="A:B",
+                   help="compare reference samples A:B only (Python slice of REF's first axis: A:B, A:, :B, or one "
+                        "index K; negative from the end, written --samples=-8:)")
+    p.add_argument("--max-memory", metavar="SIZE",
+                   help="memory budget of the comparison: weights and live activations, e.g. 512MiB, 1.5G, 800MB "
+                        "(default 2GiB)")
     p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
 

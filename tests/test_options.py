@@ -11,7 +11,15 @@ import pytest
 
 from kstep.cli import build_app_parser
 from kstep.errors import UsageError
-from kstep.options import DEFAULT_RTOL, MIN_ATOL, NOISE_FACTOR, CompareOptions, report_command, tol_text
+from kstep.options import (
+    DEFAULT_MAX_MEMORY,
+    DEFAULT_RTOL,
+    MIN_ATOL,
+    NOISE_FACTOR,
+    CompareOptions,
+    report_command,
+    tol_text,
+)
 from tests.conftest import ROOT
 
 
@@ -102,3 +110,64 @@ def test_atol_inf_is_exit_2_before_anything_runs(command, capsys):
     assert main(["report", *argv] if command == "report" else argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.splitlines() == ["--atol inf: must be a finite number >= 0"]
+
+
+@pytest.mark.parametrize("extra, samples", [
+    ([], None), (["--samples", "2:5"], (2, 5)), (["--samples", ":8"], (None, 8)), (["--samples", "3:"], (3, None)),
+    (["--samples=-8:"], (-8, None)), (["--samples=-5:-2"], (-5, -2)), (["--samples", "7"], (7, 8)),
+    (["--samples", "0"], (0, 1)), (["--samples=-1"], (-1, None)), (["--samples=-3"], (-3, -2)),
+    (["--samples", ":"], (None, None)), (["--samples", " 2 : 4 "], (2, 4)),
+])
+def test_samples_is_a_python_slice(extra, samples):
+    """--samples A:B / A: / :B is the slice (A, B); one index K is K:K+1 (the last one, -1, is -1:)."""
+    assert _options(*extra).samples == samples
+
+
+def test_one_index_selects_that_sample():
+    """--samples=K selects exactly sample K of 10, for every K from -10 to 9."""
+    for k in range(-10, 10):
+        assert list(range(10))[slice(*_options(f"--samples={k}").samples)] == [list(range(10))[k]]
+
+
+@pytest.mark.parametrize("value", ["a", "1:2:3", "", "1.5", "1:x", "::", "2-4", "1,3"])
+def test_malformed_samples_is_a_usage_error(value):
+    """Anything but A:B, A:, :B or one integer (a step, a float, a dash range) is a UsageError naming the flag."""
+    with pytest.raises(UsageError) as info:
+        _options(f"--samples={value}")
+    assert info.value.line().startswith("--samples") and "A:B" in info.value.line()
+
+
+@pytest.mark.parametrize("value, size", [
+    ("2GiB", 2 * 2**30), ("512MiB", 512 * 2**20), ("1.5G", 3 * 2**29), ("800M", 800 * 2**20),
+    ("100000000", 100_000_000), ("2gib", 2 * 2**30), ("800MB", 800 * 10**6), ("1GB", 10**9), ("64k", 65536),
+    ("64KB", 64000), ("3 KiB", 3072), (".5g", 2**29), ("1e9", 10**9), ("7", 7),
+])
+def test_max_memory_sizes(value, size):
+    """Binary K/M/G and KiB/MiB/GiB, decimal KB/MB/GB, any case; a bare number is bytes."""
+    assert _options("--max-memory", value).max_memory == size
+
+
+def test_max_memory_default():
+    """No --max-memory: 2 GiB, the same default as a CompareOptions made in code."""
+    assert _options().max_memory == DEFAULT_MAX_MEMORY == 2 * 2**30 == CompareOptions().max_memory
+
+
+@pytest.mark.parametrize("value", ["0", "0GiB", "-1G", "-5", "inf", "nan", "NaN", "1.5X", "G", "", "1e999",
+                                   "0.1", "2 GiB extra", "1e20"])
+def test_bad_max_memory_is_a_usage_error(value):
+    """Zero, negative, non-finite, absurd or malformed sizes: a UsageError naming the flag (exit 2)."""
+    with pytest.raises(UsageError) as info:
+        _options(f"--max-memory={value}")
+    assert info.value.line().startswith("--max-memory")
+
+
+def test_samples_and_max_memory_bad_values_exit_2(capsys):
+    """From the command line: one line naming the flag, exit 2, before any file is opened."""
+    from kstep.cli import main
+
+    demo = ROOT / "demo_models"
+    argv = [str(demo / "old.h5"), str(demo / "new.h5"), str(demo / "ref.npy"), "--no-noise"]
+    for extra, flag in ((["--samples", "x"], "--samples"), (["--max-memory", "0"], "--max-memory")):
+        assert main(["report", *argv, *extra]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and len(err.splitlines()) == 1 and err.startswith(flag)
