@@ -58,6 +58,11 @@ class BadInput(KstepError):
     """A file, argument or reference input that kstep refuses (exit 2)."""
 
 
+class OutOfMemory(BadInput):
+    """Not even the samples of one chunk fit in the memory there is (exit 2, never a verdict): the line says how much
+    was needed."""
+
+
 class UsageError(KstepError):
     """The command line itself is wrong (exit 2)."""
 

@@ -17,12 +17,12 @@ from kstep.ir import ModelFile, ModelSpec
 LIMIT_BYTES = 64 * 2**20
 
 
-def _weight_bytes(model: ModelSpec) -> int:
+def model_weight_bytes(model: ModelSpec) -> int:
     """Bytes of every weight array of the model, nested models included (from shapes: nothing is read)."""
     total = 0
     for spec in model.layers:
         if spec.inner is not None:  # a nested model: its layers hold the weights
-            total += _weight_bytes(spec.inner)
+            total += model_weight_bytes(spec.inner)
             continue
         for w in spec.weights:
             total += int(np.prod(w.shape, dtype=np.int64)) * np.dtype(w.dtype).itemsize
@@ -31,7 +31,7 @@ def _weight_bytes(model: ModelSpec) -> int:
 
 def output_shapes(mf: ModelFile, limit: int = LIMIT_BYTES) -> tuple[dict[str, list[list[int]]], str | None]:
     """({dump key: [output shape, ...]}, None) or ({...what was computed...}, why the rest is unknown)."""
-    size = _weight_bytes(mf.model)
+    size = model_weight_bytes(mf.model)
     if size > limit:
         return {}, f"weights are {size / 2**20:.0f} MiB; shapes are computed only up to {limit // 2**20} MiB " \
                    "(kstep dump gives them)"

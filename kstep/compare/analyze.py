@@ -32,19 +32,20 @@ from kstep.analysis import (
 from kstep.compare import diagnose, input_causes
 from kstep.compare.align import Item, align
 from kstep.compare.divergence import DivergenceSearch, find_first, name_the_others
-from kstep.compare.focus import FocusRuns
+from kstep.compare.focus import FocusRuns, activation_arrays
 from kstep.compare.inputs import InputDiff, InputSet, differing
 from kstep.compare.judge import Computed, RowInput, RowJudge, judge_row, layer_level, needs_weights
 from kstep.compare.layout import to_old
 from kstep.compare.metrics import max_abs
 from kstep.compare.pending import file_info, pending_row, static_items
-from kstep.compare.plan import kept_bytes, plan, streamed_bytes
+from kstep.compare.plan import kept_bytes, memory_line, plan, streamed_bytes
 from kstep.compare.probe import InputProbe, LayerProbe, isolated_outputs
 from kstep.compare.results import computed, merge_diffs, sha256, subset, weight_bytes, with_weights
 from kstep.compare.tolerance import row_tolerance, shown_tolerance
 from kstep.compare.trace import Runner, Trace, start_trace
 from kstep.compare.verdicts import VerdictCollector, output_keys
 from kstep.engine.executor import Executor, LayerResult
+from kstep.errors import OutOfMemory
 from kstep.io.load import open_model
 from kstep.options import CompareOptions
 
@@ -99,6 +100,7 @@ class Comparison:
         self.focus = FocusRuns(self.old, self.new, self.inputs)
         self.diagnoses: dict[tuple[int, int, str], list[Hypothesis]] = {}
         self.sample_set = SampleSet(self.inputs.count, self.inputs.first, max_memory=self.options.max_memory)
+        self.per_sample = 0  # bytes of one sample's layer outputs alive at once (both models), once measured
         self.lock = threading.RLock()  # run() in a worker thread vs retolerance() from the app
 
     def close(self) -> None:
@@ -109,6 +111,15 @@ class Comparison:
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> Iterator[tuple[str, int, int]]:
+        """`compute()`, with running out of memory turned into one line (OutOfMemory, exit 2) that says how much
+        the failing chunk needed."""
+        try:
+            yield from self.compute()
+        except MemoryError:
+            raise OutOfMemory(memory_line(self.old.model, self.new.model, self.per_sample,
+                                          self.options.max_memory)) from None
+
+    def compute(self) -> Iterator[tuple[str, int, int]]:
         """Compute everything; yields (phase, done, total): ('compare', rows, rows) through the first chunk, then
         ('samples', samples, samples) after each further chunk.
 
@@ -131,9 +142,10 @@ class Comparison:
         assert self.old_trace is not None and self.new_trace is not None
         old_exec, new_exec = self.old_trace.executor, self.new_trace.executor
         self.focus.executors = (old_exec, new_exec)
+        streamed = streamed_bytes(self.old_trace) + streamed_bytes(self.new_trace)
+        self.per_sample = streamed // max(first, 1)
         the_plan = plan(count, first, self.options.max_memory, weight_bytes(old_exec) + weight_bytes(new_exec),
-                        kept_bytes(self.old_trace) + kept_bytes(self.new_trace),
-                        streamed_bytes(self.old_trace) + streamed_bytes(self.new_trace))
+                        kept_bytes(self.old_trace) + kept_bytes(self.new_trace), streamed)
         if self.chunk_size is not None:
             the_plan = replace(the_plan, chunk=self.chunk_size)
         if not the_plan.keep_first:
@@ -365,22 +377,9 @@ class Comparison:
         """Row `index`'s first output for the activations view, over the first chunk's samples: (OLD's, NEW's mapped
         into OLD's layout, channel axis); with `isolated`, NEW's is the output of NEW's layer fed OLD's inputs.
         None when not computed or not kept."""
-        if not 0 <= index < len(self.rows):
+        if not 0 <= index < len(self.rows) or self.old_trace is None or self.new_trace is None:
             return None
-        o, n = self.pairs[index]
-        if o is None or n is None or self.old_trace is None or self.new_trace is None:
-            return None
-        ro, rn = self.old_trace.by_key.get(o.key), self.new_trace.by_key.get(n.key)
-        if ro is None or rn is None or not ro.outputs or not rn.outputs:
-            return None
-        tag = self.old_trace.out_tag(ro)
-        axis = 1 if tag.kind == "image" and tag.fmt == "channels_first" else -1
-        if isolated:
-            if ro.layer.kind == "Model" or rn.layer.kind == "Model":
-                return None
-            mapped = isolated_outputs(self.old_trace, self.new_trace, ro, rn)
-            return None if not mapped else (ro.outputs[0], mapped[0], axis)
-        return ro.outputs[0], to_old(rn.outputs[0], tag, self.new_trace.out_tag(rn)), axis
+        return activation_arrays(self.old_trace, self.new_trace, *self.pairs[index], isolated)
 
     @property
     def first(self) -> FirstDivergence | None:

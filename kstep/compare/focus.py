@@ -1,8 +1,14 @@
-"""Provides `FocusRuns`: both models run on one sample alone, for the diagnosis of that sample (cached per sample)."""
+"""Provides `FocusRuns`: both models run on one sample alone, for the diagnosis of that sample (cached per sample);
+`activation_arrays`: one row's outputs from kept runs, for the debugger's Activations tab."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from kstep.compare.align import Item
 from kstep.compare.inputs import InputSet
+from kstep.compare.layout import to_old
+from kstep.compare.probe import isolated_outputs
 from kstep.compare.trace import Trace, collect, slice_trace
 from kstep.engine.executor import Executor
 from kstep.ir import ModelFile
@@ -40,3 +46,22 @@ class FocusRuns:
         if self.executors is not None:
             return self.executors[side]
         return next((runs[side].executor for runs in self.runs.values()), None)
+
+
+def activation_arrays(old: Trace, new: Trace, o: Item | None, n: Item | None,
+                      isolated: bool = False) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """An aligned pair's first output from kept runs: (OLD's, NEW's mapped into OLD's layout, channel axis); with
+    `isolated`, NEW's is the output of NEW's layer fed OLD's inputs. None when not computed."""
+    if o is None or n is None:
+        return None
+    ro, rn = old.by_key.get(o.key), new.by_key.get(n.key)
+    if ro is None or rn is None or not ro.outputs or not rn.outputs:
+        return None
+    tag = old.out_tag(ro)
+    axis = 1 if tag.kind == "image" and tag.fmt == "channels_first" else -1
+    if isolated:
+        if ro.layer.kind == "Model" or rn.layer.kind == "Model":
+            return None
+        mapped = isolated_outputs(old, new, ro, rn)
+        return None if not mapped else (ro.outputs[0], mapped[0], axis)
+    return ro.outputs[0], to_old(rn.outputs[0], tag, new.out_tag(rn)), axis

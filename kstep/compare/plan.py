@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kstep.compare.trace import Trace
+from kstep.ir import ModelSpec
+from kstep.shapes import model_weight_bytes
 
 FIXED_BYTES = 256 * 2**20
 """What a run holds besides weights and activations: the interpreter, numpy/h5py, the im2col band of a convolution
@@ -75,3 +77,11 @@ def plan(samples: int, first: int, budget: int, weights: int, kept: int, streame
     if keep_first and samples > first:
         room -= kept
     return Plan(max(1, int(room // (per_sample * SAFETY))), keep_first, tuple(notes))
+
+
+def memory_line(old: ModelSpec, new: ModelSpec, per_sample: int, budget: int) -> str:
+    """What ran out of memory: the weights (from the files' shapes) and, once measured, one sample's layer outputs."""
+    weights = model_weight_bytes(old) + model_weight_bytes(new)
+    outputs = f"; one sample's layer outputs need about {per_sample / 2**20:.0f} MiB" if per_sample else ""
+    return (f"out of memory comparing the models: their weights need {weights / 2**20:.0f} MiB{outputs}; "
+            f"--max-memory is {budget / 2**20:.0f} MiB (free memory, or compare on a machine with more)")

@@ -53,7 +53,7 @@ class VerdictCollector:
                 t5o, t5n = _top(a), _top(b)
             self.verdicts[int(s)] = SampleVerdict(
                 int(s), not bool(fails[i]), int(np.argmax(a)) if top1 else None, int(np.argmax(b)) if top1 else None,
-                None if max_abs is None else float(max_abs[i]), t5o, t5n)
+                None if max_abs is None or a.size == 0 else float(max_abs[i]), t5o, t5n)
 
     def result(self) -> list[SampleVerdict]:
         """The verdicts in sample order, each with its first failing row."""

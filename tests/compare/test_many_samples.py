@@ -171,3 +171,52 @@ def test_fewer_samples_than_the_noise_subsample_is_one_chunk(tmp_path):
     np.save(ref, samples_like(DEMO / "ref.npy", 3))
     a = run(DEMO / "old.h5", DEMO / "new.h5", ref)
     assert a.samples.chunks == 1 and a.samples.noise_samples == 3 and len(a.verdicts) == 3
+
+
+def test_samples_option_selects_a_range(tmp_path, capsys):
+    """`--samples 5:8` compares samples 5, 6, 7 of the file: the verdicts carry their absolute indices."""
+    import json
+
+    from kstep.cli import main
+
+    ref = tmp_path / "ref.npy"
+    np.save(ref, samples_like(DEMO / "ref.npy", 10))
+    code = main(["report", str(DEMO / "old.h5"), str(DEMO / "new.h5"), str(ref), "--samples", "5:8", "--format",
+                 "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and [v["sample"] for v in doc["verdicts"]] == [5, 6, 7]
+    assert doc["samples"]["count"] == 3 and doc["samples"]["first"] == 5
+    assert doc["first_divergence"]["sample"] == 5 and doc["first_divergence"]["samples_diverging"] == 3
+
+
+def test_out_of_memory_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    """A MemoryError while running the models is never a verdict: one line saying what was needed, exit 2."""
+    from kstep.cli import main
+    from kstep.engine.executor import Executor
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(Executor, "run_layer", no_memory)
+    code = main(["report", str(DEMO / "old.h5"), str(DEMO / "new.h5"), str(DEMO / "ref.npy")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "out of memory" in err[0] and "MiB" in err[0]
+
+
+def test_a_tiny_memory_budget_runs_one_sample_at_a_time(tmp_path):
+    """--max-memory below the weights: still runs, one sample per chunk, and says so."""
+    from kstep.options import CompareOptions
+
+    ref = tmp_path / "ref.npy"
+    np.save(ref, samples_like(DEMO / "ref.npy", 6))
+    comparison = Comparison(str(DEMO / "old.h5"), str(DEMO / "new.h5"), str(ref),
+                            options=CompareOptions(max_memory=1))
+    try:
+        for _ in comparison.run():
+            pass
+        a = comparison.analysis()
+    finally:
+        comparison.close()
+    assert a.samples.chunk == 1 and a.samples.chunks == 1 + 2
+    assert any("one sample at a time" in note for note in a.samples.notes)
+    assert len(a.verdicts) == 6

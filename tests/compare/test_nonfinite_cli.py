@@ -108,7 +108,7 @@ def test_a_zero_unit_layer_compares_zero_elements(tmp_path, capsys):
     assert doc["layers"][0]["note"] == NO_ELEMENTS and doc["layers"][0]["old"]["shape"] == [3, 0]
     assert [v["top1_old"] for v in doc["verdicts"]] == [None, None, None]
     assert main([model, model, str(ref)]) == 0
-    assert "| 0 | yes | - | - |" in capsys.readouterr().out
+    assert "| 0 | yes | - | - | - |" in capsys.readouterr().out  # sample, agree, max abs, top-1 OLD, top-1 NEW
     assert main(["dump", model, str(ref), "-o", str(tmp_path / "z.npz")]) == 0
     with np.load(tmp_path / "z.npz") as z:
         assert z["dense"].shape == (3, 0)

@@ -11,6 +11,7 @@ from kstep.analysis import (
     Hypothesis,
     Reason,
     Row,
+    SampleSet,
     SampleVerdict,
     Side,
     Stats,
@@ -25,8 +26,9 @@ HOSTILE = "[bold red]X[/] <script>alert(1)</script> `tick` \x1b]52;c;aGk=\x07"
 
 
 def stats(max_abs, passed, shape=(2, 4, 8, 8)):
-    return Stats(max_abs, max_abs / 2, max_abs / 10, (1, 3, 2, 1) if max_abs else None, 0.412 if max_abs else None,
-                 -0.249 if max_abs else None, 0, passed, TOL, shape, shape)
+    return Stats(max_abs, max_abs / 2, max_abs / 10, (1, 3, 2, 1)[:len(shape)] if max_abs else None,
+                 0.412 if max_abs else None, -0.249 if max_abs else None, 0, passed, TOL, shape, shape,
+                 samples=shape[0], samples_beyond=0 if passed else 1, nan_old=0 if passed else 3)
 
 
 def sample_analysis() -> Analysis:
@@ -51,7 +53,9 @@ def sample_analysis() -> Analysis:
             Hypothesis("conv_kernel_layout", "kernel rows and columns swapped", False, 0.662, 0.666,
                        "transpose the kernel of conv1 as (1, 0, 2, 3)")]
     first = FirstDivergence(0, "conv1", "conv1", Reason.WEIGHTS, "theano_kernel_flip", hyps,
-                            "weight conv1/kernel:0: equal up to a spatial flip")
+                            "weight conv1/kernel:0: equal up to a spatial flip", sample=1, samples_diverging=1)
     return Analysis(old, new, "0.1.0", ["kstep", "report", "old.h5", "new.h5", "ref.npy"], TOL, rows, first,
-                    [SampleVerdict(0, False, 3, 1), SampleVerdict(1, True, 2, 2)],
-                    ["NEW input 'input_1' is the reference transposed NCHW -> NHWC"])
+                    [SampleVerdict(0, True, 2, 2, 3e-6, (2, 0, 1, 3, 4), (2, 0, 1, 4, 3)),
+                     SampleVerdict(1, False, 3, 1, 0.41, (3, 1, 0, 2, 4), (1, 3, 0, 2, 5), 0)],
+                    ["NEW input 'input_1' is the reference transposed NCHW -> NHWC"],
+                    samples=SampleSet(2, 0, 2, 2, 1, 2 * 2**30, ("a planner note",)))

@@ -35,6 +35,6 @@ def test_no_raw_control_characters_or_markup(fmt):
         assert "<script>" not in text and "&lt;script&gt;" in text
     if fmt == "json":
         doc = json.loads(text)
-        assert doc["schema"] == "kstep.report/1"
-        assert list(doc) == ["schema", "kstep_version", "command", "old", "new", "tolerance", "input_notes", "complete", "agree",
-                             "first_divergence", "verdicts", "layers"]
+        assert doc["schema"] == "kstep.report/2"
+        assert list(doc) == ["schema", "kstep_version", "command", "old", "new", "tolerance", "input_notes", "complete",
+                             "agree", "samples", "summary", "first_divergence", "verdicts", "layers"]
