@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from kstep.analysis import Analysis
 from kstep.compare.pending import pending_analysis
 from kstep.errors import BadInput
-from kstep.io.inputs import read_reference
 from kstep.io.load import open_model
+from kstep.io.samples import open_samples
 from kstep.ir import ModelFile, ModelSpec
 from kstep.options import CompareOptions
 
@@ -62,9 +62,9 @@ def preflight(old: str, new: str, ref: str, ref_new: str | None = None,
     mf_old = check_model(old, options.weights_old, options.assume_old)
     mf_new = check_model(new, options.weights_new, options.assume_new)
     notes: list[str] = []
-    read_reference(ref, mf_old.model, notes)
+    open_samples(ref, mf_old.model, notes, options.samples).close()  # headers and the selection, no data read
     if ref_new:
-        read_reference(ref_new, mf_new.model, notes)
+        open_samples(ref_new, mf_new.model, notes, options.samples).close()
     n_old, n_new = len(mf_old.model.inputs), len(mf_new.model.inputs)
     if n_old != n_new:
         raise BadInput(f"OLD has {n_old} inputs and NEW has {n_new}; kstep pairs inputs by position")
