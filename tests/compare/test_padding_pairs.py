@@ -5,6 +5,7 @@ names is the one the pair's `*_zeropad_correct` twin uses in real tf-keras, wher
 Keras confirms.)"""
 
 import json
+import shutil
 
 import h5py
 import pytest
@@ -65,3 +66,18 @@ def test_action_names_the_padding_that_real_keras_confirms(pair, capsys):
     if twin is not None:
         assert _zero_padding_of(PAIRS / twin["new"], twin["fixed_layer"] + "_pad") == pads
         assert _report(capsys, twin)[0] == 0
+
+
+def test_a_zero_padding_with_the_wrong_amounts_is_not_taken_for_the_fix(tmp_path, capsys):
+    """The fixed twin with its ZeroPadding2D edited to TensorFlow's amounts ((0, 1), (0, 1)) (same shapes, wrong
+    windows): the NEW-only padding is not a pass, conv1 diverges (exit 1)."""
+    twin = BY_ID["th_same_conv2d_even_kernel_zeropad_correct"]
+    new = tmp_path / "new.h5"
+    shutil.copy(PAIRS / twin["new"], new)
+    with h5py.File(new, "r+", locking=False) as f:
+        config = json.loads(f.attrs["model_config"])
+        pad = next(ly for ly in config["config"]["layers"] if ly["config"]["name"] == "conv1_pad")
+        pad["config"]["padding"] = [[0, 1], [0, 1]]
+        f.attrs["model_config"] = json.dumps(config)
+    code, doc = _report(capsys, dict(twin, new=str(new)))
+    assert code == 1 and doc["first_divergence"]["layer_old"] == "conv1"
