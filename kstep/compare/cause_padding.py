@@ -172,7 +172,7 @@ def tries(p: LayerProbe, row: Row) -> list[Hypothesis]:
     low = float(np.min(p.old_inputs[0])) if p.old_inputs[0].size else None
     text = action(name, kind, p.new_spec.params, found, p.old_sem, low)
     title = (f"Theano pads 'same' {_pairs_text(found.theano)}, TensorFlow {_pairs_text(found.tensorflow)} "
-             f"({found.window}, keras-formats.md §4.2)")
+             f"({found.window.value}, keras-formats.md §4.2)")
     out = [_hypothesis(p, row, title, text, weights, sem)]
     if flips and not out[0].explains:
         out.append(_hypothesis(p, row, title + "; and the kernels need flipping", text + "; and flip its kernel "

@@ -189,3 +189,11 @@ def test_probe_average_pool_says_what_is_expressible(sem, expressible):
     [h] = cp.tries(p, _row(p))
     assert h.explains
     assert h.action.startswith("not expressible") != expressible
+
+
+def test_title_names_the_window_kind_in_words():
+    """The hypothesis title says 'max pooling', not the enum's repr."""
+    x = np.abs(np.random.default_rng(7).standard_normal((2, 8, 8, 2)).astype(np.float32))
+    p = _Probe("MaxPooling2D", _params("MaxPooling2D", 2, 2, 2, 1, "same"), x, [], [])
+    [h] = cp.tries(p, _row(p))
+    assert "(max pooling, keras-formats.md §4.2)" in h.title and "Window." not in h.title
