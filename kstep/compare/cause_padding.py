@@ -81,6 +81,9 @@ def theano_padding(kind: str, params: dict, in_shape: tuple[int, ...]) -> Paddin
     if window is None or params.get("padding") != "same":
         return None
     sizes = _spatial(tuple(in_shape), params.get("data_format") or "channels_last")
+    record = info(kind)
+    if record is None or len(sizes) != record.rank:  # an input of another rank: no rule to compare
+        return None
     rules = []
     for theano in (True, False):
         pads = []
@@ -125,7 +128,7 @@ def _pairs_text(pads: tuple[tuple[int, int], ...]) -> str:
     return str(pads[0]) if len(pads) == 1 else str(pads)
 
 
-def action(name: str, kind: str, params: dict, found: Padding, old_sem: Semantics, low: float | None) -> str:
+def action(name: str, params: dict, found: Padding, old_sem: Semantics, low: float | None) -> str:
     """What the user does to NEW's layer `name`: the explicit padding that reproduces Theano's (and, for pools,
     whether it is exact; `low` is the smallest value the layer reads, None when unknown)."""
     rank = len(found.theano)
@@ -170,7 +173,7 @@ def tries(p: LayerProbe, row: Row) -> list[Hypothesis]:
     if flips:  # the Theano re-run flips the kernel: hand it pre-flipped, so it still cross-correlates NEW's
         weights = [flip_spatial(weights[0])] + weights[1:]
     low = float(np.min(p.old_inputs[0])) if p.old_inputs[0].size else None
-    text = action(name, kind, p.new_spec.params, found, p.old_sem, low)
+    text = action(name, p.new_spec.params, found, p.old_sem, low)
     title = (f"Theano pads 'same' {_pairs_text(found.theano)}, TensorFlow {_pairs_text(found.tensorflow)} "
              f"({found.window.value}, keras-formats.md §4.2)")
     out = [_hypothesis(p, row, title, text, weights, sem)]

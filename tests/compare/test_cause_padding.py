@@ -92,6 +92,7 @@ def test_kinds_without_a_theano_same_rule_are_not_claimed():
     for kind in ("Conv2DTranspose", "LocallyConnected2D", "Dense", "GlobalMaxPooling2D", "ZeroPadding2D"):
         assert cp.window_of(kind) is None
     assert cp.theano_padding("Conv2D", _params("Conv2D", 2, 2, 1, 1, "valid"), (1, 8, 8, 2)) is None
+    assert cp.theano_padding("Conv2D", _params("Conv2D", 2, 2, 1, 1, "same"), (1, 8, 2)) is None  # not 2-D input
 
 
 def test_channels_first_sizes_are_read_from_the_right_axes():
