@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from kstep.analysis import Hypothesis, Row, VerdictKind
+from kstep.compare import cause_padding
 from kstep.compare.align import plain_kind
 from kstep.compare.config_diff import axis_key
 from kstep.compare.effective import effective, flip_spatial, gates_of, permute_gates
@@ -318,6 +319,7 @@ def _assumed_backend(p: LayerProbe, row: Row) -> list[Hypothesis]:
 
 LAYER_CAUSES: tuple[Cause, ...] = (
     Cause("theano_kernel_flip", _flipped_conv, _theano_kernel_flip),
+    Cause("theano_same_padding", cause_padding.applies, cause_padding.tries),
     Cause("conv_kernel_layout", _square_2d_kernel, _conv_kernel_layout),
     Cause("flatten_dense_order", _dense_after_flatten_orders, _flatten_dense_order),
     Cause("rnn_gate_order", _has_gates, _rnn_gate_order),
