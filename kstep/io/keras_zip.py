@@ -21,7 +21,7 @@ from kstep.errors import BadInput
 from kstep.io import h5safe
 from kstep.io.keras0 import from_keras0, is_keras0
 from kstep.io.weights import Stored, assign
-from kstep.io.zip_tree import attach_tf_keras
+from kstep.io.zip_tree import SUB_ORDER, attach_tf_keras
 from kstep.ir import Fact, ModelSpec
 from kstep.semantics import Generation, Semantics
 
@@ -206,7 +206,7 @@ def _vars_of(group: h5py.Group, path: str, layer: str, seen: set[tuple[int, int]
             h5safe.check_dataset(ds, path, f"variable {key} of layer '{layer}'")
             out.append(Stored(f"{group.name}/vars/{key}", tuple(int(d) for d in ds.shape), str(ds.dtype),
                               h5safe.reader(ds, path, f"variable {key} of '{layer}'")))
-    preferred = ["cell", "forward_layer", "backward_layer", "layer"]
+    preferred = list(SUB_ORDER)
     keys = list(group.keys())  # names only: `name in group` would resolve (and follow) external links
     others = sorted(k for k in keys if k not in preferred and k != "vars")
     for key in [k for k in preferred if k in keys] + others:

@@ -33,9 +33,10 @@ from kstep.ir import Fact, ModelSpec, Source
 from kstep.semantics import Semantics
 
 MAX_DEPTH = 256  # logical path components (nested models and wrappers nest a few per level)
-# sub-objects of one layer in kstep's canonical weight order (the rest follow, sorted by name and number)
+# sub-objects of one layer in kstep's canonical weight order (the rest follow, sorted by name and number);
+# MultiHeadAttention's are q, k, v, out: `_query_dense`.. in tf.keras 2, `query_dense`.. in Keras 3.15
 SUB_ORDER = ("cell", "forward_layer", "backward_layer", "layer", "_query_dense", "_key_dense", "_value_dense",
-             "_output_dense")
+             "_output_dense", "query_dense", "key_dense", "value_dense", "output_dense")
 
 Path = tuple[str, ...]
 

@@ -1,6 +1,7 @@
 """`.keras` archives saved by real tf.keras 2.13.1, 2.14.0 and 2.15.0 (tests/fixtures/tf2zip, made by
 tests/fixtures/make_tf2zip.py): kstep reads their class-and-count weight layouts (`_layer_checkpoint_dependencies/`,
-`layers/`, Windows backslash paths) and reproduces every layer's output as that TensorFlow computed it."""
+`layers/`, Windows backslash paths) and reproduces every layer's output as that TensorFlow computed it. Also
+MultiHeadAttention in tf_keras 2.21 and Keras 3.15 archives (tests/fixtures/zip_mha, make_zip_mha.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from tests.conftest import FIXTURES
 TF2ZIP = FIXTURES / "tf2zip"
 MANIFESTS = sorted(TF2ZIP.glob("*/manifest.json"))
 CASES = [(m.parent, case) for m in MANIFESTS for case in json.loads(m.read_text())["cases"]]
+ZIP_MHA = FIXTURES / "zip_mha"
+MHA_CASES = [(ZIP_MHA, dict(case, name=case["flavour"]))
+             for case in json.loads((ZIP_MHA / "manifest.json").read_text())["cases"]]
 
 
 def _id(entry) -> str:
@@ -28,9 +32,10 @@ def test_every_version_was_generated():
     assert [m.parent.name for m in MANIFESTS] == ["k2.13.1", "k2.14.0", "k2.15.0"]
 
 
-@pytest.mark.parametrize("entry", CASES, ids=_id)
+@pytest.mark.parametrize("entry", CASES + MHA_CASES, ids=_id)
 def test_outputs_match_real_tf_keras(entry, tmp_path, capsys):
-    """Every layer call's output within |kstep - keras| <= 1e-5 + 1e-4 |keras| (float32)."""
+    """Every layer call's output within |kstep - keras| <= 1e-5 + 1e-4 |keras| (float32); MultiHeadAttention's
+    sub-layer groups taken in q, k, v, out order (alphabetical order fails its shape check)."""
     folder, case = entry
     out = tmp_path / "out.npz"
     assert main(["dump", str(folder / case["model"]), str(folder / case["input"]), "-o", str(out)]) == 0, \
