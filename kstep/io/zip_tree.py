@@ -93,6 +93,9 @@ def index(f: h5py.Group, path: str) -> Tree:
             if not isinstance(sub, h5py.Group):
                 continue
             if name == "vars":
+                if logical in tree.vars:
+                    raise BadInput(f"model.weights.h5 holds two groups for {'/'.join(logical) or 'the model'} (one "
+                                   "joined with '\\', one with '/'); Keras writes one", path=path)
                 tree.add(logical, sub, len(sub.keys()))
                 continue
             parts = tuple(name.split("\\"))
@@ -139,6 +142,8 @@ def collect(tree: Tree, logical: Path, layer: str, path: str) -> list[Stored]:
 
 @dataclass
 class _Walk:
+    """One attach: the file's tree, its rules (container, whether repeats are counted), and what was handed out."""
+
     tree: Tree
     container: Container
     repeats: bool

@@ -1,6 +1,6 @@
 """tf.keras 2.13-2.15 `.keras` archives whose model.weights.h5 contradicts config.json (a variable missing, groups
 swapped, a group no layer accounts for, variables not numbered 0..n-1, two layer containers, a 2.13 file renumbered
-as 2.14 would): every command says one line naming the file, exit 2, no traceback. Made at test time from the real
+as 2.14 would, one group written both with '\\' and '/'): every command says one line naming the file, exit 2, no traceback. Made at test time from the real
 files of tests/fixtures/tf2zip by rewriting their model.weights.h5 with h5py."""
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ CASES: dict[str, tuple[str, Callable[[h5py.File], None], str]] = {
     "renumbered_2_13": ("k2.13.1/seq_cnn.keras", lambda f: f.move("_layer_checkpoint_dependencies/conv2d_2",
                                                                   "_layer_checkpoint_dependencies/conv2d_1"),
                         "2.12-2.13 count a layer with weights twice"),
+    "windows_and_posix_group": ("k2.15.0/seq_cnn.win.keras", lambda f: f.copy(f["layers\\dense"], "layers/dense"),
+                                "two groups for layers/dense (one joined with '\\', one with '/')"),
     "windows_group_of_no_layer": ("k2.15.0/seq_cnn.win.keras", _extra("layers\\dense_7"),
                                   "1 variable at layers/dense_7 that no layer"),
 }
