@@ -189,8 +189,8 @@ class Semantics:
         """A `.keras` model.weights.h5 saved under `_layer_checkpoint_dependencies` (tf.keras 2.12-2.14) numbers the
         second listing of a layer with weights too (`conv2d`, `conv2d_2`): tf.keras 2.12-2.13's
         `_save_container_state` counted before skipping an object already saved; 2.14 skips first. Not in
-        keras-formats.md: read from keras 2.12.0/2.13.1/2.14.0 saving_lib.py, checked on the tests/fixtures/tf215
-        files saved by real tf.keras 2.13.1 and 2.14.1 (kstep.io.zip_tree)."""
+        keras-formats.md: read from keras 2.12.0/2.13.1/2.14.0 saving_lib.py, checked on the tests/fixtures/tf2zip
+        files saved by real tf.keras 2.12.0, 2.13.1 and 2.14.0 (kstep.io.zip_tree)."""
         return self.generation is Generation.TF_KERAS and self.version < (2, 14, 0)
 
     @property

@@ -1,7 +1,7 @@
 """tf.keras 2.13-2.15 `.keras` archives whose model.weights.h5 contradicts config.json (a variable missing, groups
 swapped, a group no layer accounts for, variables not numbered 0..n-1, two layer containers, a 2.13 file renumbered
-as 2.14 would, one group written both with '\\' and '/'): every command says one line naming the file, exit 2, no traceback. Made at test time from the real
-files of tests/fixtures/tf2zip by rewriting their model.weights.h5 with h5py."""
+as 2.14 would, one group written both with '\\' and '/'): every command says one line naming the file, exit 2, no
+traceback. Made at test time from the real files of tests/fixtures/tf2zip by rewriting their model.weights.h5."""
 
 from __future__ import annotations
 

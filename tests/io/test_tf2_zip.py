@@ -1,4 +1,4 @@
-"""`.keras` archives saved by real tf.keras 2.13.1, 2.14.0 and 2.15.0 (tests/fixtures/tf2zip, made by
+"""`.keras` archives saved by real tf.keras 2.12.0, 2.13.1, 2.14.0 and 2.15.0 (tests/fixtures/tf2zip, made by
 tests/fixtures/make_tf2zip.py): kstep reads their class-and-count weight layouts (`_layer_checkpoint_dependencies/`,
 `layers/`, Windows backslash paths) and reproduces every layer's output as that TensorFlow computed it. Also
 MultiHeadAttention in tf_keras 2.21 and Keras 3.15 archives (tests/fixtures/zip_mha, make_zip_mha.py)."""
@@ -28,8 +28,9 @@ def _id(entry) -> str:
 
 
 def test_every_version_was_generated():
-    """One directory per tf.keras line the reader knows a rule for (2.13: repeats counted, 2.14, 2.15: layers/)."""
-    assert [m.parent.name for m in MANIFESTS] == ["k2.13.1", "k2.14.0", "k2.15.0"]
+    """One directory per tf.keras line the reader knows a rule for (2.12-2.13: repeats counted, 2.14, 2.15:
+    layers/)."""
+    assert [m.parent.name for m in MANIFESTS] == ["k2.12.0", "k2.13.1", "k2.14.0", "k2.15.0"]
 
 
 @pytest.mark.parametrize("entry", CASES + MHA_CASES, ids=_id)
@@ -51,18 +52,20 @@ def test_outputs_match_real_tf_keras(entry, tmp_path, capsys):
 @pytest.mark.parametrize("entry", CASES, ids=_id)
 def test_fixture_is_what_its_version_writes(entry):
     """The files hold the layouts the reader rules are about (so the output test exercises them): 2.13 and 2.14
-    save under _layer_checkpoint_dependencies, 2.15 under layers; 2.13 skips a number after a layer with weights;
-    Windows saves join with backslashes; the POSIX files reload in that tf.keras itself, the Windows ones do not."""
+    save under _layer_checkpoint_dependencies, 2.15 under layers; 2.12-2.13 skip a number after a layer with
+    weights; Windows saves join with backslashes; the POSIX files reload in that tf.keras itself, the Windows ones do
+    not. 2.12's default model.save("x.keras") is legacy HDF5 (read by content, not by name)."""
     folder, case = entry
     paths = case["h5_paths"]
+    assert case["zip"] is not case["name"].endswith(".h5default")
     container = "layers" if folder.name == "k2.15.0" else "_layer_checkpoint_dependencies"
     sep = "\\" if case["windows"] else "/"
     outside = ("optimizer/", "metrics" + sep, "vars/")  # optimizer and metric state, the model's own vars
     assert all(p.startswith(outside) or p.startswith(container + sep) for p in paths), paths[:3]
     assert case["reload"]["ok"] is not case["windows"], case["reload"]
-    if case["name"] == "seq_cnn" and folder.name == "k2.13.1":
+    if case["name"] == "seq_cnn" and folder.name in ("k2.12.0", "k2.13.1"):
         assert any("conv2d_2/vars/0" in p for p in paths) and not any("conv2d_1/" in p for p in paths)
-    if case["name"] == "seq_cnn" and folder.name != "k2.13.1":
+    if case["name"] == "seq_cnn" and folder.name in ("k2.14.0", "k2.15.0"):
         assert any("conv2d_1/vars/0" in p for p in paths)
 
 
@@ -82,24 +85,29 @@ def _rewrite_metadata(src, dst, metadata: bytes) -> None:
             zout.writestr(item, metadata if item.filename == "metadata.json" else zin.read(item.filename))
 
 
-@pytest.mark.parametrize("version, assume", [("k2.13.1", []), ("k2.14.0", ["--assume", "keras_version=2.14.0"]),
-                                             ("k2.15.0", [])])
-def test_missing_keras_version_is_told_by_the_config_module(version, assume, tmp_path, capsys):
-    """Without metadata.json's keras_version, a Sequential's InputLayer `batch_input_shape` says tf.keras 2
-    (not the Keras 1 a missing version means in an HDF5 file), read as 2.13: right for 2.13 and 2.15 files; a 2.14
-    file (same config, other counting) is read right with --assume keras_version=2.14.0, as the evidence says."""
+@pytest.mark.parametrize("version, case, assume, evidence", [
+    ("k2.12.0", "functional_shared_nested", [], "module 'keras.engine.functional': tf.keras 2.12-2.15"),
+    ("k2.13.1", "functional_shared_nested", [], "module 'keras.src.engine.functional': tf.keras 2.12-2.15"),
+    ("k2.13.1", "seq_cnn", [], "InputLayer batch_input_shape: tf.keras 2.12-2.15"),
+    ("k2.14.0", "seq_cnn", ["--assume", "keras_version=2.14.0"], "(--assume)"),
+    ("k2.15.0", "seq_cnn", [], "InputLayer batch_input_shape: tf.keras 2.12-2.15")])
+def test_missing_keras_version_is_told_by_the_config(version, case, assume, evidence, tmp_path, capsys):
+    """Without metadata.json's keras_version, config.json tells tf.keras 2 (a functional model's module
+    'keras[.src].engine.functional', a Sequential's InputLayer `batch_input_shape`; not the Keras 1 a missing version
+    means in an HDF5 file), read as the first version with that module (2.12 or 2.13): right for 2.12, 2.13 and 2.15
+    files; a 2.14 file (same config, other numbering) is refused with the numbering named, and read right with
+    --assume keras_version=2.14.0, as the evidence line says."""
     folder = TF2ZIP / version
     path = tmp_path / "m.keras"
-    _rewrite_metadata(folder / "seq_cnn.keras", path, b"{}")
+    _rewrite_metadata(folder / f"{case}.keras", path, b"{}")
     if assume:
         assert main(["inspect", str(path)]) == 2
         assert "2.12-2.13 count a layer with weights twice" in capsys.readouterr().err
     assert main(["inspect", str(path)] + assume) == 0
-    out = capsys.readouterr().out
-    assert ("(--assume)" if assume else "InputLayer batch_input_shape: tf.keras 2.12-2.15") in out
+    assert evidence in capsys.readouterr().out
     target = tmp_path / "o.npz"
-    assert main(["dump", str(path), str(folder / "seq_cnn.input.npy"), "-o", str(target)] + assume) == 0
-    got, expected = np.load(target), np.load(folder / "seq_cnn.expected.npz")
+    assert main(["dump", str(path), str(folder / f"{case}.input.npy"), "-o", str(target)] + assume) == 0
+    got, expected = np.load(target), np.load(folder / f"{case}.expected.npz")
     assert all(np.allclose(got[k], expected[k], rtol=1e-4, atol=1e-5) for k in expected.files)
 
 
