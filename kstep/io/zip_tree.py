@@ -206,7 +206,7 @@ def attach_tf_keras(model: ModelSpec, f: h5py.Group, sem: Semantics, path: str, 
         _check_claimed(walk)
     except BadInput as exc:
         if container is Container.CHECKPOINT and exc.hint is None:
-            exc.hint = (f"read as tf.keras {sem.keras_version} numbers layers: "
+            exc.hint = (f"numbered as tf.keras {sem.keras_version} does: "
                         + ("2.12-2.13 count a layer with weights twice" if repeats else "2.14 counts each once"))
         raise
     how = "a layer with weights counted twice (2.12-2.13)" if repeats else "each layer counted once"
