@@ -124,8 +124,9 @@ class Row:
     kstep_result: dict | None = None  # from kstep's report: schema, agree, first divergence
 
     @property
-    def ratio(self) -> float:
-        return self.kstep.s / self.tf.s
+    def ratio(self) -> float | None:
+        """kstep wall / tf wall, when both finished (a time to failure is no ratio)."""
+        return self.kstep.s / self.tf.s if self.kstep_ok and self.tf.rc == 0 else None
 
     @property
     def per_sample_s(self) -> float | None:
@@ -221,13 +222,15 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def format_table(rows: list[Row]) -> str:
-    """The rows as a Markdown table (seconds, MiB, ms per sample; '-' where a failed run has no per-sample time)."""
+    """The rows as a Markdown table (seconds, MiB, ms per sample; a failed kstep run shows its time to failure and
+    '-' for the ratio and the time per sample)."""
     head = ("| case | N | kstep s | tf s | kstep/tf | kstep peak RSS MiB | tf peak RSS MiB | kstep exit "
             "| kstep ms/sample | other CPU % (kstep / tf) |")
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
         per = None if r.per_sample_s is None else r.per_sample_s * 1e3
-        lines.append(f"| {r.case} | {r.n} | {r.kstep.s:.1f} | {r.tf.s:.1f} | {r.ratio:.2f} | "
+        tf = f"{r.tf.s:.1f}" + ("" if r.tf.rc == 0 else f" (failed: exit {r.tf.rc})")
+        lines.append(f"| {r.case} | {r.n} | {r.kstep.s:.1f} | {tf} | {_fmt(r.ratio, '.2f')} | "
                      f"{r.kstep.peak_rss_mib:.0f} | {r.tf.peak_rss_mib:.0f} | {r.kstep_exit} | {_fmt(per, '.1f')} | "
                      f"{100 * r.kstep.foreign:.0f} / {100 * r.tf.foreign:.0f} |")
     return "\n".join(lines)
@@ -245,8 +248,8 @@ def judge_targets(rows: list[Row], cnn_case: str = "cnn") -> list[Target]:
         why = "" if r.kstep_ok else f" ({r.kstep_exit})"
         out.append(Target("ResNet50 N=256 peak RSS <= 2 GiB", r.kstep_ok and r.kstep.peak_rss_mib <= RSS_TARGET_MIB,
                           f"{r.kstep.peak_rss_mib:.0f} MiB{why}"))
-        out.append(Target("ResNet50 N=256 wall <= 2x tf", r.kstep_ok and r.ratio <= RATIO_TARGET,
-                          f"{r.kstep.s:.1f} s / {r.tf.s:.1f} s = {r.ratio:.2f}x{why}"))
+        out.append(Target("ResNet50 N=256 wall <= 2x tf", r.ratio is not None and r.ratio <= RATIO_TARGET,
+                          f"{r.kstep.s:.1f} s / {r.tf.s:.1f} s = {_fmt(r.ratio, '.2f')}x{why}"))
     lo, hi = FLAT_RANGE
     span = [r for r in rows if r.case == "resnet50" and lo <= r.n <= hi]
     name = f"ResNet50 time per sample flat within {FLAT_TOLERANCE:.0%} from {lo} to {hi}"
@@ -267,6 +270,23 @@ def judge_targets(rows: list[Row], cnn_case: str = "cnn") -> list[Target]:
         out.append(Target(f"small CNN, {r.n} samples, under the ceiling", r.kstep_ok,
                           f"{r.kstep_exit}, {r.kstep.s:.1f} s, {r.kstep.peak_rss_mib:.0f} MiB"))
     return out
+
+
+def rows_from_json(doc: dict) -> list[Row]:
+    """The rows of a JSON file this script wrote (to print its table again with --table-from)."""
+    fields = ("case", "n", "kstep_ok", "tf_result", "kstep_result")
+    return [Row(tf=Run(**r["tf"]), kstep=Run(**r["kstep"]), **{k: r[k] for k in fields}) for r in doc["rows"]]
+
+
+def report(rows: list[Row], head: str) -> None:
+    """Print the table, what each side found, the targets and the stderr of failed kstep runs."""
+    print(f"\n{head}\n")
+    print(format_table(rows))
+    print("\n" + format_findings(rows))
+    print("\n" + format_targets(judge_targets(rows)))
+    for r in rows:
+        if not r.kstep_ok:
+            print(f"\n{r.case} N={r.n} kstep stderr: {r.kstep.stderr_tail}")
 
 
 def format_findings(rows: list[Row]) -> str:
@@ -343,6 +363,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds before a run is killed")
     p.add_argument("--wait-idle", type=float, default=10.0, help="wait up to this many s for an idle machine")
     p.add_argument("--json", default=None, help="where to write the results (default WORKDIR/many_samples.json)")
+    p.add_argument("--table-from", default=None, metavar="JSON", help="only print the table of an earlier run")
     args = p.parse_args(argv)
     if args.cnn_samples < 0:
         p.error("--cnn-samples must be >= 0")
@@ -353,6 +374,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.table_from:
+        with open(args.table_from, encoding="utf-8") as f:
+            doc = json.load(f)
+        report(rows_from_json(doc), f"{doc['when']}, kstep: {doc['kstep']}, ceiling bytes: {doc['ceiling_bytes']}")
+        return
     os.makedirs(args.workdir, exist_ok=True)
     prepare(args)
     os.chdir(args.workdir)  # `python -m kstep` puts the cwd first on sys.path: never pick up a checkout's kstep
@@ -366,13 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     targets = judge_targets(rows)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     ceiling = "none" if args.ceiling is None else f"{args.ceiling / GIB:g} GiB"
-    print(f"\n{when}, kstep: {args.kstep}, ceiling (address space): {ceiling}\n")
-    print(format_table(rows))
-    print("\n" + format_findings(rows))
-    print("\n" + format_targets(targets))
-    for r in rows:
-        if not r.kstep_ok:
-            print(f"\n{r.case} N={r.n} kstep stderr: {r.kstep.stderr_tail}")
+    report(rows, f"{when}, kstep: {args.kstep}, ceiling (address space): {ceiling}")
     doc = {"when": when, "kstep": args.kstep, "ceiling_bytes": args.ceiling, "nproc": os.cpu_count(),
            "rows": [dict(asdict(r), ratio=r.ratio, per_sample_s=r.per_sample_s, kstep_exit=r.kstep_exit)
                     for r in rows],

@@ -3,6 +3,7 @@ RSS it measures, the seeded REF files, reading kstep's report, the table and the
 so these keep it from rotting)."""
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -110,8 +111,15 @@ def test_table_rows_and_failures():
     lines = ms.format_table(rows).splitlines()
     assert len(lines) == 4 and len({ln.count("|") for ln in lines}) == 1
     assert "| resnet50 | 1 | 3.2 | 12.8 | 0.25 |" in lines[2] and "| 3200.0 |" in lines[2]
-    assert "failed: exit 1" in lines[3] and "| - |" in lines[3]
-    assert rows[0].per_sample_s == pytest.approx(3.2) and rows[1].per_sample_s is None
+    assert "failed: exit 1" in lines[3] and "| 100.0 | 60.0 | - |" in lines[3]  # time to failure, no ratio
+    assert rows[0].per_sample_s == pytest.approx(3.2) and rows[1].per_sample_s is None and rows[1].ratio is None
+
+
+def test_rows_round_trip_through_json():
+    """--table-from rebuilds the rows that the run wrote (with its extra derived keys) as they were."""
+    rows = [_row(n=32), _row("cnn", 10000, ok=False)]
+    doc = {"rows": [dict(dataclasses.asdict(r), ratio=r.ratio, kstep_exit=r.kstep_exit) for r in rows]}
+    assert ms.rows_from_json(json.loads(json.dumps(doc))) == rows
 
 
 def test_targets_met_and_missed():
