@@ -39,7 +39,9 @@ def with_weights(computed: Computed, trace: Trace, result: LayerResult) -> Compu
 
 
 def subset(result: LayerResult, mask: np.ndarray) -> LayerResult:
-    """`result` restricted to the samples where `mask` holds (inputs, masks and outputs; views where numpy can)."""
+    """`result` restricted to the samples where `mask` holds (copies; `result` itself when every sample is)."""
+    if mask.all():
+        return result
     return replace(result, outputs=[x[mask] for x in result.outputs],
                    input_arrays=[x[mask] for x in result.input_arrays],
                    input_masks=[None if m is None else m[mask] for m in result.input_masks])

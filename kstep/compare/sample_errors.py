@@ -16,8 +16,8 @@ import numpy as np
 from kstep.analysis import Stats, Tolerance
 from kstep.compare.metrics import REL_FLOOR, compare_arrays
 
-BLOCK = 1 << 15
-"""Elements per float64 block (the buffers stay in the CPU cache)."""
+BLOCK = 1 << 18
+"""Elements per block (a few float32 buffers of 1 MiB)."""
 
 
 @dataclass
@@ -67,54 +67,59 @@ def sample_errors(old: np.ndarray, new: np.ndarray, rtol: float) -> SampleErrors
         return out
     o, b = old.reshape(n, m), new.reshape(n, m)
     with np.errstate(invalid="ignore", over="ignore"):
-        finite = bool(np.isfinite(o).all() and np.isfinite(b).all())
-    if not finite:
-        for s in range(n):
-            _general(o[s], b[s], rtol, out, s)
-        return out
-    rows = max(1, BLOCK // m)
-    for start in range(0, n, rows):
-        stop = min(n, start + rows)
-        if m <= BLOCK:
-            _finite_rows(o[start:stop], b[start:stop], rtol, out, start)
-        else:
-            _finite_long(o[start], b[start], rtol, out, start)
+        _finite(o, b, rtol, out)
+        # any NaN or inf (or a float32 difference that overflowed) leaves a sample's sum non-finite: redo those
+        for s in np.flatnonzero(~np.isfinite(out.sum_abs)):
+            _general(o[s], b[s], rtol, out, int(s))
     return out
 
 
-def _finite_rows(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors, at: int) -> None:
-    """Samples [at, at + len(o)), each of m <= BLOCK elements, in one 2-D block."""
-    d = np.abs(np.subtract(b, o, dtype=np.float64))
-    ab = np.abs(o, dtype=np.float64)
-    k = slice(at, at + o.shape[0])
+SEGMENT = 4096
+"""Fewest contiguous elements per row in a block (column blocks of a C-ordered (n, m) array)."""
+
+
+def _finite(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors) -> None:
+    """Assuming every value finite (the caller redoes the samples where that fails): blocks of about BLOCK elements
+    (whole samples when one fits, else column blocks over a group of samples), the differences in the arrays' float
+    dtype (|b - o| of two float32 numbers is exact to half an ulp of the result, far below any tolerance), sums in
+    float64."""
+    n, m = o.shape
+    dt = np.result_type(o.dtype, b.dtype, np.float32)
+    out.max_abs[:] = -1.0
+    out.finite[:] = m
+    if m <= BLOCK:
+        group, cols = max(1, BLOCK // m), m
+    else:
+        group = max(1, min(n, BLOCK // SEGMENT))
+        cols = max(SEGMENT, BLOCK // group)
+    for r0 in range(0, n, group):
+        r1 = min(n, r0 + group)
+        for c0 in range(0, m, cols):
+            _accumulate(o[r0:r1, c0:c0 + cols], b[r0:r1, c0:c0 + cols], rtol, dt, out, r0, c0)
+    rows = np.arange(n)
+    out.worst_old[:] = o[rows, out.worst]
+    out.worst_new[:] = b[rows, out.worst]
+
+
+def _accumulate(o: np.ndarray, b: np.ndarray, rtol: float, dt: np.dtype, out: SampleErrors, r0: int,
+                c0: int) -> None:
+    """Fold one block (rows r0.., columns c0..) into the per-sample vectors."""
+    k = slice(r0, r0 + o.shape[0])
+    d = np.subtract(b, o, dtype=dt)
+    np.abs(d, out=d)
     idx = np.argmax(d, axis=1)
-    rows = np.arange(o.shape[0])
-    out.max_abs[k] = d[rows, idx]
-    out.worst[k] = idx
-    out.worst_old[k] = o[rows, idx]
-    out.worst_new[k] = b[rows, idx]
-    out.sum_abs[k] = d.sum(axis=1)
-    out.finite[k] = o.shape[1]
-    out.excess[k] = (d - rtol * ab).max(axis=1)
-    out.max_rel[k] = (d / np.maximum(ab, REL_FLOOR)).max(axis=1)
-
-
-def _finite_long(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors, s: int) -> None:
-    """One sample of more than BLOCK elements, block by block."""
-    best, flat, total, excess, rel = -1.0, 0, 0.0, -np.inf, 0.0
-    for start in range(0, o.size, BLOCK):
-        oo, bb = o[start:start + BLOCK], b[start:start + BLOCK]
-        d = np.abs(np.subtract(bb, oo, dtype=np.float64))
-        ab = np.abs(oo, dtype=np.float64)
-        i = int(np.argmax(d))
-        if d[i] > best:
-            best, flat = float(d[i]), start + i
-        total += float(d.sum())
-        excess = max(excess, float((d - rtol * ab).max()))
-        rel = max(rel, float((d / np.maximum(ab, REL_FLOOR)).max()))
-    out.max_abs[s], out.worst[s], out.sum_abs[s], out.finite[s] = best, flat, total, o.size
-    out.worst_old[s], out.worst_new[s] = o[flat], b[flat]
-    out.excess[s], out.max_rel[s] = excess, rel
+    top = d[np.arange(o.shape[0]), idx].astype(np.float64)
+    better = top > out.max_abs[k]
+    out.max_abs[k] = np.where(better, top, out.max_abs[k])
+    out.worst[k] = np.where(better, c0 + idx, out.worst[k])
+    out.sum_abs[k] += d.sum(axis=1, dtype=np.float64)
+    ab = np.abs(o, dtype=dt)
+    t = ab * dt.type(rtol)
+    np.subtract(d, t, out=t)
+    out.excess[k] = np.maximum(out.excess[k], t.max(axis=1))
+    np.maximum(ab, REL_FLOOR, out=ab)
+    np.divide(d, ab, out=ab)
+    out.max_rel[k] = np.maximum(out.max_rel[k], ab.max(axis=1))
 
 
 def _general(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors, s: int) -> None:
