@@ -21,6 +21,7 @@ from kstep.io.detect import detect
 from kstep.io.graph import GraphParser
 from kstep.io.keras0 import keras0_layer_names, note_facts
 from kstep.io.keras_zip import ARCHITECTURE, attach_keras3, open_keras_zip, parse_json
+from kstep.io.layer_groups import stored_by_layer, weight_names_by_layer
 from kstep.io.order import execution_order
 from kstep.io.weights import attach_h5
 from kstep.ir import Fact, ModelFile
@@ -76,16 +77,6 @@ def _weights_group(f: h5py.File, path: str) -> h5py.Group:
         if mw is not None:
             return mw
     return f
-
-
-def _all_weight_names(group: h5py.Group, layer_names: list[str], path: str) -> list[str]:
-    """Every weight name the weights group lists (the evidence for a backend the file does not state)."""
-    names = []
-    for lname in layer_names:
-        g = h5safe.child(group, lname, path, "weights group")
-        if g is not None and hasattr(g, "attrs"):
-            names.extend(h5safe.attr_list(g, "weight_names", path) or [])
-    return names
 
 
 def _open_h5(path: str, weights: str | None, assume: dict[str, str], attach: bool = True) -> ModelFile:
@@ -208,15 +199,25 @@ def _build(path: str, fmt: str, config: Any, group: h5py.Group, layer_names: lis
            attach: bool = True) -> ModelFile:
     """A model whose weights are in the legacy HDF5 layout (`group` holds `layer_names`)."""
     wpath = weights_path or path
-    # the weight names only tell a backend the file does not store (and a big model's take a while to walk)
-    names = [] if backend or "backend" in assume else _all_weight_names(group, layer_names, wpath)
+    # the weight names only tell a backend the file does not store (and a big model's take a while to walk): when
+    # they are needed and the weights are too, both come from one visit of the weights group
+    by_name = None
+    names: list[str] = []
+    if not backend and "backend" not in assume:
+        if attach:
+            by_name = stored_by_layer(group, layer_names, wpath)
+            names = [s.name for n in layer_names for s in by_name[n]]
+        else:
+            names = weight_names_by_layer(group, layer_names, wpath)
     det = detect(version, backend, names, assume, path=wpath)
     ctx = make_context(config, det.semantics, assume)
     parser = GraphParser(ctx, path, layer_names)
     model = parser.model(config)
     facts = det.facts + [ctx.image_data_format_fact] + parser.facts
     if attach:
-        attach_h5(model, group, layer_names, det.semantics, wpath, facts)
+        if by_name is None:
+            by_name = stored_by_layer(group, layer_names, wpath)
+        attach_h5(model, by_name, layer_names, det.semantics, wpath, facts)
     execution_order(model, path)
     return ModelFile(path, fmt, version, backend, det.semantics, det.evidence, _dedupe(facts), model)
 
