@@ -15,7 +15,8 @@ config (one `batch_input_shape` on the first layer), `functional` a Model with `
 
 `time` writes each size into a temporary folder (or `--keep DIR`), a (1, 1) float32 reference input next to it, and
 runs each command in a fresh process (`kstep inspect FILE`, `kstep report FILE FILE REF`, `kstep dump FILE REF -o
-OUT.npz`), printing wall seconds (median and min) and peak RSS (os.wait4) per size and command.
+OUT.npz`), printing wall and CPU (user + system) seconds, median and min, and peak RSS (os.wait4) per size and
+command. On a shared machine the CPU seconds are the steadier figure.
 """
 
 from __future__ import annotations
@@ -91,16 +92,17 @@ def write(path: Path, n: int, form: str = "sequential", version: str = "2.2.4") 
     return path
 
 
-def _run(argv: list[str]) -> tuple[float, int, int]:
+def _run(argv: list[str]) -> tuple[float, float, int, int]:
+    """(wall s, CPU s (user + system), peak RSS bytes, exit code) of one process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         print(f"  exit {code}: {err.strip()[-300:]}", file=sys.stderr)
-    return seconds, usage.ru_maxrss * 1024, code
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, code
 
 
 def time_sizes(sizes: list[int], commands: list[str], repeats: int, kstep: str, folder: Path, form: str) -> None:
@@ -118,9 +120,10 @@ def time_sizes(sizes: list[int], commands: list[str], repeats: int, kstep: str, 
                     "report": [*base, "report", str(path), str(path), str(ref)],
                     "dump": [*base, "dump", str(path), str(ref), "-o", str(folder / "out.npz")]}[command]
             runs = [_run(argv) for _ in range(repeats)]
-            secs = [r[0] for r in runs]
-            print(f"{n:>7} layers  {command:8} median {statistics.median(secs):7.2f} s  min {min(secs):7.2f} s  "
-                  f"peak RSS {max(r[1] for r in runs) / 2**20:6.0f} MiB  exit {runs[-1][2]}  "
+            wall, cpu = [r[0] for r in runs], [r[1] for r in runs]
+            print(f"{n:>7} layers  {command:8} wall median {statistics.median(wall):6.2f} s  min {min(wall):6.2f} s"
+                  f"  CPU median {statistics.median(cpu):6.2f} s  min {min(cpu):6.2f} s  peak RSS "
+                  f"{max(r[2] for r in runs) / 2**20:5.0f} MiB  exit {runs[-1][3]}  "
                   f"({path.stat().st_size / 2**20:.0f} MiB file)", flush=True)
 
 

@@ -10,6 +10,8 @@ light).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kstep.engine.executor import Executor
@@ -27,7 +29,7 @@ def _weight_bytes(model: ModelSpec) -> int:
             total += _weight_bytes(spec.inner)
             continue
         for w in spec.weights:
-            total += int(np.prod(w.shape, dtype=np.int64)) * np.dtype(w.dtype).itemsize
+            total += math.prod(int(d) for d in w.shape) * np.dtype(w.dtype).itemsize
     return total
 
 

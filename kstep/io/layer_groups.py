@@ -22,6 +22,7 @@ from kstep.io import h5safe
 from kstep.io.weights import Stored, keras0_params, stored_from_group
 
 _ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
+_DTYPE_NAMES: dict[np.dtype, str] = {}
 
 
 def _plain(name: str) -> bool:
@@ -42,13 +43,16 @@ def _names_by_path(gid, key: bytes, path: str) -> list[str] | None:
     strings (what Keras writes); None for anything else (absent, chunked, Keras 0.x, other types)."""
     try:
         attr = h5py.h5a.open(gid, b"weight_names", obj_name=key)
-        shape, dtype = attr.shape, attr.dtype
+        shape = attr.shape
         if shape is not None and 0 in shape:
             return []  # Keras writes a weightless layer's empty list as an empty float64 array
-        if shape is None or len(shape) != 1 or dtype.kind != "S":
+        if shape is None or len(shape) != 1:
             return None
-        arr = np.zeros(shape, dtype)
-        attr.read(arr)
+        tid = attr.get_type()  # (h5py's AttrID.dtype costs more than the rest of the read)
+        if tid.get_class() != h5py.h5t.STRING or tid.is_variable_str() or tid.get_strpad() != h5py.h5t.STR_NULLPAD:
+            return None
+        arr = np.zeros(shape, f"S{tid.get_size()}")
+        attr.read(arr, mtype=tid)  # numpy's |S is NULLPAD: the bytes as stored
     except _ERRORS:
         return None
     return [h5safe.to_str(v, "weight_names", path) for v in arr]
@@ -79,8 +83,16 @@ def _fast_layer(gid, key: bytes, names: list[str], prefix: bytes, fid, file_size
             return None
         what = f"weight '{wname}' of layer '{layer}'"
         shape, dtype = h5safe.check_dataset_id(did, file_size, path, what)
-        out.append(Stored(wname, shape, str(dtype), h5safe.reader_at(fid, prefix + full, path, what)))
+        out.append(Stored(wname, shape, _dtype_name(dtype), h5safe.reader_at(fid, prefix + full, path, what)))
     return out
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    """str(dtype), remembered (numpy's takes ~10 us, and a file has a handful of dtypes)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
 
 
 def _key(name: str) -> bytes | None:
