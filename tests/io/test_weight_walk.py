@@ -104,6 +104,7 @@ def test_external_link_on_a_weight_path_is_refused(where, tmp_path, capsys):
 
 
 def test_missing_group_and_dataset_keep_their_messages(tmp_path):
+    """A listed weight without its dataset, a listed layer without its group: the general path's messages."""
     path = mb.chain_h5(tmp_path / "chain.h5", 4)
     with h5py.File(path, "a") as f:
         del f["model_weights/d2/d2/bias:0"]
