@@ -185,6 +185,15 @@ class Semantics:
         return self.generation is Generation.KERAS1
 
     @property
+    def zip_counts_repeated_layers(self) -> bool:
+        """A `.keras` model.weights.h5 saved under `_layer_checkpoint_dependencies` (tf.keras 2.12-2.14) numbers the
+        second listing of a layer with weights too (`conv2d`, `conv2d_2`): tf.keras 2.12-2.13's
+        `_save_container_state` counted before skipping an object already saved; 2.14 skips first. Not in
+        keras-formats.md: read from keras 2.12.0/2.13.1/2.14.0 saving_lib.py, checked on the tests/fixtures/tf2zip
+        files saved by real tf.keras 2.12.0, 2.13.1 and 2.14.0 (kstep.io.zip_tree)."""
+        return self.generation is Generation.TF_KERAS and self.version < (2, 14, 0)
+
+    @property
     def default_recurrent_activation(self) -> str:
         """LSTM/GRU/ConvLSTM recurrent activation when the config stores none: 'hard_sigmoid' in Keras 1 and Keras
         2.0-2.2, 'sigmoid' from Keras 2.3, in tf.keras 2 and in Keras 3 (§4.4)."""

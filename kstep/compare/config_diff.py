@@ -3,7 +3,8 @@
 Parameters arrive resolved (kstep.io fills every default for the writer's version), so a difference here is one
 the two models really compute with, unless it is a layout-only parameter (layouts are mapped), a key only one
 side's Keras stores, or an equivalent spelling (axis -1 vs rank-1, None vs False). An `axis` is compared after
-mapping OLD's input layout onto NEW's. The diagnosis re-runs NEW's layer with each remaining OLD value.
+mapping OLD's input layout onto NEW's; a Keras 1 `Merge(mode='concat')` keeps its axis in `concat_axis`, compared as
+the `axis` of a Concatenate (`axis_key`). The diagnosis re-runs NEW's layer with each remaining OLD value.
 """
 
 from __future__ import annotations
@@ -18,13 +19,33 @@ IGNORED_PARAMS = frozenset({
 """Parameters never compared: names, build and layout facts, training-only settings."""
 
 
+def axis_key(params: dict) -> str | None:
+    """The parameter that holds a layer's axis: `axis`, or a Keras 1 concat Merge's `concat_axis` (None: neither)."""
+    if "axis" in params:
+        return "axis"
+    if params.get("mode") == "concat" and "concat_axis" in params:
+        return "concat_axis"
+    return None
+
+
+def _axis_as_axis(params: dict) -> dict:
+    """`params` with a concat Merge's `concat_axis` spelled `axis`, so that it compares with a Concatenate's."""
+    if axis_key(params) != "concat_axis":
+        return params
+    out = {k: v for k, v in params.items() if k != "concat_axis"}
+    out["axis"] = params["concat_axis"]
+    return out
+
+
 def config_diff(old: dict, new: dict, rank: int | None = None, layout_mapped: bool = False,
                 in_tags: tuple[Tag, Tag] | None = None) -> list[tuple[str, object, object]]:
     """Parameters whose resolved values differ. Left out: layout-only parameters (layouts are mapped), keys only
     one side's Keras stores, and equivalent spellings (axis -1 vs rank-1, None vs False). An `axis` is compared
     after mapping OLD's input layout onto NEW's (`in_tags`: the two first inputs' tags): axis 1 of an NCHW tensor
-    is axis 3 of the NHWC one; OLD's value is then shown with both readings, e.g. '1 (NCHW; = 3 in NHWC)'."""
+    is axis 3 of the NHWC one; OLD's value is then shown with both readings, e.g. '1 (NCHW; = 3 in NHWC)'. A
+    concat Merge's `concat_axis` is reported as `axis`."""
     out: list[tuple[str, object, object]] = []
+    old, new = _axis_as_axis(old), _axis_as_axis(new)
     for key in sorted(set(old) & set(new)):
         if key in IGNORED_PARAMS or key.endswith(("_initializer", "_regularizer", "_constraint")):
             continue

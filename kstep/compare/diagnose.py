@@ -19,7 +19,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from kstep.analysis import Hypothesis, Row, VerdictKind
+from kstep.compare import cause_padding
 from kstep.compare.align import plain_kind
+from kstep.compare.config_diff import axis_key
 from kstep.compare.effective import effective, flip_spatial, gates_of, permute_gates
 from kstep.compare.layout import axis_to_new, dense_rows_to_old
 from kstep.compare.probe import LayerProbe
@@ -152,20 +154,23 @@ def _reads_inputs(p: LayerProbe, row: Row) -> bool:
 
 def _data_format(p: LayerProbe, row: Row) -> list[Hypothesis]:
     """A layout parameter that contradicts the tensor it reads: an `axis` kept from OLD's other image layout
-    (BatchNormalization(axis=1) in a channels_last model), or a `data_format` that is not the one of NEW's input.
-    The fix re-runs NEW's layer with the parameter that matches its input."""
+    (BatchNormalization(axis=1), Concatenate(axis=1) or Keras 1's merge(mode='concat', concat_axis=1) in a
+    channels_last model), or a `data_format` that is not the one of NEW's input. The fix re-runs NEW's layer with
+    the parameter that matches its input."""
     assert p.in_tags is not None and p.in_rank is not None
     t_old, t_new = p.in_tags
     name, params = _name(row), p.new_spec.params
     out = []
     moved = next((a for k, a, _ in row.config_diff if k == "axis" and isinstance(a, str)), None)
-    if moved is not None:
-        fixed = axis_to_new(p.old_spec.params["axis"], p.in_rank, t_old, t_new)
+    old_key, new_key = axis_key(p.old_spec.params), axis_key(params)
+    if moved is not None and old_key is not None and new_key is not None:
+        fixed = axis_to_new(p.old_spec.params[old_key], p.in_rank, t_old, t_new)
         shown = -1 if fixed == p.in_rank - 1 else fixed
-        spec = dataclasses.replace(p.new_spec, params=dict(params, axis=fixed))
-        out.append(_try(p, row, "data_format", f"axis={params['axis']} was kept from OLD's {t_old} layout; in "
-                        f"NEW's {t_new} layout that axis is {fixed}", f"set axis={shown} on {name} (the same axis "
-                        f"in {t_new} order)", spec=spec))
+        spec = dataclasses.replace(p.new_spec, params=dict(params, **{new_key: fixed}))
+        was = "" if old_key == new_key else f" (OLD's {old_key}={p.old_spec.params[old_key]})"
+        out.append(_try(p, row, "data_format", f"{new_key}={params[new_key]} was kept from OLD's {t_old} layout{was};"
+                        f" in NEW's {t_new} layout that axis is {fixed}", f"set {new_key}={shown} on {name} (the same "
+                        f"axis in {t_new} order)", spec=spec))
     fmt = params.get("data_format")
     if fmt in ("channels_first", "channels_last") and t_new.kind == "image" and t_new.fmt != fmt:
         spec = dataclasses.replace(p.new_spec, params=dict(params, data_format=t_new.fmt))
@@ -185,11 +190,12 @@ def _config_params(p: LayerProbe, row: Row) -> list[Hypothesis]:
     for key, a, b in row.config_diff:
         if key in NOT_CONFIG or key == "reset_after" or (key == "axis" and isinstance(a, str)):
             continue
-        spec = dataclasses.replace(p.new_spec, params=dict(p.new_spec.params, **{key: a}))
-        code = "recurrent_activation" if key == "recurrent_activation" else f"config:{key}"
+        param = (axis_key(p.new_spec.params) or key) if key == "axis" else key  # a Merge's axis is concat_axis
+        spec = dataclasses.replace(p.new_spec, params=dict(p.new_spec.params, **{param: a}))
+        code = "recurrent_activation" if key == "recurrent_activation" else f"config:{param}"
         sem = p.old_sem if key in ("activation", "recurrent_activation") else None
-        out.append(_try(p, row, code, f"parameter {key} differs: OLD {a!r}, NEW {b!r}",
-                        f"set {key}={a!r} on {_name(row)}", spec=spec, sem=sem))
+        out.append(_try(p, row, code, f"parameter {param} differs: OLD {a!r}, NEW {b!r}",
+                        f"set {param}={a!r} on {_name(row)}", spec=spec, sem=sem))
     return out
 
 
@@ -313,6 +319,7 @@ def _assumed_backend(p: LayerProbe, row: Row) -> list[Hypothesis]:
 
 LAYER_CAUSES: tuple[Cause, ...] = (
     Cause("theano_kernel_flip", _flipped_conv, _theano_kernel_flip),
+    Cause("theano_same_padding", cause_padding.applies, cause_padding.tries),
     Cause("conv_kernel_layout", _square_2d_kernel, _conv_kernel_layout),
     Cause("flatten_dense_order", _dense_after_flatten_orders, _flatten_dense_order),
     Cause("rnn_gate_order", _has_gates, _rnn_gate_order),

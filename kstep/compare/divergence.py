@@ -3,7 +3,8 @@
 Rows are fed one at a time as they are judged (so the debugger names the first divergence long before a big model
 has finished). When the reference inputs differ, the first row whose propagated comparison fails is blamed on the
 input. Otherwise the search stops at the first unsupported row, the first layer present in one model only (identity
-layers such as Dropout excepted), or the first mismatch or divergence. The diagnosis is a callable given to the
+layers such as Dropout excepted; an explicit ZeroPadding is held until the next aligned row shows whether it
+reproduces OLD), or the first mismatch or divergence. The diagnosis is a callable given to the
 search (kstep.compare.diagnose, kstep.compare.input_causes), so the search itself is testable on `Row`s alone.
 `name_the_others` then adds to a verified weight-transform cause every later layer whose weights show the same one.
 """
@@ -13,8 +14,10 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from kstep.analysis import (
+    AGREE,
     DIVERGE,
     MISMATCH,
+    NOISE,
     UNMATCHED,
     UNSUPPORTED,
     FirstDivergence,
@@ -35,6 +38,9 @@ InputDiagnosis = Callable[[Row, Sequence[InputDiff]], list[Hypothesis]]
 
 IDENTITY_KINDS = kinds_where("identity")
 """Layers that are the identity at inference: missing on one side, they change nothing (from kstep.kinds)."""
+PADDING_KINDS = frozenset(f"ZeroPadding{r}D" for r in (1, 2, 3))
+"""Explicit padding present in one model only (the fix for Theano's 'same', whose NEW layer pads 'valid'): judged
+by the next aligned row, which must agree; otherwise it is reported as the architecture change it is."""
 
 SAME_MISTAKE = {"theano_kernel_flip": WeightTransform.SPATIAL_FLIP,
                 "flatten_dense_order": WeightTransform.FLATTEN_ROW_ORDER,
@@ -53,6 +59,7 @@ class DivergenceSearch:
         self.diagnose_inputs = diagnose_inputs
         self.first: FirstDivergence | None = None
         self.ended = False
+        self.held: Row | None = None  # a one-side padding row waiting for the next aligned row to agree
 
     def feed(self, row: Row) -> FirstDivergence | None:
         """Look at the next judged row (a no-op once the search has ended); the first divergence once found."""
@@ -62,7 +69,9 @@ class DivergenceSearch:
         return self.first
 
     def end(self) -> FirstDivergence | None:
-        """No more rows will come."""
+        """No more rows will come (a padding row still held is then an architecture change)."""
+        if self.first is None and self.held is not None:
+            self.first = _architecture(self.held)
         self.ended = True
         return self.first
 
@@ -81,8 +90,13 @@ class DivergenceSearch:
             assert side is not None
             if side.kind in IDENTITY_KINDS:
                 return None
-            return FirstDivergence(row.index, _key(row.old), _key(row.new), Reason.ARCHITECTURE,
-                                   "architecture_changed", [], f"layer {side.key} ({side.kind}) is {row.note}")
+            if side.kind in PADDING_KINDS and self.held is None:
+                self.held = row
+                return None
+            return _architecture(self.held or row)
+        held, self.held = self.held, None
+        if held is not None and row.status not in (AGREE, NOISE, DIVERGE, MISMATCH):
+            return _architecture(held)  # the next aligned row neither agrees nor differs on its own
         if row.status in (MISMATCH, DIVERGE):
             shapes_differ = row.propagated is not None and row.propagated.shape_old != row.propagated.shape_new
             reason = Reason.SHAPE if shapes_differ else Reason.ACTIVATION if row.weights_ok else Reason.WEIGHTS
@@ -131,6 +145,13 @@ def summary(row: Row) -> str:
 def _first(row: Row, reason: Reason, hyps: list[Hypothesis], text: str) -> FirstDivergence:
     cause = next((h.code for h in hyps if h.explains), None)
     return FirstDivergence(row.index, _key(row.old), _key(row.new), reason, cause, hyps, text)
+
+
+def _architecture(row: Row) -> FirstDivergence:
+    """A layer present in one model only (not the identity) is where the models part."""
+    side = row.side
+    return FirstDivergence(row.index, _key(row.old), _key(row.new), Reason.ARCHITECTURE, "architecture_changed", [],
+                           f"layer {side.key} ({side.kind}) is {row.note}")
 
 
 def _key(side: Side | None) -> str | None:

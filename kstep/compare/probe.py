@@ -29,10 +29,11 @@ def isolated_outputs(old: Trace, new: Trace, ro: LayerResult, rn: LayerResult,
                      weights: Sequence[np.ndarray] | None = None, spec: LayerSpec | None = None,
                      sem: Semantics | None = None) -> list[np.ndarray] | None:
     """Run NEW's layer on OLD's inputs (mapped into NEW's layout); its outputs mapped into OLD's layout (None when
-    it cannot be fed or run). With another `spec` (a diagnosis), the first output's layout is the one that spec
-    gives it (a changed data_format changes it), not the original layer's."""
-    if len(ro.input_arrays) != len(rn.input_arrays):
-        return None
+    it cannot be fed, e.g. inputs of other sizes, or run). With another `spec` (a diagnosis), the first output's
+    layout is the one that spec gives it (a changed data_format changes it), not the original layer's."""
+    if len(ro.input_arrays) != len(rn.input_arrays) or any(
+            sorted(x.shape) != sorted(y.shape) for x, y in zip(ro.input_arrays, rn.input_arrays)):
+        return None  # not the same inputs up to layout (a padding layer in one model only before this one)
     inputs = [to_new(x, old.tag_of(x), new.tag_of(y)) for x, y in zip(ro.input_arrays, rn.input_arrays)]
     try:
         out = new.executor.run_layer(spec or rn.layer, inputs, ro.input_masks,
@@ -72,6 +73,11 @@ class LayerProbe:
     @property
     def new_weights(self) -> list[np.ndarray]:
         return self._new.executor.weights_of(self._rn.layer)
+
+    @property
+    def old_inputs(self) -> list[np.ndarray]:
+        """OLD's layer inputs as it was fed them, in OLD's layout."""
+        return list(self._ro.input_arrays)
 
     def isolated(self, weights: Sequence[np.ndarray] | None = None, spec: LayerSpec | None = None,
                  sem: Semantics | None = None) -> Stats | None:

@@ -21,8 +21,9 @@ from kstep.errors import BadInput
 from kstep.io import h5safe
 from kstep.io.keras0 import from_keras0, is_keras0
 from kstep.io.weights import Stored, assign
+from kstep.io.zip_tree import SUB_ORDER, attach_tf_keras
 from kstep.ir import Fact, ModelSpec
-from kstep.semantics import Semantics
+from kstep.semantics import Generation, Semantics
 
 MAX_JSON_BYTES = 64 * 2**20
 MAX_WEIGHTS_BYTES = 16 * 2**30
@@ -105,6 +106,30 @@ def open_keras_zip(path: str, read_weights: bool = True) -> tuple[Any, dict[str,
     return config, meta, (h5safe.open_h5_bytes(weights, path) if weights is not None else None)
 
 
+def zip_version(config: Any, meta: dict[str, Any]) -> tuple[str | None, str]:
+    """The Keras version that wrote a .keras archive and where it was read: metadata.json's keras_version. Without
+    one (a .keras zip is never Keras 1, what a missing version means in HDF5): tf.keras 2 when the model's `module`
+    is `keras.src.engine.*` (2.13-2.15 functional; 2.12: `keras.engine.*`) or an InputLayer stores
+    `batch_input_shape` (Keras 3 stores `batch_shape`), read as the first version of that module; else Keras 3."""
+    version = meta.get("keras_version")
+    if isinstance(version, str):
+        return version, "metadata.json keras_version"
+    module = config.get("module") if isinstance(config, dict) else None
+    module = module if isinstance(module, str) and len(module) < 200 else ""
+    inner = config.get("config") if isinstance(config, dict) else None
+    layers = inner.get("layers") if isinstance(inner, dict) else None
+    shapes = {key for layer in (layers if isinstance(layers, list) else [])[:10_000] if isinstance(layer, dict)
+              and layer.get("class_name") == "InputLayer" and isinstance(layer.get("config"), dict)
+              for key in ("batch_input_shape", "batch_shape") if key in layer["config"]}
+    if module.startswith(("keras.src.engine.", "keras.engine.")) or shapes == {"batch_input_shape"}:
+        first = "2.12.0" if module.startswith("keras.engine.") else "2.13.0"
+        why = f"module {module!r}" if module.startswith(("keras.src.engine.", "keras.engine.")) else \
+            "InputLayer batch_input_shape"
+        return first, (f"config.json {why}: tf.keras 2.12-2.15 (metadata.json has no keras_version: read as "
+                       f"{first}; a 2.14 file needs --assume keras_version=2.14.0)")
+    return "3.0.0", "metadata.json has no keras_version and config.json shows no tf.keras 2: read as Keras 3.0.0"
+
+
 def parse_json(data: bytes | str, what: str, path: str, notes: list[str] | None = None) -> Any:
     """JSON text -> object; invalid, non-UTF-8 or absurdly nested JSON is one BadInput.
 
@@ -181,7 +206,7 @@ def _vars_of(group: h5py.Group, path: str, layer: str, seen: set[tuple[int, int]
             h5safe.check_dataset(ds, path, f"variable {key} of layer '{layer}'")
             out.append(Stored(f"{group.name}/vars/{key}", tuple(int(d) for d in ds.shape), str(ds.dtype),
                               h5safe.reader(ds, path, f"variable {key} of '{layer}'")))
-    preferred = ["cell", "forward_layer", "backward_layer", "layer"]
+    preferred = list(SUB_ORDER)
     keys = list(group.keys())  # names only: `name in group` would resolve (and follow) external links
     others = sorted(k for k in keys if k not in preferred and k != "vars")
     for key in [k for k in preferred if k in keys] + others:
@@ -195,7 +220,13 @@ def attach_keras3(model: ModelSpec, group: h5py.Group, sem: Semantics, path: str
                   seen: set[tuple[int, int]] | None = None,
                   walked: dict[tuple[int, int], list[Stored]] | None = None) -> None:
     """Attach weights from a model.weights.h5 group holding `layers/<snake_class>[_n]/...` to every layer; `seen`:
-    the groups already walked (each is walked once per file), `walked`: the variables of each layer group walked."""
+    the groups already walked (each is walked once per file), `walked`: the variables of each layer group walked.
+
+    A file tf.keras 2 wrote (2.12-2.15's zip, tf_keras 2.16+) goes to kstep.io.zip_tree, which follows that
+    version's object-tree naming (tf.keras's snake case, `_layer_checkpoint_dependencies`, Windows separators)."""
+    if seen is None and sem.generation is Generation.TF_KERAS:
+        attach_tf_keras(model, group, sem, path, facts)
+        return
     seen = set() if seen is None else seen
     walked = {} if walked is None else walked
     layers_group = h5safe.child(group, "layers", path, "group")

@@ -22,7 +22,7 @@ from kstep.io.context import make_context
 from kstep.io.detect import detect
 from kstep.io.graph import GraphParser
 from kstep.io.keras0 import keras0_layer_names, note_facts
-from kstep.io.keras_zip import ARCHITECTURE, attach_keras3, open_keras_zip, parse_json
+from kstep.io.keras_zip import ARCHITECTURE, attach_keras3, open_keras_zip, parse_json, zip_version
 from kstep.io.layer_groups import stored_by_layer, weight_names_by_layer
 from kstep.io.order import execution_order
 from kstep.io.weights import attach_h5
@@ -181,8 +181,8 @@ def _json_with_keras3_weights(path: str, config: dict[str, Any], f: h5py.File, a
 
 def _open_keras_zip(path: str, assume: dict[str, str], attach: bool = True) -> ModelFile:
     config, meta, wf = open_keras_zip(path, read_weights=attach)
-    version = meta.get("keras_version") if isinstance(meta.get("keras_version"), str) else None
-    return _build_keras3(path, "keras", config, wf, version, None, assume, "metadata.json keras_version", attach)
+    version, where = zip_version(config, meta)
+    return _build_keras3(path, "keras", config, wf, version, None, assume, where, attach)
 
 
 def _build_keras3(path: str, fmt: str, config: Any, wf: h5py.File | None, version: str | None, backend: str | None,

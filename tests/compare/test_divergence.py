@@ -137,3 +137,38 @@ def test_name_the_others():
     name_the_others(first, rows)  # idempotent
     assert first.hypotheses[0].action == ("fix theano_kernel_flip; the same fix applies to l1, l3 "
                                           "(weights equal up to a spatial flip)")
+
+
+def _new_only_padding(i):
+    return row(i, Status.UNMATCHED, kind="ZeroPadding2D", old=False, note="present in NEW only")
+
+
+def test_new_only_zero_padding_followed_by_an_agreeing_layer_is_no_divergence():
+    """The explicit ZeroPadding + 'valid' fix for Theano's 'same': the padding row is held, the next row agrees."""
+    rows = [row(0, Status.AGREE), _new_only_padding(1), row(2, Status.AGREE, kind="Conv2D"), row(3, Status.AGREE)]
+    assert find_first(rows, search(Diagnosis())) is None
+
+
+def test_new_only_zero_padding_is_blamed_when_the_next_layer_only_inherits_a_difference():
+    """Held padding, then a row whose propagated comparison fails but whose isolated one passed: the padding row is
+    the architecture change that made it."""
+    rows = [_new_only_padding(0), row(1, Status.INHERITED, gap=1.0), row(2, Status.DIVERGE, gap=1.0)]
+    first = find_first(rows, search(Diagnosis(("x", True))))
+    assert first is not None and (first.row, first.reason, first.cause) == (0, Reason.ARCHITECTURE,
+                                                                            "architecture_changed")
+
+
+def test_new_only_zero_padding_before_a_diverging_layer_lets_that_layer_be_diagnosed():
+    """Held padding, then a diverging layer: the divergence is that layer's, with its verified cause."""
+    rows = [_new_only_padding(0), row(1, Status.DIVERGE, kind="Conv2D", gap=1.0)]
+    first = find_first(rows, search(Diagnosis(("theano_same_padding", True))))
+    assert first is not None and (first.row, first.cause) == (1, "theano_same_padding")
+
+
+def test_held_padding_with_no_row_after_it_or_a_second_unmatched_layer_is_an_architecture_change():
+    """A padding row at the very end, or followed by another one-model-only layer, stops the search there."""
+    first = find_first([row(0, Status.AGREE), _new_only_padding(1)], search(Diagnosis()))
+    assert first is not None and (first.row, first.reason) == (1, Reason.ARCHITECTURE)
+    two = [_new_only_padding(0), row(1, Status.UNMATCHED, kind="Dense", old=False, note="present in NEW only")]
+    first = find_first(two, search(Diagnosis()))
+    assert first is not None and (first.row, first.reason) == (0, Reason.ARCHITECTURE)

@@ -1,6 +1,7 @@
 """`kstep report` on every committed cross-generation migration pair in tests/fixtures/pairs (tf-keras 2 <-> Keras 3,
-real Keras outputs, verified first divergent layer; made by tests/fixtures/make_pairs.py): exit 1 with the stated
-first divergent layer and cause for broken pairs, exit 0 for correct ones. The manifest's `cause` is kstep's code."""
+made by tests/fixtures/make_pairs.py; Keras 1.2.2 -> tf-keras 2, made by tests/fixtures/make_legacy_pairs.py; real
+Keras outputs, verified first divergent layer): exit 1 with the stated first divergent layer and cause for broken
+pairs, exit 0 for correct ones. The manifest's `cause` is kstep's code."""
 
 import json
 
