@@ -13,6 +13,7 @@ from typing import Any
 
 from kstep.engine import registry
 from kstep.errors import printable
+from kstep.io.load import gc_paused
 from kstep.ir import LayerSpec, ModelFile, ModelSpec, TensorRef
 from kstep.shapes import output_shapes
 
@@ -82,6 +83,11 @@ def _io(model: ModelSpec, name: str) -> dict[str, Any]:
 
 def describe(mf: ModelFile) -> dict[str, Any]:
     """The `kstep.inspect/1` document of an open model file (output shapes computed when cheap, see kstep.shapes)."""
+    with gc_paused():
+        return _describe(mf)
+
+
+def _describe(mf: ModelFile) -> dict[str, Any]:
     sem = mf.semantics
     shapes, shapes_note = output_shapes(mf)
     return {

@@ -1,18 +1,22 @@
 """Provides `output_shapes`: every layer's output shapes for `kstep inspect`, found by running the engine once on
-a zero input with batch 1 (exact, since it is the same code that `dump` runs).
+a zero input with batch 1 and zero weights of the stored shapes and dtypes (exact, since it is the same code that
+`dump` runs, and no output shape depends on a weight's values). Nothing is read from the file: a 50,000-layer file
+would otherwise open and read 50,000 datasets just for shapes.
 
 Only done when it is cheap: when the model's weights total at most `limit` bytes and every input has a fixed
 shape; otherwise the shapes stay unknown and the reason says why (inspect of a large file must stay fast and
-light, and never reads the weights).
+light).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from kstep.engine.executor import Executor
 from kstep.errors import KstepError
-from kstep.ir import ModelFile, ModelSpec
+from kstep.ir import LayerSpec, ModelFile, ModelSpec
 
 LIMIT_BYTES = 64 * 2**20
 
@@ -25,8 +29,20 @@ def model_weight_bytes(model: ModelSpec) -> int:
             total += model_weight_bytes(spec.inner)
             continue
         for w in spec.weights:
-            total += int(np.prod(w.shape, dtype=np.int64)) * np.dtype(w.dtype).itemsize
+            total += math.prod(int(d) for d in w.shape) * np.dtype(w.dtype).itemsize
     return total
+
+
+class _ZeroWeights(Executor):
+    """An executor whose weights are zeros of each stored weight's (canonical) shape; float ones in the compute
+    dtype, as `Executor.cast` would make them."""
+
+    def weights_of(self, spec: LayerSpec) -> list[np.ndarray]:
+        out = []
+        for ref in spec.weights:
+            dtype = np.dtype(ref.dtype)
+            out.append(np.zeros(ref.shape, self.dtype if dtype.kind == "f" else dtype))
+        return out
 
 
 def output_shapes(mf: ModelFile, limit: int = LIMIT_BYTES) -> tuple[dict[str, list[list[int]]], str | None]:
@@ -50,11 +66,12 @@ def output_shapes(mf: ModelFile, limit: int = LIMIT_BYTES) -> tuple[dict[str, li
     shapes: dict[str, list[list[int]]] = {}
     reason = None
     try:
-        for result in Executor(mf).step(feeds):
-            if result.outputs:
-                shapes[result.key] = [[None] + list(o.shape[1:]) for o in result.outputs]  # batch axis free
-            elif result.unsupported and reason is None:
-                reason = f"not computed from '{result.key}' on: it is unsupported"
+        with np.errstate(all="ignore"):  # zero weights may divide by zero (the values are never shown)
+            for result in _ZeroWeights(mf).step(feeds):
+                if result.outputs:
+                    shapes[result.key] = [[None] + list(o.shape[1:]) for o in result.outputs]  # batch axis free
+                elif result.unsupported and reason is None:
+                    reason = f"not computed from '{result.key}' on: it is unsupported"
     except KstepError as exc:
         reason = f"running the model failed: {exc.message}"
     return shapes, reason

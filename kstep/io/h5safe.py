@@ -5,9 +5,9 @@ storage or virtual sources are refused (reading them would read other local file
 bytes, numpy.bytes_, str, fixed-length `|S` arrays or object arrays depending on the writer's h5py; `attr_str`
 and `attr_list` accept all of them, and `attr_list` joins Keras's chunked `NAME0`, `NAME1`, ... attributes.
 Before anything is read, a dataset's declared size, chunk size and stored size are checked against the file, and a
-deflate stream that inflates past its chunk is refused (`check_dataset`); `reader` loads a checked dataset later
-without keeping it open; `object_key` lets a walk over groups enter each object once, however many hard links lead
-to it.
+deflate stream that inflates past its chunk is refused (`check_dataset`, or `check_dataset_id` on a low-level id);
+`reader` (`reader_at`, given the dataset's path) loads a checked dataset later without keeping it open;
+`object_key` lets a walk over groups enter each object once, however many hard links lead to it.
 """
 
 from __future__ import annotations
@@ -169,20 +169,28 @@ def child(group, name: str, path: str, what: str):
 def _direct_child(group, name: str, path: str, what: str):
     """`child` for one plain link name, through the low-level API (h5py's `get` and `[]` cost ~10x more: a
     50,000-layer file looks up 150,000 names)."""
-    try:
-        key = name.encode("utf-8")
-        if not group.id.links.exists(key):
-            return None
-        if group.id.links.get_info(key).type == h5py.h5l.TYPE_EXTERNAL:
-            raise BadInput(f"{what} '{name}' is an external link to another file; not followed", path=path)
-        oid = h5py.h5o.open(group.id, key)
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise BadInput(f"{what} '{name}' cannot be read ({_first_line(exc)})", path=path) from None
+    oid = child_id(group.id, name.encode("utf-8"), path, what, name)
+    if oid is None:
+        return None
     if isinstance(oid, h5py.h5g.GroupID):
         return h5py.Group(oid)
     if isinstance(oid, h5py.h5d.DatasetID):
         return h5py.Dataset(oid)
     return h5py.Datatype(oid)
+
+
+def child_id(parent, key: bytes, path: str, what: str, name: str = ""):
+    """The low-level id (GroupID, DatasetID, TypeID) of `parent`'s child linked as `key` (one plain link name,
+    never an external link), or None when absent; `parent` is a low-level GroupID. `name`: for messages."""
+    name = name or key.decode("utf-8", "replace")
+    try:
+        if not parent.links.exists(key):
+            return None
+        if parent.links.get_info(key).type == h5py.h5l.TYPE_EXTERNAL:
+            raise BadInput(f"{what} '{name}' is an external link to another file; not followed", path=path)
+        return h5py.h5o.open(parent, key)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise BadInput(f"{what} '{name}' cannot be read ({_first_line(exc)})", path=path) from None
 
 
 def object_key(obj, path: str, what: str) -> tuple[int, int]:
@@ -212,12 +220,22 @@ def check_dataset(ds, path: str, what: str) -> None:
     would allocate far more than the file holds (declared size, chunk size, stored size, inflating chunks)."""
     if not isinstance(ds, h5py.Dataset):
         raise BadInput(f"{what} is a {type(ds).__name__}, not a dataset", path=path)
+    try:
+        file_size = h5py.h5i.get_file_id(ds.id).get_filesize()
+    except (OSError, ValueError, RuntimeError, AttributeError):
+        file_size = 0
+    check_dataset_id(ds.id, file_size, path, what)
+
+
+def check_dataset_id(did, file_size: int, path: str, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """`check_dataset` on a low-level DatasetID, the size of its file given (bytes; 0 when unknown): the checks
+    one at a time, so that a weights walk asks each dataset only what it must. Returns (shape, dtype)."""
     try:  # one creation property list for every question (h5py's properties fetch it once each)
-        dcpl = ds.id.get_create_plist()
+        dcpl = did.get_create_plist()
         external = dcpl.get_external_count() > 0
         layout = dcpl.get_layout()
         chunks = dcpl.get_chunk() if layout == h5py.h5d.CHUNKED else None
-        shape, dtype = ds.id.shape, ds.id.dtype
+        shape, dtype = did.shape, did.dtype
     except (OSError, ValueError, RuntimeError) as exc:
         raise BadInput(f"{what} cannot be inspected ({_first_line(exc)})", path=path) from None
     if external:
@@ -228,10 +246,6 @@ def check_dataset(ds, path: str, what: str) -> None:
         raise BadInput(f"{what} has dtype {dtype}, expected numbers", path=path)
     declared = _nbytes(shape, dtype.itemsize)
     chunk = _nbytes(chunks, dtype.itemsize) if chunks else 0
-    try:
-        file_size = h5py.h5i.get_file_id(ds.id).get_filesize()
-    except (OSError, ValueError, RuntimeError, AttributeError):
-        file_size = 0
     if declared > 2**20 and declared > MAX_DATASET_RATIO * file_size:
         raise BadInput(f"{what} declares shape {tuple(shape)} ({declared} bytes) in a file of {file_size} "
                        "bytes; refused (reading it would allocate memory the file does not hold)", path=path)
@@ -239,15 +253,17 @@ def check_dataset(ds, path: str, what: str) -> None:
         raise BadInput(f"{what} is stored in chunks of {tuple(chunks or ())} ({chunk} bytes each) in a file of "
                        f"{file_size} bytes; refused (reading one chunk would allocate memory the file does not "
                        "hold)", path=path)
-    try:
-        stored = ds.id.get_storage_size()
-    except (OSError, ValueError, RuntimeError, AttributeError):
-        stored = declared
-    if declared > 2**20 and declared > MAX_INFLATE_RATIO * stored:
-        raise BadInput(f"{what} declares shape {tuple(shape)} ({declared} bytes) but stores {stored} bytes, "
-                       f"more than any compression ({MAX_INFLATE_RATIO}:1) explains; refused", path=path)
+    if declared > 2**20:  # the stored size only bounds datasets above 1 MiB
+        try:
+            stored = did.get_storage_size()
+        except (OSError, ValueError, RuntimeError, AttributeError):
+            stored = declared
+        if declared > MAX_INFLATE_RATIO * stored:
+            raise BadInput(f"{what} declares shape {tuple(shape)} ({declared} bytes) but stores {stored} bytes, "
+                           f"more than any compression ({MAX_INFLATE_RATIO}:1) explains; refused", path=path)
     if chunks:
-        _check_deflate(ds, dcpl, chunk, path, what)
+        _check_deflate(did, dcpl, chunk, path, what)
+    return tuple(int(d) for d in shape), dtype
 
 
 def _nbytes(shape, itemsize: int) -> int:
@@ -257,7 +273,7 @@ def _nbytes(shape, itemsize: int) -> int:
     return total
 
 
-def _check_deflate(ds, dcpl, limit: int, path: str, what: str) -> None:
+def _check_deflate(did, dcpl, limit: int, path: str, what: str) -> None:
     """Refuse a deflate-compressed dataset any of whose chunks inflates past the chunk size, before HDF5 inflates
     it (its deflate filter grows its buffer for as long as the stream goes on: 20 GB from a 20 MB chunk). Each
     chunk is inflated here in 1 MiB pieces and thrown away, so this costs time, not memory. `limit`: chunk bytes."""
@@ -268,9 +284,9 @@ def _check_deflate(ds, dcpl, limit: int, path: str, what: str) -> None:
         k = filters.index(h5py.h5z.FILTER_DEFLATE)
         if any(f != h5py.h5z.FILTER_FLETCHER32 for f in filters[k + 1:]):
             return  # the stored bytes are not the deflate stream itself: the file-size bounds stand alone
-        for i in range(ds.id.get_num_chunks()):
-            offset = ds.id.get_chunk_info(i).chunk_offset
-            mask, raw = ds.id.read_direct_chunk(offset)
+        for i in range(did.get_num_chunks()):
+            offset = did.get_chunk_info(i).chunk_offset
+            mask, raw = did.read_direct_chunk(offset)
             if mask & (1 << k):
                 continue  # deflate was skipped for this chunk
             if _inflated_size(raw, limit) > limit:
@@ -307,19 +323,33 @@ def reader(ds, path: str, what: str) -> Callable[[], np.ndarray]:
         name = h5py.h5i.get_name(ds.id)
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise BadInput(f"{what} cannot be read ({_first_line(exc)})", path=path) from None
+    return reader_at(fid, name, path, what)
 
+
+def reader_at(fid, name: bytes, path: str, what: str) -> Callable[[], np.ndarray]:
+    """`reader` of the (already checked) dataset at `name` (a path from the root of the file `fid`, a low-level
+    FileID): for a walk that knows its datasets' paths (asking HDF5 for each name costs a search)."""
     def load() -> np.ndarray:
         try:
-            dataset = h5py.Dataset(h5py.h5o.open(fid, name))
+            did = h5py.h5o.open(fid, name)
         except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise BadInput(f"{what} cannot be read ({_first_line(exc)})", path=path) from None
-        return read_dataset(dataset, path, what)
+        return read_dataset(did, path, what)
     return load
 
 
 def read_dataset(ds, path: str, what: str) -> np.ndarray:
-    """Read a whole (already checked) dataset; a corrupt one is a BadInput."""
+    """Read a whole (already checked) dataset, an h5py Dataset or a low-level DatasetID; a corrupt one is a
+    BadInput. A plain numeric array is read with one low-level call (h5py's selection machinery costs more than
+    reading a small array)."""
     try:
+        if isinstance(ds, h5py.h5d.DatasetID):
+            shape, dtype = ds.shape, ds.dtype
+            if shape and dtype.kind in "fiu" and _nbytes(shape, 1) > 0:  # scalars: h5py gives a numpy scalar
+                arr = np.empty(shape, dtype)
+                ds.read(h5py.h5s.ALL, h5py.h5s.ALL, arr)
+                return arr
+            ds = h5py.Dataset(ds)
         return ds[()]
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise BadInput(f"{what} cannot be read ({_first_line(exc)}); truncated or corrupt?", path=path) from None

@@ -283,7 +283,7 @@ def _assign_positional(inner: list[LayerSpec], stored: list[Stored], sem: Semant
         pos += n
 
 
-def _keras0_params(group: h5py.Group, path: str, layer: str) -> list[str] | None:
+def keras0_params(group: h5py.Group, path: str, layer: str) -> list[str] | None:
     """A Keras 0.x weights group's datasets `param_<n>` (attribute `nb_params`), or None when it has no such
     attribute (kstep.io.keras0)."""
     try:
@@ -298,18 +298,10 @@ def _keras0_params(group: h5py.Group, path: str, layer: str) -> list[str] | None
     return names
 
 
-def attach_h5(model: ModelSpec, group: h5py.Group, layer_names: list[str], sem: Semantics, path: str,
-              facts: list[Fact]) -> None:
-    """Attach weights from a Keras weights group (`model_weights` or a weights-file root) to every layer."""
-    by_name = {}
-    for name in layer_names:
-        g = h5safe.child(group, name, path, "weights group")
-        if g is None:
-            raise BadInput(f"layer_names lists '{name}' but the file has no such group", path=path)
-        names = h5safe.attr_list(g, "weight_names", path)
-        if names is None:
-            names = _keras0_params(g, path, name)
-        by_name[name] = stored_from_group(g, names or [], path, name)
+def attach_h5(model: ModelSpec, by_name: dict[str, list[Stored]], layer_names: list[str], sem: Semantics,
+              path: str, facts: list[Fact]) -> None:
+    """Attach weights to every layer from a Keras weights group's datasets, read by
+    `kstep.io.layer_groups.stored_by_layer` ({group name: its datasets}; `layer_names`: the groups in order)."""
     with_weights = [layer for layer in model.layers if layer.kind != "InputLayer"]
     unmatched = [layer for layer in with_weights if layer.name not in by_name]
     stored_nonempty = [n for n in layer_names if by_name[n]]

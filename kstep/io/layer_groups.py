@@ -1,0 +1,151 @@
+"""Provides the one visit of a legacy Keras weights group (`model_weights`, or the root of a weights file):
+`stored_by_layer` (every layer's datasets as `Stored`, checked, with lazy readers) and `weight_names_by_layer`
+(the names only, the evidence for a backend the file does not state).
+
+A 50,000-layer file holds ~125,000 HDF5 objects, and opening one as an h5py object and closing it costs ~40 us,
+several times what HDF5 needs to read its header. So the common case is read from the weights group with paths:
+each link on a path is checked with `links.get_info` (never an external link; nothing is opened for that), a
+layer's `weight_names` is read by path (`h5a.open(..., obj_name=)`) without opening its group, and only datasets
+are opened, asked only what `h5safe.check_dataset_id` needs, and given a reader that knows their path. Anything
+else in a layer (a name with '/' or '.', a missing link, a `weight_names` that is not a 1-D array of byte strings,
+an object that is not a dataset) is read again by the general path (`weights.stored_from_group` through
+`h5safe.child` and `h5safe.check_dataset`), so every message and every refusal is the one that path gives.
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+from kstep.errors import BadInput
+from kstep.io import h5safe
+from kstep.io.weights import Stored, keras0_params, stored_from_group
+
+_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError)
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name
+
+
+def _hard_or_soft(gid, key: bytes) -> bool:
+    """Whether the last link of `key` (a path under `gid` whose earlier links were checked) exists and is not an
+    external link (False also when it cannot be asked: the general path then says why)."""
+    try:
+        return gid.links.get_info(key).type != h5py.h5l.TYPE_EXTERNAL
+    except _ERRORS:
+        return False
+
+
+def _names_by_path(gid, key: bytes, path: str) -> list[str] | None:
+    """`weight_names` of the object at `key` (a checked path under `gid`) when it is empty or a 1-D array of byte
+    strings (what Keras writes); None for anything else (absent, chunked, Keras 0.x, other types)."""
+    try:
+        attr = h5py.h5a.open(gid, b"weight_names", obj_name=key)
+        shape = attr.shape
+        if shape is not None and 0 in shape:
+            return []  # Keras writes a weightless layer's empty list as an empty float64 array
+        if shape is None or len(shape) != 1:
+            return None
+        tid = attr.get_type()  # (h5py's AttrID.dtype costs more than the rest of the read)
+        if tid.get_class() != h5py.h5t.STRING or tid.is_variable_str() or tid.get_strpad() != h5py.h5t.STR_NULLPAD:
+            return None
+        arr = np.zeros(shape, f"S{tid.get_size()}")
+        attr.read(arr, mtype=tid)  # numpy's |S is NULLPAD: the bytes as stored
+    except _ERRORS:
+        return None
+    return [h5safe.to_str(v, "weight_names", path) for v in arr]
+
+
+def _fast_layer(gid, key: bytes, names: list[str], prefix: bytes, fid, file_size: int, path: str,
+                layer: str) -> list[Stored] | None:
+    """The datasets of the layer group at `key` under `gid`, or None when some name or object needs the general
+    path. prefix: the weights group's path from the file's root, ending in '/'."""
+    checked = {key}
+    out = []
+    for wname in names:
+        parts = wname.split("/")
+        if not all(_plain(p) for p in parts):
+            return None
+        full = key
+        for part in parts:
+            full += b"/" + part.encode("utf-8")
+            if full not in checked:
+                if not _hard_or_soft(gid, full):
+                    return None
+                checked.add(full)
+        try:
+            did = h5py.h5o.open(gid, full)
+        except _ERRORS:
+            return None
+        if not isinstance(did, h5py.h5d.DatasetID):
+            return None
+        what = f"weight '{wname}' of layer '{layer}'"
+        shape, dtype = h5safe.check_dataset_id(did, file_size, path, what)
+        out.append(Stored(wname, shape, _dtype_name(dtype), h5safe.reader_at(fid, prefix + full, path, what)))
+    return out
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    """str(dtype), remembered (numpy's takes ~10 us, and a file has a handful of dtypes)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
+def _key(name: str) -> bytes | None:
+    """The link name of a plain layer name, or None (the general path takes it)."""
+    if not _plain(name):
+        return None
+    try:
+        return name.encode("utf-8")
+    except UnicodeError:
+        return None
+
+
+def stored_by_layer(group: h5py.Group, layer_names: list[str], path: str) -> dict[str, list[Stored]]:
+    """{layer name: its datasets in stored order} for every name in `layer_names`; a name without a group, a
+    weight without a dataset or a refused dataset is a BadInput."""
+    gid = group.id
+    try:
+        fid = h5py.h5i.get_file_id(gid)
+        file_size = fid.get_filesize()
+        prefix = (h5py.h5i.get_name(gid) or b"/").rstrip(b"/") + b"/"
+    except _ERRORS as exc:
+        raise BadInput(f"weights group cannot be read ({exc})", path=path) from None
+    by_name: dict[str, list[Stored]] = {}
+    for name in layer_names:
+        stored = None
+        key = _key(name)
+        if key is not None and _hard_or_soft(gid, key):
+            names = _names_by_path(gid, key, path)
+            if names is not None:
+                stored = _fast_layer(gid, key, names, prefix, fid, file_size, path, name)
+        if stored is None:  # the general path
+            g = h5safe.child(group, name, path, "weights group")
+            if g is None:
+                raise BadInput(f"layer_names lists '{name}' but the file has no such group", path=path)
+            wnames = h5safe.attr_list(g, "weight_names", path)
+            if wnames is None:
+                wnames = keras0_params(g, path, name)
+            stored = stored_from_group(g, wnames or [], path, name)
+        by_name[name] = stored
+    return by_name
+
+
+def weight_names_by_layer(group: h5py.Group, layer_names: list[str], path: str) -> list[str]:
+    """Every weight name the weights group lists, in order (names without a group are skipped); no dataset is
+    opened."""
+    gid = group.id
+    out: list[str] = []
+    for name in layer_names:
+        key = _key(name)
+        names = _names_by_path(gid, key, path) if key is not None and _hard_or_soft(gid, key) else None
+        if names is None:  # the general path
+            g = h5safe.child(group, name, path, "weights group")
+            if g is not None and hasattr(g, "attrs"):
+                names = h5safe.attr_list(g, "weight_names", path)
+        out.extend(names or [])
+    return out

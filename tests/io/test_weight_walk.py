@@ -1,0 +1,116 @@
+"""The one visit of a legacy weights group (kstep.io.layer_groups, issue 12 "a 50k-layer file must be inspected in
+seconds"): HDF5 work per layer bounded by counting calls (not by a clock, so it holds on a loaded machine), the
+fast path equal to the general one, and the general path still taking every unusual layout with its own message.
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from kstep.cli import main
+from kstep.describe import describe
+from kstep.errors import BadInput
+from kstep.io import h5safe
+from kstep.io.layer_groups import stored_by_layer
+from kstep.io.load import open_model
+from kstep.io.weights import stored_from_group
+from tests.hostile import make_bounds as mb
+
+
+class Counter:
+    """Counts calls of h5py's low-level object and attribute openers (every high-level access goes through them)."""
+
+    def __init__(self, monkeypatch):
+        self.calls = {"h5o.open": 0, "h5a.open": 0}
+        for mod, name in ((h5py.h5o, "open"), (h5py.h5a, "open")):
+            monkeypatch.setattr(mod, name, self._wrap(getattr(mod, name), f"{mod.__name__.split('.')[-1]}.{name}"))
+
+    def _wrap(self, fn, key):
+        def counted(*args, **kwargs):
+            self.calls[key] += 1
+            return fn(*args, **kwargs)
+        return counted
+
+
+@pytest.mark.parametrize("n", [400, 1200])
+def test_inspect_opens_each_dataset_once_and_reads_none(n, tmp_path, monkeypatch):
+    """A chain of n/2 Dense(2) (two datasets each, under a subgroup) and n/2 Activation layers: inspect opens each
+    dataset once and no group (was: every group, subgroup and dataset, then every dataset again to read it for
+    the output shapes), reads each layer's weight_names once, and reads no array (the shapes are metadata-only)."""
+    path = mb.chain_h5(tmp_path / "chain.h5", n)
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("inspect read a weight array")
+
+    monkeypatch.setattr(h5safe, "read_dataset", no_read)
+    counter = Counter(monkeypatch)
+    with open_model(str(path)) as mf:
+        doc = describe(mf)
+    datasets, layers = n, n + 1  # n/2 Dense x 2; the layers and the input
+    assert doc["shapes_note"] is None and doc["model"]["outputs"][0]["shape"] == [None, 2]
+    assert counter.calls["h5o.open"] <= datasets + 10, counter.calls
+    assert counter.calls["h5a.open"] <= layers + 20, counter.calls
+
+
+def _stored(by_layer):
+    return {name: [(s.name, s.shape, s.dtype, s.read().tolist()) for s in stored] for name, stored in by_layer.items()}
+
+
+def _odd_layouts(path):
+    """A small chain whose layers use what the fast path hands to the general one."""
+    mb.chain_h5(path, 6)
+    with h5py.File(path, "a") as f:
+        mw = f["model_weights"]
+        g = mw["d2"]  # weight names with empty parts
+        g.attrs["weight_names"] = np.array([b"/d2/kernel:0", b"d2//bias:0"])
+        g = mw["d4"]  # weight names as a variable-length string array (an h5py >= 3 writer)
+        del g.attrs["weight_names"]
+        g.attrs.create("weight_names", ["d4/kernel:0", "d4/bias:0"], dtype=h5py.string_dtype())
+        g = mw["d0"]  # a soft link on the path
+        g["alias"] = h5py.SoftLink(g.name + "/d0")
+        g.attrs["weight_names"] = np.array([b"alias/kernel:0", b"d0/bias:0"])
+    return path
+
+
+def test_fast_path_equals_general_path(tmp_path):
+    """Every layer read by the one visit (fast where it can) equals the per-object general path, values included."""
+    for path in (mb.chain_h5(tmp_path / "plain.h5", 8), _odd_layouts(tmp_path / "odd.h5")):
+        with h5py.File(path, "r") as f:
+            mw = f["model_weights"]
+            names = h5safe.attr_list(mw, "layer_names", str(path))
+            fast = _stored(stored_by_layer(mw, names, str(path)))
+            general = {n: stored_from_group(mw[n], h5safe.attr_list(mw[n], "weight_names", str(path)), str(path), n)
+                       for n in names}
+            assert fast == _stored(general)
+            assert fast["d0"][0][3] == [[0.5, 0.0], [0.0, 0.5]]
+
+
+@pytest.mark.parametrize("where", ["subgroup", "dataset"])
+def test_external_link_on_a_weight_path_is_refused(where, tmp_path, capsys):
+    """An external link in the middle of a weight's path (or at its end) is never followed."""
+    path = mb.chain_h5(tmp_path / "chain.h5", 4)
+    with h5py.File(path, "a") as f:
+        g = f["model_weights/d2"]
+        if where == "subgroup":
+            del g["d2"]
+            g["d2"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/x")
+        else:
+            del g["d2/bias:0"]
+            g["d2/bias:0"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/x")
+    assert main(["inspect", str(path)]) == 2
+    assert "external link" in capsys.readouterr().err
+
+
+def test_missing_group_and_dataset_keep_their_messages(tmp_path):
+    """A listed weight without its dataset, a listed layer without its group: the general path's messages."""
+    path = mb.chain_h5(tmp_path / "chain.h5", 4)
+    with h5py.File(path, "a") as f:
+        del f["model_weights/d2/d2/bias:0"]
+    with pytest.raises(BadInput, match="layer 'd2' lists weight 'd2/bias:0' but the file has no such dataset"):
+        open_model(str(path))
+    with h5py.File(path, "a") as f:
+        del f["model_weights/d2"]
+    with pytest.raises(BadInput, match="layer_names lists 'd2' but the file has no such group"):
+        open_model(str(path))
