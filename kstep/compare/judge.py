@@ -109,7 +109,9 @@ cannot be fed or run)."""
 class RowJudge:
     """One aligned pair judged over a sample set: `start` with the first chunk's calls (sides, layout, config,
     weights), `add` each chunk's outputs (per-sample statistics, and the isolated re-run for the samples whose
-    propagated comparison fails, only those), then `row`. See the module docstring for the order of the verdicts."""
+    propagated comparison fails, only those, and only until it has failed once: the row then diverges on its own
+    whatever later samples show, so its isolated statistics cover the samples re-run up to then), then `row`. See
+    the module docstring for the order of the verdicts."""
 
     def __init__(self, index: int, old_item: Item | None, new_item: Item | None, tolerance: Tolerance):
         self.index, self.old_item, self.new_item, self.tolerance = index, old_item, new_item, tolerance
@@ -119,6 +121,7 @@ class RowJudge:
         self.props: list[StatsAccumulator] = []
         self.iso: list[StatsAccumulator] | None = None
         self.iso_missing = False
+        self.iso_failed = False  # the isolated re-run already failed: the row diverges on its own, no more re-runs
         self.shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # a per-sample shape mismatch
         self.count_mismatch = False
         self.beyond = 0
@@ -179,7 +182,7 @@ class RowJudge:
         if self.count_mismatch:
             fails[:] = True
         self.beyond += int(fails.sum())
-        if self.level and fails.any() and isolate is not None:
+        if self.level and fails.any() and isolate is not None and not self.iso_failed:
             got = isolate(fails)
             if got is None:
                 self.iso_missing = True
@@ -193,7 +196,8 @@ class RowJudge:
                         continue
                     if len(self.iso) <= k:
                         self.iso.append(StatsAccumulator(tuple(a.shape[1:])))
-                    self.iso[k].add(sample_errors(a, b, tol.rtol), samples if every else samples[fails], tol)
+                    ok = self.iso[k].add(sample_errors(a, b, tol.rtol), samples if every else samples[fails], tol)
+                    self.iso_failed = self.iso_failed or not ok.all()
         return fails
 
     def row(self) -> Row:

@@ -49,8 +49,10 @@ def same_result(a: Analysis, b: Analysis) -> None:
             assert (sa is None) == (sb is None), ra.name
             if sa is None or sb is None:
                 continue
-            assert sa.samples == sb.samples and sa.samples_beyond == sb.samples_beyond, ra.name
             assert sa.passed == sb.passed, ra.name
+            if sa is ra.isolated and not sa.passed:
+                continue  # re-run only until it fails once: how many samples that covers depends on the chunks
+            assert sa.samples == sb.samples and sa.samples_beyond == sb.samples_beyond, ra.name
             if not sa.passed:  # float32 noise (a GEMM of another batch size sums in another order) aside
                 assert close(sa.max_abs, sb.max_abs) and close(sa.mean_abs, sb.mean_abs), ra.name
                 assert sa.worst_index == sb.worst_index, ra.name
