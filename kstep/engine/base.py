@@ -112,3 +112,15 @@ def finish(call: Call, z: np.ndarray, activation_key: str = "activation") -> Out
     if name == "linear":
         return Out([z])
     return Out([apply(name, z, call.sem, {**call.params, "name": call.layer.name})], pre_activation=z)
+
+
+def mean_or_nan(x: np.ndarray, axis: int | tuple[int, ...], keepdims: bool = True) -> np.ndarray:
+    """np.mean in x's dtype, except over 0 elements: NaN (what TensorFlow's reduce_mean and Theano give, 0/0) without
+    numpy's "Mean of empty slice" warning on stderr."""
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if all(x.shape[a] for a in axes):
+        return np.mean(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+    reduced = {a % x.ndim for a in axes}
+    shape = tuple(1 if i in reduced else d for i, d in enumerate(x.shape))
+    out = np.full(shape, np.nan, dtype=x.dtype)
+    return out if keepdims else out.reshape(tuple(d for i, d in enumerate(x.shape) if i not in reduced))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kstep.engine.base import Call, Kernel, Out
+from kstep.engine.base import Call, Kernel, Out, mean_or_nan
 from kstep.semantics import L2Norm
 
 
@@ -49,8 +49,8 @@ def batch_normalization(call: Call) -> Out:
     eps = np.asarray(call.params.get("epsilon", 1e-3), dtype=x.dtype)
     mode = int(call.params.get("mode", 0) or 0)
     if mode == 1:
-        m = np.mean(x, axis=-1, keepdims=True)
-        std = np.sqrt(np.var(x, axis=-1, keepdims=True) + eps)
+        m = mean_or_nan(x, -1)
+        std = np.sqrt(mean_or_nan(np.square(x - m), -1) + eps)
         y = (x - m) / (std + eps)
         if gamma is not None:
             y = y * gamma
@@ -59,8 +59,8 @@ def batch_normalization(call: Call) -> Out:
     gamma, beta = (None if w is None else _broadcast(w, axes, x.shape) for w in (gamma, beta))
     if mode == 2:
         reduce = tuple(d for d in range(x.ndim) if d not in axes)
-        mean = np.mean(x, axis=reduce, keepdims=True)
-        var = np.mean(np.square(x - mean), axis=reduce, keepdims=True)
+        mean = mean_or_nan(x, reduce)
+        var = mean_or_nan(np.square(x - mean), reduce)
     elif mode == 0:
         mean, var = _broadcast(mean, axes, x.shape), _broadcast(var, axes, x.shape)
     else:
@@ -88,8 +88,8 @@ def layer_normalization(call: Call) -> Out:
     gamma, beta = (None if w is None else _broadcast(w, axes, x.shape) for w in (gamma, beta))
     eps = np.asarray(call.params.get("epsilon", 1e-3), dtype=x.dtype)
     red = tuple(sorted(axes))
-    mean = np.mean(x, axis=red, keepdims=True)
-    var = np.mean(np.square(x - mean), axis=red, keepdims=True)
+    mean = mean_or_nan(x, red)
+    var = mean_or_nan(np.square(x - mean), red)
     inv = np.asarray(1, x.dtype) / np.sqrt(var + eps)
     if call.params.get("rms_scaling"):
         return Out([x * inv * gamma if gamma is not None else x * inv])
@@ -125,8 +125,8 @@ def group_normalization(call: Call) -> Out:
     shape = x.shape[:axis] + (groups, channels // groups) + x.shape[axis + 1:]
     xg = x.reshape(shape)
     red = tuple(d for d in range(1, len(shape)) if d != axis)
-    mean = np.mean(xg, axis=red, keepdims=True)
-    var = np.mean(np.square(xg - mean), axis=red, keepdims=True)
+    mean = mean_or_nan(xg, red)
+    var = mean_or_nan(np.square(xg - mean), red)
     eps = np.asarray(call.params.get("epsilon", 1e-3), dtype=x.dtype)
     inv = np.asarray(1, x.dtype) / np.sqrt(var + eps)
     ws = list(call.weights)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kstep.engine import _windows as W
-from kstep.engine.base import Call, Kernel, Out
+from kstep.engine.base import Call, Kernel, Out, mean_or_nan
 
 
 def _pads(call: Call, x: np.ndarray, nd: int) -> list[W.AxisPad]:
@@ -95,7 +95,7 @@ def global_avg(call: Call) -> Out:
         m = m[:, None, :] if axes == (2,) else m[:, :, None]
         total = np.sum(x * m, axis=axes, keepdims=keep)
         return Out([total / np.sum(m, axis=axes, keepdims=keep)], masks=[None])
-    return Out([np.mean(x, axis=axes, keepdims=keep, dtype=x.dtype)], masks=[None] if mask is not None else None)
+    return Out([mean_or_nan(x, axes, keep)], masks=[None] if mask is not None else None)
 
 
 KERNELS: dict[str, Kernel] = {

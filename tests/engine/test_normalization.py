@@ -133,3 +133,14 @@ def test_group_normalization_channels_first_matches_channels_last():
     # instance norm when groups == channels
     inst = run("GroupNormalization", dict(groups=-1, axis=-1, epsilon=1e-3, center=False, scale=False), x)
     np.testing.assert_allclose(inst.mean(axis=(1, 2)), 0.0, atol=1e-5)
+
+
+def test_layer_normalization_of_zero_features_warns_nothing():
+    """LayerNormalization over 0 features: an empty output and no numpy 'Mean of empty slice' warning."""
+    import warnings
+
+    x = np.zeros((2, 0), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = run("LayerNormalization", {"axis": -1, "epsilon": 1e-3, "center": False, "scale": False}, x)
+    assert out.shape == (2, 0)

@@ -124,3 +124,15 @@ def test_global_average_1d_with_mask_averages_unmasked_steps(fmt):
     out = run("GlobalAveragePooling1D", dict(data_format=fmt, keepdims=False), xin, mask=mask)
     np.testing.assert_allclose(out.outputs[0], [x[0, :2].mean(0), x[1].mean(0)])
     assert out.masks == [None]
+
+
+def test_global_average_over_zero_positions_is_nan_without_a_warning():
+    """GlobalAveragePooling2D over a 0x0 map: NaN per channel (TensorFlow's reduce_mean of nothing), no numpy
+    'Mean of empty slice' warning on stderr."""
+    import warnings
+
+    x = np.zeros((2, 0, 0, 3), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = run("GlobalAveragePooling2D", {"data_format": "channels_last"}, x).outputs[0]
+    assert out.shape == (2, 3) and np.isnan(out).all() and out.dtype == np.float32
