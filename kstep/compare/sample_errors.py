@@ -16,8 +16,8 @@ import numpy as np
 from kstep.analysis import Stats, Tolerance
 from kstep.compare.metrics import REL_FLOOR, compare_arrays
 
-BLOCK = 1 << 18
-"""Elements per block (a few float32 buffers of 1 MiB)."""
+BLOCK = 1 << 15
+"""Elements per block (a few float32 buffers of 128 KiB, in the CPU cache; measured fastest on this machine)."""
 
 
 @dataclass
@@ -105,18 +105,23 @@ def _accumulate(o: np.ndarray, b: np.ndarray, rtol: float, dt: np.dtype, out: Sa
                 c0: int) -> None:
     """Fold one block (rows r0.., columns c0..) into the per-sample vectors."""
     k = slice(r0, r0 + o.shape[0])
+    rows = np.arange(o.shape[0])
     d = np.subtract(b, o, dtype=dt)
     np.abs(d, out=d)
     idx = np.argmax(d, axis=1)
-    top = d[np.arange(o.shape[0]), idx].astype(np.float64)
+    top = d[rows, idx].astype(np.float64)
     better = top > out.max_abs[k]
     out.max_abs[k] = np.where(better, top, out.max_abs[k])
     out.worst[k] = np.where(better, c0 + idx, out.worst[k])
-    out.sum_abs[k] += d.sum(axis=1, dtype=np.float64)
+    out.sum_abs[k] += d.sum(axis=1).astype(np.float64)  # float32 pairwise sums of a block: ~1e-7 relative
     ab = np.abs(o, dtype=dt)
     t = ab * dt.type(rtol)
     np.subtract(d, t, out=t)
     out.excess[k] = np.maximum(out.excess[k], t.max(axis=1))
+    if (ab[rows, idx] <= REL_FLOOR).all():
+        # |Δ|/max(|old|, 1) <= |Δ| everywhere, with equality at the largest |Δ| when |old| <= 1 there
+        out.max_rel[k] = np.maximum(out.max_rel[k], top)
+        return
     np.maximum(ab, REL_FLOOR, out=ab)
     np.divide(d, ab, out=ab)
     out.max_rel[k] = np.maximum(out.max_rel[k], ab.max(axis=1))
