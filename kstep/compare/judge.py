@@ -29,6 +29,7 @@ from kstep.analysis import (
     Side,
     Stats,
     Tolerance,
+    VerdictKind,
 )
 from kstep.compare.align import Item
 from kstep.compare.config_diff import config_diff
@@ -42,6 +43,8 @@ from kstep.semantics import Semantics
 
 NOT_COMPUTED = "not computed: it depends on an unsupported layer"
 NO_ELEMENTS = "0 elements: nothing to compare"
+SAME_COMPUTATION = ("not re-run isolated: NEW's layer is OLD's computation (same kind, config, semantics and identical "
+                    "weights), so fed OLD's inputs it gives OLD's output")
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,11 @@ class RowJudge:
     whatever later samples show, so its isolated statistics cover the samples re-run up to then), then `row`. See
     the module docstring for the order of the verdicts."""
 
-    def __init__(self, index: int, old_item: Item | None, new_item: Item | None, tolerance: Tolerance):
+    def __init__(self, index: int, old_item: Item | None, new_item: Item | None, tolerance: Tolerance,
+                 skip_same: bool = True):
+        """skip_same: no isolated re-run for a layer that is OLD's computation exactly (`same_computation`)."""
         self.index, self.old_item, self.new_item, self.tolerance = index, old_item, new_item, tolerance
+        self.skip_same = skip_same
         self.base = Row(index, static_side(old_item), static_side(new_item), PENDING)
         self.comparable = False
         self.level = False
@@ -122,6 +128,7 @@ class RowJudge:
         self.iso: list[StatsAccumulator] | None = None
         self.iso_missing = False
         self.iso_failed = False  # the isolated re-run already failed: the row diverges on its own, no more re-runs
+        self.same_computation = False  # NEW's layer is OLD's computation exactly: its isolated re-run is OLD's output
         self.shapes: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # a per-sample shape mismatch
         self.count_mismatch = False
         self.beyond = 0
@@ -159,6 +166,7 @@ class RowJudge:
                                           weight_tolerance(self.tolerance))
         self.count_mismatch = len(o.outputs) != len(n.outputs)
         self.empty = _empty(o) and _empty(n)
+        self.same_computation = self.skip_same and self.level and same_computation(o, n, row)
 
     def add(self, o: Computed, n: Computed, samples: np.ndarray, isolate: Isolate | None) -> np.ndarray | None:
         """Fold in one chunk (samples: their absolute indices); -> per sample, whether its propagated comparison
@@ -182,7 +190,7 @@ class RowJudge:
         if self.count_mismatch:
             fails[:] = True
         self.beyond += int(fails.sum())
-        if self.level and fails.any() and isolate is not None and not self.iso_failed:
+        if self.level and fails.any() and isolate is not None and not self.iso_failed and not self.same_computation:
             got = isolate(fails)
             if got is None:
                 self.iso_missing = True
@@ -220,12 +228,13 @@ class RowJudge:
             row.status = MISMATCH
             row.note = "weights differ"
         elif not propagated.passed:
-            row.status = INHERITED if row.isolated is not None else DIVERGE
+            row.status = INHERITED if row.isolated is not None or self.same_computation else DIVERGE
         elif is_noise_only(tol, propagated.excess):
             row.status = NOISE  # passes only because the measured float32 noise widened atol
         else:
             row.status = AGREE
         extra = [text for text, applies in ((NO_ELEMENTS, self.empty),
+                                            (SAME_COMPUTATION, self.same_computation and row.status is INHERITED),
                                             (NOISE_UNMEASURABLE, noise_unmeasurable(tol))) if applies]
         row.note = "; ".join(([row.note] if row.note else []) + extra)
         return row
@@ -255,10 +264,24 @@ def _worst(stats: Iterable[Stats]) -> Stats | None:
     return found
 
 
+def same_computation(o: Computed, n: Computed, row: Row) -> bool:
+    """NEW's layer computes exactly what OLD's does: the same kind and params (names aside), the same semantics, no
+    layout mapping on either side, and every weight identical (so fed OLD's inputs it returns OLD's output, and the
+    isolated re-run can be skipped)."""
+    def params(c: Computed) -> dict:
+        return {k: v for k, v in c.spec.params.items() if k not in ("name", "trainable")}
+
+    return (o.spec.kind == n.spec.kind and o.semantics == n.semantics and row.layout == "same"
+            and o.in_tag == n.in_tag and params(o) == params(n) and not row.config_diff
+            and len(o.weights) == len(n.weights)
+            and all(w.verdict.kind is VerdictKind.IDENTICAL for w in row.weights)
+            and len(row.weights) == len(o.spec.weights))
+
+
 def judge_row(inp: RowInput) -> Row:
     """One aligned pair judged on one chunk holding every sample (inp.isolated: NEW's layer fed OLD's inputs for
     every sample; only the samples whose propagated comparison fails are looked at)."""
-    judge = RowJudge(inp.index, inp.old_item, inp.new_item, inp.tolerance)
+    judge = RowJudge(inp.index, inp.old_item, inp.new_item, inp.tolerance, skip_same=False)
     judge.start(inp.old, inp.new)
     if judge.comparable:
         assert inp.old is not None and inp.new is not None

@@ -159,3 +159,29 @@ def test_nested_model_has_no_weights_or_isolated():
     assert not layer_level(old, new)
     row = judge(old, new, isolated=[X])
     assert row.isolated is None and row.weights == [] and row.status is Status.DIVERGE
+
+
+def test_same_computation_is_not_rerun_isolated():
+    """A layer that is OLD's computation exactly (same kind, params, semantics, identical weights): when its
+    propagated outputs differ it is INHERITED without an isolated re-run (the re-run would be asked for, never
+    called), with the note; a weight that differs makes it re-run."""
+    from kstep.compare.judge import SAME_COMPUTATION, RowJudge
+
+    k = RNG.normal(size=(4, 4)).astype(np.float32)
+    calls = []
+
+    def isolate(mask):
+        calls.append(mask)
+        return [X[mask] + 0.5]
+
+    tol = row_tolerance(CompareOptions(), ["d"], 0.0)
+    same = RowJudge(0, ITEM, ITEM, tol)
+    same.start(side(X, weights=[k]), side(X, weights=[k.copy()]))
+    same.add(side(X, weights=[k]), side(X + 0.5, weights=[k.copy()]), np.arange(2), isolate)
+    row = same.row()
+    assert row.status is Status.INHERITED and row.isolated is None and SAME_COMPUTATION in row.note
+    assert calls == []
+    other = RowJudge(0, ITEM, ITEM, tol)
+    other.start(side(X, weights=[k]), side(X, weights=[k + 1]))
+    other.add(side(X, weights=[k]), side(X + 0.5, weights=[k + 1]), np.arange(2), isolate)
+    assert len(calls) == 1 and other.row().status is Status.DIVERGE
