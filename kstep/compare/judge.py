@@ -216,6 +216,10 @@ class RowJudge:
         tol = self.tolerance
         propagated = self._propagated()
         row.propagated = propagated
+        n = propagated.samples
+        if n:  # the sides' shapes were taken from the first chunk: the batch axis is every sample compared
+            row.old, row.new = (s if s is None or not s.shape else replace(s, shape=(n,) + tuple(s.shape[1:]))
+                                for s in (row.old, row.new))
         row.isolated = None
         if self.level and self.iso is not None and not self.iso_missing:
             row.isolated = _worst(s.stats(tol) for s in self.iso)

@@ -222,3 +222,11 @@ def test_a_tiny_memory_budget_runs_one_sample_at_a_time(tmp_path):
     assert a.samples.chunk == 1 and a.samples.chunks == 1 + 2
     assert any("one sample at a time" in note for note in a.samples.notes)
     assert len(a.verdicts) == 6
+
+
+def test_row_shapes_count_every_sample(tmp_path):
+    """The rows' shapes have every compared sample on the batch axis, not the first chunk's."""
+    ref = tmp_path / "ref.npy"
+    np.save(ref, samples_like(DEMO / "ref.npy", 7))
+    a = run(DEMO / "old.h5", DEMO / "new.h5", ref, chunk=2)
+    assert all(r.old.shape[0] == 7 and r.new.shape[0] == 7 for r in a.rows if r.propagated is not None)
