@@ -148,8 +148,9 @@ class Comparison:
                         kept_bytes(self.old_trace) + kept_bytes(self.new_trace), streamed)
         if self.chunk_size is not None:
             the_plan = replace(the_plan, chunk=self.chunk_size)
-        if not the_plan.keep_first:
+        if not the_plan.keep_first:  # dropped, with the one-sample views of them the diagnosis holds
             self.old_trace = self.new_trace = None
+            self.focus.clear()
         chunks = 1
         for start in range(first, count, the_plan.chunk):
             stop = min(count, start + the_plan.chunk)
