@@ -265,12 +265,7 @@ class Session:
                 with np.errstate(all="ignore"):
                     comparison = self._open()
             except KstepError as exc:
-                self.fatal = exc
-                if self.app is not None:
-                    try:
-                        self.app.call_from_thread(self.app.exit, return_code=int(exc.exit_code))
-                    except RuntimeError:  # the app is already closing
-                        pass
+                self._end(exc)
                 return
             if comparison is None:
                 return
@@ -288,11 +283,23 @@ class Session:
                         progress = next(steps)
                     except StopIteration:
                         break
+                    except KstepError as exc:  # e.g. out of memory: the CLI's line and exit code, not a verdict
+                        self._end(exc)
+                        return
                 yield comparison.analysis(), progress
         finally:
             if isinstance(steps, Generator):  # stop the comparison's run where it is (restart, quit)
                 steps.close()
         yield comparison.analysis()
+
+    def _end(self, exc: KstepError) -> None:
+        """The comparison failed: the app exits with the error's code, and launch prints its line."""
+        self.fatal = exc
+        if self.app is not None:
+            try:
+                self.app.call_from_thread(self.app.exit, return_code=int(exc.exit_code))
+            except RuntimeError:  # the app is already closing
+                pass
 
     def retolerance(self, analysis: Analysis, atol: float | None, rtol: float) -> Analysis:
         """`analysis` re-judged under (atol, rtol) by the comparison; unchanged before the comparison exists."""

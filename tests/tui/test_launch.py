@@ -115,3 +115,24 @@ async def test_no_color_leaves_only_greys(monkeypatch):
         hues = _hues(svg)
         assert (not hues) if no_color else hues, hues
         assert "✗" in svg and "FIRST DIVERGENCE" in svg.replace("&#160;", " ")
+
+
+@pilot_test
+async def test_running_out_of_memory_in_the_worker_ends_the_app_with_exit_2(monkeypatch):
+    """A failure while the comparison runs (here the engine runs out of memory) is not a verdict: the app exits 2
+    and launch prints the comparison's one line, as `kstep report` does."""
+    from kstep.engine.executor import Executor
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(Executor, "run_layer", no_memory)
+    app, session = launch.build(build_app_parser().parse_args(DEMO_ARGV), DEMO_ARGV)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(500):
+            if app.return_code is not None:
+                break
+            await pilot.pause(0.01)
+    session.close()
+    assert app.return_code == 2
+    assert session.fatal is not None and "out of memory" in session.fatal.line()
