@@ -98,6 +98,7 @@ class Comparison:
         self.pairs: list[tuple[Item | None, Item | None]] = []
         self.row_sample: dict[int, int] = {}  # row -> the first (absolute) sample whose comparison fails there
         self.focus = FocusRuns(self.old, self.new, self.inputs)
+        self.out_keys = output_keys(self.old.model)  # where the per-sample verdicts are read
         self.diagnoses: dict[tuple[int, int, str], list[Hypothesis]] = {}
         self.sample_set = SampleSet(self.inputs.count, self.inputs.first, max_memory=self.options.max_memory)
         self.per_sample = 0  # bytes of one sample's layer outputs alive at once (both models), once measured
@@ -250,7 +251,7 @@ class Comparison:
         if fails.any():
             self.row_sample.setdefault(judge.index, int(samples[fails][0]))
             self.collector.fails(judge.index, samples, fails)
-        if ro.key in self._out_keys and co.outputs and cn.outputs:
+        if ro.key in self.out_keys and co.outputs and cn.outputs:
             a = co.outputs[0]
             b = to_old(cn.outputs[0], co.out_tags[0], cn.out_tags[0])
             if a.shape == b.shape:
@@ -271,10 +272,6 @@ class Comparison:
                 first.sample = self._sample_of(first.row)
                 first.samples_diverging = row.propagated.samples_beyond if row.propagated is not None else 0
         self.verdicts = self.collector.result()
-
-    @property
-    def _out_keys(self) -> set[str]:
-        return output_keys(self.old.model)
 
     def _tolerance(self, o: Item | None, n: Item | None) -> Tolerance:
         names = [x for item in (o, n) if item is not None for x in (item.key, item.name)]

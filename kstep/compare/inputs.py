@@ -1,4 +1,5 @@
-"""Provides `read_inputs`: the reference input(s) as OLD and NEW are fed them, with their layout tags and notes.
+"""Provides `InputSet`: the reference samples as OLD and NEW are fed them, a range at a time, with their layout tags
+and notes.
 
 OLD reads the reference file. NEW reads its own file (`--ref-new`), or else OLD's arrays mapped into NEW's layout:
 each input's tag comes from the first image layer that reads it (kstep.compare.layout.input_tag), so a
@@ -103,17 +104,6 @@ class InputSet:
         self.old_set.close()
         if self.new_set is not None:
             self.new_set.close()
-
-
-def read_inputs(old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,
-                pre_old: Sequence[Transform] = (), pre_new: Sequence[Transform] = ()) -> Inputs:
-    """Every sample of the reference(s) for both models; BadInput when they do not fit (or the input counts
-    differ)."""
-    inputs = InputSet(old, new, ref_path, ref_new_path, pre_old, pre_new)
-    try:
-        return inputs.chunk(0, inputs.count)
-    finally:
-        inputs.close()
 
 
 def new_input_from_old(x: np.ndarray, tag_old: Tag, tag_new: Tag, name: str, notes: list[str]) -> np.ndarray:

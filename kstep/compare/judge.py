@@ -12,7 +12,7 @@ was compared) and when the float32 noise could not be measured (the default atol
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from kstep.compare.align import Item
 from kstep.compare.config_diff import config_diff
 from kstep.compare.effective import compare_weights
 from kstep.compare.layout import PLAIN, Tag, describe, to_old
+from kstep.compare.metrics import worst_of
 from kstep.compare.pending import static_side
 from kstep.compare.sample_errors import SampleErrors, StatsAccumulator, sample_errors
 from kstep.compare.tolerance import NOISE_UNMEASURABLE, is_noise_only, noise_unmeasurable, weight_tolerance
@@ -222,7 +223,7 @@ class RowJudge:
                                 for s in (row.old, row.new))
         row.isolated = None
         if self.level and self.iso is not None and not self.iso_missing:
-            row.isolated = _worst(s.stats(tol) for s in self.iso)
+            row.isolated = worst_of(s.stats(tol) for s in self.iso)
         if self.shapes is not None:
             row.status = MISMATCH
             row.note = f"shape {propagated.shape_old} vs {propagated.shape_new} (after layout mapping)"
@@ -251,21 +252,12 @@ class RowJudge:
             n = samples or self.beyond
             return Stats(float("inf"), float("inf"), float("inf"), None, None, None, 0, False, tol,
                          (n,) + self.shapes[0], (n,) + self.shapes[1], samples=n, samples_beyond=n)
-        found = _worst(acc.stats(tol) for acc in self.props)
+        found = worst_of(acc.stats(tol) for acc in self.props)
         assert found is not None, "a compared pair has outputs"
         found.samples_beyond = self.beyond
         if self.count_mismatch:
             found.passed = False
         return found
-
-
-def _worst(stats: Iterable[Stats]) -> Stats | None:
-    """A failing comparison before a passing one, then the larger error (as metrics.worst)."""
-    found: Stats | None = None
-    for s in stats:
-        if found is None or (found.passed and not s.passed) or (s.passed == found.passed and s.max_abs > found.max_abs):
-            found = s
-    return found
 
 
 def same_computation(o: Computed, n: Computed, row: Row) -> bool:

@@ -10,7 +10,7 @@ even an infinite one. max_rel uses a floor of 1 on |b| (so tiny reference values
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -108,11 +108,15 @@ def _compare(b: np.ndarray, a: np.ndarray, tol: Tolerance, shape_old: tuple, sha
 
 
 def worst(olds: Sequence[np.ndarray], news: Sequence[np.ndarray], tol: Tolerance) -> Stats | None:
-    """The worst of several output comparisons (pairs in order): a failing one before a passing one, then the larger
-    error; None when there is no pair."""
+    """The worst of several output comparisons (pairs in order), by `worst_of`; None when there is no pair."""
+    return worst_of(compare_arrays(a, b, tol) for a, b in zip(olds, news))
+
+
+def worst_of(stats: Iterable[Stats]) -> Stats | None:
+    """The worst of several comparisons, in order: a failing one before a passing one, then the larger error; None
+    when there is none."""
     found: Stats | None = None
-    for a, b in zip(olds, news):
-        s = compare_arrays(a, b, tol)
+    for s in stats:
         if found is None or (found.passed and not s.passed) or (s.passed == found.passed and s.max_abs > found.max_abs):
             found = s
     return found

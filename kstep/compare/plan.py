@@ -44,14 +44,13 @@ def kept_bytes(trace: Trace) -> int:
 
 def streamed_bytes(trace: Trace) -> int:
     """The largest total of outputs alive at once in the trace's run when each output is dropped after its last
-    consumer (model outputs and unread outputs live to the end): the run's working set."""
+    consumer (unread outputs live to the end): the run's working set."""
     results = trace.results
-    step_of = {r.key: i for i, r in enumerate(results)}
-    last = {r.key: len(results) for r in results}
+    last = {r.key: len(results) for r in results}  # unread outputs live to the end
     for i, r in enumerate(results):
         for key, _ in r.input_sources:
-            if key in step_of:
-                last[key] = max(i, last[key] if last[key] != len(results) else i)
+            if key in last:
+                last[key] = i  # steps only grow: the last reader wins
     alive, peak = 0, 0
     ends: dict[int, int] = {}
     for i, r in enumerate(results):

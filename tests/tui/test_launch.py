@@ -44,6 +44,16 @@ async def test_pending_table_first_then_the_analysis():
     assert session.fatal is None and app.return_code in (None, 0)
 
 
+async def _run_until_exit(app, session, seconds: float = 5.0) -> None:
+    """Run the app at 80x24 until it sets a return code (or `seconds` pass), then close the session."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(int(seconds / 0.01)):
+            if app.return_code is not None:
+                break
+            await pilot.pause(0.01)
+    session.close()
+
+
 @pilot_test
 async def test_a_file_only_the_full_open_refuses_ends_the_app_with_exit_2(tmp_path, monkeypatch):
     """A big model's weights are first opened by the worker (here: every model counts as big): a weight whose
@@ -61,12 +71,7 @@ async def test_a_file_only_the_full_open_refuses_ends_the_app_with_exit_2(tmp_pa
     except KstepError as exc:
         expected = exc.line()
     app, session = launch.build(args, argv)
-    async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(300):
-            if app.return_code is not None:
-                break
-            await pilot.pause(0.01)
-    session.close()
+    await _run_until_exit(app, session, seconds=3.0)
     assert app.return_code == 2
     assert session.fatal.line() == expected and c.needle in expected
 
@@ -128,11 +133,6 @@ async def test_running_out_of_memory_in_the_worker_ends_the_app_with_exit_2(monk
 
     monkeypatch.setattr(Executor, "run_layer", no_memory)
     app, session = launch.build(build_app_parser().parse_args(DEMO_ARGV), DEMO_ARGV)
-    async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(500):
-            if app.return_code is not None:
-                break
-            await pilot.pause(0.01)
-    session.close()
+    await _run_until_exit(app, session)
     assert app.return_code == 2
     assert session.fatal is not None and "out of memory" in session.fatal.line()
