@@ -73,17 +73,20 @@ def _compare_finite(old: np.ndarray, new: np.ndarray, tol: Tolerance) -> Stats:
                  max_excess <= tol.atol, tol, *shapes, max_excess)
 
 
+def nonfinite_pattern(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Element masks (same, bad): `same` where both sides hold NaN or the same inf (they match), `bad` where any other
+    NaN or inf stands (NaN vs a number, inf vs a number, +inf vs -inf: a mismatch whatever the tolerance)."""
+    same = (np.isnan(old) & np.isnan(new)) | (np.isinf(old) & np.isinf(new) & (np.sign(old) == np.sign(new)))
+    return same, ~same & ~(np.isfinite(old) & np.isfinite(new))
+
+
 def _compare(b: np.ndarray, a: np.ndarray, tol: Tolerance, shape_old: tuple, shape_new: tuple) -> Stats:
     """The general case: NaN and inf handled element by element."""
-    nan_a, nan_b = np.isnan(a), np.isnan(b)
-    both_nan = nan_a & nan_b
     diff = np.abs(a - b)
-    # inf on both sides with the same sign is equal; anything else non-finite is a mismatch
-    same_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
-    diff = np.where(both_nan | same_inf, 0.0, diff)
-    bad_nonfinite = ~(both_nan | same_inf) & ~(np.isfinite(a) & np.isfinite(b))
+    same, bad_nonfinite = nonfinite_pattern(b, a)
+    diff = np.where(same, 0.0, diff)
     diff = np.where(bad_nonfinite, np.inf, diff)
-    nan_mismatch = int(np.count_nonzero(nan_a ^ nan_b))
+    nan_mismatch = int(np.count_nonzero(np.isnan(a) ^ np.isnan(b)))
     excess = diff - tol.rtol * np.abs(np.where(np.isfinite(b), b, 0.0))
     max_excess = float(excess.max())
     ok = not bad_nonfinite.any() and max_excess <= tol.atol  # a differing inf/NaN pattern never passes

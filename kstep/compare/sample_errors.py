@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kstep.analysis import Stats, Tolerance
-from kstep.compare.metrics import REL_FLOOR, compare_arrays
+from kstep.compare.metrics import REL_FLOOR, compare_arrays, nonfinite_pattern
 
 BLOCK = 1 << 15
 """Elements per block (a few float32 buffers of 128 KiB, in the CPU cache; measured fastest on this machine)."""
@@ -133,8 +133,7 @@ def _general(o: np.ndarray, b: np.ndarray, rtol: float, out: SampleErrors, s: in
     ob, nb = o.astype(np.float64), b.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         d = np.abs(nb - ob)
-        same = (np.isnan(ob) & np.isnan(nb)) | (np.isinf(ob) & np.isinf(nb) & (np.sign(ob) == np.sign(nb)))
-    bad = ~same & ~(np.isfinite(ob) & np.isfinite(nb))
+        same, bad = nonfinite_pattern(ob, nb)
     fin = ~bad & ~same
     out.max_abs[s], out.max_rel[s], out.excess[s] = st.max_abs, st.max_rel, st.excess
     out.sum_abs[s] = float(np.where(fin, d, 0.0).sum()) if fin.any() else 0.0
