@@ -86,7 +86,9 @@ def input_hypotheses(p: InputProbe, row: Row, differing: Sequence[InputDiff]) ->
             continue
         stats = p.rerun(found.transform)
         hyps.append(Hypothesis(found.code, found.title, stats is not None and stats.passed, row.propagated.max_abs,
-                               None if stats is None else stats.max_abs, f"pass --pre-new {found.transform}"))
+                               None if stats is None else stats.max_abs, f"pass --pre-new {found.transform}",
+                               unfixable="the inputs differ, not NEW's file: compare (and predict) with "
+                                         f"--pre-new {found.transform}"))
     return hyps
 
 
