@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--dry-run", action="store_true", help="print the fixes, write nothing")
     f.add_argument("--keep-on-diverge", action="store_true",
                    help="when a divergence remains, still write FIXED with every fix that applied")
+    f.add_argument("--accept-old-weights", action="append", default=[], metavar="LAYER",
+                   help="where LAYER's weights differ from OLD's (weights_changed), copy OLD's into it in NEW's "
+                        "form (repeatable; never done otherwise: other weights may be an intended retraining)")
     f.add_argument("--report", metavar="FILE", help="write the report here (md/json/html by suffix or --format); "
                                                     "default: Markdown on stdout")
     f.add_argument("--format", choices=tuple(FORMATS), help="the report's format (default: from --report's suffix)")
@@ -225,7 +228,8 @@ def cmd_fix(args: argparse.Namespace, argv: list[str]) -> int:
     if args.report:
         refuse_inputs(args.report, inputs + [args.output, args.arch_out])
     req = FixRequest(args.old, args.new, args.ref, args.ref_new, CompareOptions.from_args(args),
-                     ["kstep", *argv], args.output, args.arch_out, args.dry_run, args.keep_on_diverge)
+                     ["kstep", *argv], args.output, args.arch_out, args.dry_run, args.keep_on_diverge,
+                     frozenset(args.accept_old_weights))
     result = run_fix(req, progress=lambda line: print(printable(line), file=sys.stderr))
     fmt = format_for(args.report, args.format)
     if args.report:

@@ -1,11 +1,12 @@
 """Provides the typed description of a repair: `Edit`, one change to NEW's file, and `AppliedFix`, an edit that
 `kstep fix` applied with the gap it closed.
 
-An edit is data only (no arrays): a weight edit names NEW's layer, the canonical weight indices it transforms and the
-`FixOp` (with its small arguments); a config edit names the canonical config key and the value. Every weight op is a
-function of NEW's own stored array alone (never of OLD's weights or of facts about OLD), so an edit can be written
-into NEW's file: kstep.compare.fixes computes the arrays, kstep.write writes them. The diagnosis attaches the edits
-that its verified re-run used to its `Hypothesis` (kstep.analysis).
+An edit is data only (no arrays): a weight edit names NEW's layer, the canonical weight indices it transforms and
+the `FixOp` (with its small arguments); a config edit names the canonical config key and the value. Every weight op
+but one is a function of NEW's own stored array alone (never of OLD's weights or of facts about OLD), so an edit can
+be written into NEW's file: kstep.compare.fixes computes the arrays, kstep.write writes them. The exception,
+OLD_WEIGHTS, is applied only for the layers a user names (`kstep fix --accept-old-weights LAYER`), its arrays
+supplied. The diagnosis attaches the edits that its verified re-run used to its `Hypothesis` (kstep.analysis).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class FixOp(StrEnum):
     SQRT = "take the square root of"
     SQUARE = "square"
     SUM_GRU_BIASES = "sum the input and recurrent rows of"  # a (2, 3u) GRU bias -> (3u,) for reset_after=False
+    OLD_WEIGHTS = "replace with OLD's weights (in NEW's form)"  # args: (OLD's layer key,); only when asked for
     SET_CONFIG = "set"  # key, value
 
 

@@ -314,10 +314,18 @@ def _weights_changed(p: LayerProbe, row: Row) -> list[Hypothesis]:
     if p.new_spec.kind == "Dense" and p.in_tags is not None:
         t_old, t_new = p.in_tags
         as_new = [dense_rows_to_old(as_new[0], t_new, t_old)] + as_new[1:]
-    return [_try(p, row, "weights_changed", "the weights differ and no known transform explains it",
-                 f"{_name(row)}'s weights are not OLD's (retrained or re-initialised?): copy OLD's weights into it",
-                 weights=as_new, unfixable="other weights may be an intended retraining; kstep fix copies OLD's "
-                 f"weights only when asked: --accept-old-weights {_name(row)}")]
+    h = _try(p, row, "weights_changed", "the weights differ and no known transform explains it",
+             f"{_name(row)}'s weights are not OLD's (retrained or re-initialised?): copy OLD's weights into it",
+             weights=as_new, unfixable="other weights may be an intended retraining; kstep fix copies OLD's "
+             f"weights only when asked: --accept-old-weights {_name(row)}")
+    assert row.old is not None  # the edits `--accept-old-weights` applies: OLD's effective weights, rows re-read
+    edits = [_edit(p, row, FixOp.OLD_WEIGHTS, tuple(range(len(p.new_weights))), (row.old.key,))]
+    if p.new_spec.kind == "Dense" and p.in_tags is not None:
+        t_old, t_new = p.in_tags
+        if t_old.kind == t_new.kind == "flat" and t_old.order != t_new.order and t_old.spatial == t_new.spatial:
+            edits.append(_edit(p, row, FixOp.FLATTEN_ROWS, (0,), fixes.flatten_rows_args(t_old, t_new)))
+    h.edits = tuple(edits)
+    return [h]
 
 
 def _always(p: LayerProbe, row: Row) -> bool:

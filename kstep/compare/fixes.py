@@ -8,7 +8,7 @@ and writes the same arrays). Every op reads NEW's own array only. Arrays keep th
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -52,12 +52,21 @@ def apply_op(edit: Edit, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=dtype)
 
 
-def edited_weights(edits: Sequence[Edit], weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """`weights` (one layer's canonical arrays) with every weight edit applied in order."""
+Supplied = Mapping[tuple[str, int], np.ndarray]
+"""OLD_WEIGHTS's arrays: (NEW's layer key, canonical weight index) -> the array (OLD's, in NEW's form)."""
+
+
+def edited_weights(edits: Sequence[Edit], weights: Sequence[np.ndarray], supplied: Supplied | None = None
+                   ) -> list[np.ndarray]:
+    """`weights` (one layer's canonical arrays) with every weight edit applied in order; OLD_WEIGHTS takes its
+    arrays from `supplied` (KeyError when missing)."""
     out = list(weights)
     for edit in edits:
         for i in edit.weights:
-            out[i] = apply_op(edit, out[i])
+            if edit.op is FixOp.OLD_WEIGHTS:
+                out[i] = np.ascontiguousarray((supplied or {})[(edit.layer, i)], dtype=out[i].dtype)
+            else:
+                out[i] = apply_op(edit, out[i])
     return out
 
 

@@ -14,13 +14,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable, Sequence
 
+import numpy as np
+
 from kstep.analysis import Analysis, FirstDivergence, Hypothesis, Reason, Row, WeightTransform
 from kstep.compare.divergence import SAME_MISTAKE
+from kstep.compare.fixes import Supplied
 from kstep.compare.once import compare_once
 from kstep.edits import AppliedFix, Edit, FixOp
 from kstep.ir import ModelFile
 from kstep.kinds import info
 from kstep.options import CompareOptions
+from kstep.repair.accept import old_weights
 from kstep.repair.patch import apply_edits
 
 MAX_ROUNDS = 64
@@ -55,12 +59,13 @@ class Outcome:
     blocker: Hypothesis | None = None
     rounds: int = 0
     notes: list[str] = field(default_factory=list)
+    supplied: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # --accept-old-weights arrays
 
 
 def compare(old: str, new: str, ref: str, ref_new: str | None, options: CompareOptions, command: list[str],
-            edits: Sequence[Edit] = ()) -> Analysis:
+            edits: Sequence[Edit] = (), supplied: Supplied | None = None) -> Analysis:
     """One full comparison of OLD with NEW's file as `edits` change it (in memory)."""
-    patch: Callable[[ModelFile], None] | None = (lambda mf: apply_edits(mf, edits)) if edits else None
+    patch: Callable[[ModelFile], None] | None = (lambda mf: apply_edits(mf, edits, supplied)) if edits else None
     return compare_once(old, new, ref, ref_new, options, command, patch)
 
 
@@ -103,9 +108,20 @@ def _names(row: Row) -> tuple[str, ...]:
     return tuple(names or ())
 
 
+def fixable(first: FirstDivergence, h: Hypothesis | None, accept: frozenset[str]) -> bool:
+    """The explaining hypothesis is an edit of NEW's file, or OLD's weights for a layer the user accepts them for."""
+    if h is None or not h.edits:
+        return False
+    if not h.unfixable:
+        return True
+    return h.code == "weights_changed" and bool({first.new_layer, first.old_layer} & accept)
+
+
 def run_rounds(old: str, new: str, ref: str, ref_new: str | None, options: CompareOptions, command: list[str],
-               progress: Callable[[str], None] | None = None) -> Outcome:
-    """Compare, fix, compare again ... (see the module docstring)."""
+               progress: Callable[[str], None] | None = None, accept: frozenset[str] = frozenset()) -> Outcome:
+    """Compare, fix, compare again ... (see the module docstring). accept: layers (NEW's or OLD's names) whose
+    differing weights are replaced by OLD's (--accept-old-weights)."""
+    supplied: dict[tuple[str, int], np.ndarray] = {}
     edits: list[Edit] = []
     applied: list[AppliedFix] = []
     seen: set[tuple[int, str | None, tuple[Edit, ...]]] = set()
@@ -116,23 +132,26 @@ def run_rounds(old: str, new: str, ref: str, ref_new: str | None, options: Compa
         first = analysis.first_divergence
         if first is None:
             stop = Stop.UNSUPPORTED if not analysis.agree else Stop.AGREE
-            return Outcome(edits, applied, analysis, stop, rounds=round_no)
+            return Outcome(edits, applied, analysis, stop, rounds=round_no, supplied=supplied)
         if first.reason is Reason.UNSUPPORTED:
-            return Outcome(edits, applied, analysis, Stop.UNSUPPORTED, rounds=round_no)
+            return Outcome(edits, applied, analysis, Stop.UNSUPPORTED, rounds=round_no, supplied=supplied)
         h = explaining(first)
-        if h is None or not h.edits:
-            return Outcome(edits, applied, analysis, Stop.NO_FIX, blocker=h, rounds=round_no)
+        if not fixable(first, h, accept):
+            return Outcome(edits, applied, analysis, Stop.NO_FIX, blocker=h, rounds=round_no, supplied=supplied)
+        assert h is not None
         fix = list(h.edits) + same_mistake(first, h.edits, analysis.rows)
+        supplied.update(old_weights(old, new, options, fix))
         signature = (first.row, first.cause, tuple(fix))
         if signature in seen:
-            return Outcome(edits, applied, analysis, Stop.NO_PROGRESS, blocker=h, rounds=round_no)
+            return Outcome(edits, applied, analysis, Stop.NO_PROGRESS, blocker=h, rounds=round_no,
+                           supplied=supplied)
         seen.add(signature)
         edits.extend(fix)
         applied.append(AppliedFix(first.cause or "", h.title, first.new_layer or "", tuple(fix), h.before, None))
         if progress is not None:
             progress(f"round {round_no}: {first.cause} at {first.new_layer}: " + "; ".join(str(e) for e in fix))
-        analysis = compare(old, new, ref, ref_new, options, command, edits)
-    return Outcome(edits, applied, analysis, Stop.TOO_MANY, rounds=MAX_ROUNDS)
+        analysis = compare(old, new, ref, ref_new, options, command, edits, supplied)
+    return Outcome(edits, applied, analysis, Stop.TOO_MANY, rounds=MAX_ROUNDS, supplied=supplied)
 
 
 def _with_after(fix: AppliedFix, analysis: Analysis) -> AppliedFix:

@@ -52,22 +52,24 @@ def by_layer(edits: Sequence[Edit]) -> dict[str, list[Edit]]:
     return out
 
 
-def edited_arrays(spec: LayerSpec, edits: Sequence[Edit]) -> dict[int, np.ndarray]:
-    """The canonical weight arrays `edits` change (index -> array), from the layer's stored arrays."""
+def edited_arrays(spec: LayerSpec, edits: Sequence[Edit], supplied: fixes.Supplied | None = None
+                  ) -> dict[int, np.ndarray]:
+    """The canonical weight arrays `edits` change (index -> array), from the layer's stored arrays (and the
+    supplied ones of OLD_WEIGHTS)."""
     touched = sorted({i for e in edits for i in e.weights})
     if not touched:
         return {}
     if max(touched) >= len(spec.weights):
         raise KstepError(f"kstep fix: layer '{spec.name}' has no weight {max(touched)}")
-    arrays = fixes.edited_weights(edits, [ref.load() for ref in spec.weights])
+    arrays = fixes.edited_weights(edits, [ref.load() for ref in spec.weights], supplied)
     return {i: arrays[i] for i in touched}
 
 
-def apply_edits(mf: ModelFile, edits: Sequence[Edit]) -> None:
+def apply_edits(mf: ModelFile, edits: Sequence[Edit], supplied: fixes.Supplied | None = None) -> None:
     """Patch the opened model in memory: each edited layer's params and weights (by key, in order)."""
     for key, group in by_layer(edits).items():
         spec = find_layer(mf.model, key)
-        arrays = edited_arrays(spec, group)
+        arrays = edited_arrays(spec, group, supplied)
         for i, array in arrays.items():
             spec.weights[i] = _constant(spec.weights[i], array)
         spec.params = fixes.edited_spec(group, spec).params

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kstep.analysis import Analysis
-from kstep.errors import BadInput, ExitCode
+from kstep.errors import BadInput, ExitCode, KstepError
 from kstep.io.load import open_model
 from kstep.options import CompareOptions
 from kstep.outputs import refuse_inputs, refuse_special
 from kstep.repair.loop import Outcome, Stop, compare, run_rounds
-from kstep.write.formats import check_writable, write_fixed
+from kstep.repair.patch import find_layer
+from kstep.write.formats import check_name, check_writable, write_fixed
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class FixRequest:
     arch_out: str | None = None
     dry_run: bool = False
     keep_on_diverge: bool = False
+    accept_old_weights: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -67,8 +69,12 @@ def check_outputs(req: FixRequest) -> None:
         raise BadInput("-o and --arch-out name the same file", path=req.output)
     with open_model(req.new, req.options.weights_new, dict(req.options.assume_new)) as mf:
         check_writable(mf)
-        if mf.format in ("json+h5", "json+weights.h5") and req.arch_out is None:
-            pass  # only needed if a config edit comes; write_fixed says so then
+        check_name(mf, req.options.weights_new, req.output)
+        for name in sorted(req.accept_old_weights):
+            try:
+                find_layer(mf.model, name)
+            except KstepError:
+                raise BadInput(f"--accept-old-weights {name}: NEW has no layer of that name", path=req.new) from None
 
 
 def _exit_for(outcome: Outcome, analysis: Analysis) -> ExitCode:
@@ -101,7 +107,8 @@ def why_stopped(outcome: Outcome) -> str:
 def run_fix(req: FixRequest, progress: Callable[[str], None] | None = None) -> FixResult:
     """Everything `kstep fix` does after parsing (see the module docstring)."""
     check_outputs(req)
-    outcome = run_rounds(req.old, req.new, req.ref, req.ref_new, req.options, req.command, progress)
+    outcome = run_rounds(req.old, req.new, req.ref, req.ref_new, req.options, req.command, progress,
+                         req.accept_old_weights)
     analysis = outcome.analysis
     analysis.fixes = list(outcome.fixes)
     lines = []
@@ -135,7 +142,7 @@ def _write_and_verify(req: FixRequest, outcome: Outcome, lines: list[str]) -> Fi
     temps = [t for t in (tmp, arch_tmp) if t]
     try:
         with open_model(req.new, req.options.weights_new, dict(req.options.assume_new)) as mf:
-            notes = write_fixed(mf, req.options.weights_new, outcome.edits, tmp, arch_tmp)
+            notes = write_fixed(mf, req.options.weights_new, outcome.edits, tmp, arch_tmp, outcome.supplied)
             json_model = mf.format.startswith("json")
         mask = os.umask(0)
         os.umask(mask)

@@ -11,10 +11,10 @@ def fixability(h: Hypothesis) -> str | None:
     """For an explaining hypothesis: what `kstep fix` writes into NEW's file, or why it cannot; None otherwise."""
     if not h.explains:
         return None
-    if h.edits:
-        return "kstep fix writes this into NEW's file: " + "; ".join(e.describe() for e in h.edits)
     if h.unfixable:
         return f"kstep fix cannot write this into NEW's file: {h.unfixable}"
+    if h.edits:
+        return "kstep fix writes this into NEW's file: " + "; ".join(e.describe() for e in h.edits)
     return None
 
 

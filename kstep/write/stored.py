@@ -15,6 +15,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
+from kstep.compare.fixes import Supplied
 from kstep.edits import Edit
 from kstep.ir import LayerSpec, ModelFile
 from kstep.repair.patch import by_layer, edited_arrays, find_path
@@ -32,14 +33,15 @@ class StoredEdit:
     array: np.ndarray
 
 
-def weight_edits(mf: ModelFile, edits: Sequence[Edit], layer_group_root: str | None) -> list[StoredEdit]:
+def weight_edits(mf: ModelFile, edits: Sequence[Edit], layer_group_root: str | None,
+                 supplied: Supplied | None = None) -> list[StoredEdit]:
     """The datasets `edits` change. layer_group_root: the legacy weights group's path ('/model_weights' or '/');
     None for a Keras 3 weights file, whose reader names each weight by its absolute path."""
     out = []
     for key, group in by_layer(edits).items():
         path = find_path(mf.model, key)
         spec: LayerSpec = path[-1]
-        for i, array in edited_arrays(spec, group).items():
+        for i, array in edited_arrays(spec, group, supplied).items():
             ref = spec.weights[i]
             if "+" in ref.name or len(ref.stored_shapes) != 1:
                 raise CannotWrite(f"kstep fix cannot write {key}'s weight {ref.name!r}: NEW stores it as several "

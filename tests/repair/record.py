@@ -26,18 +26,39 @@ def manifest_pairs(source: str) -> list[dict]:
     return json.loads(path.read_text())["pairs"] if path.exists() else []
 
 
-def fix_argv(source: str, pair: dict, out: Path) -> list[str]:
+ACCEPT = {("shared", "cnn_tfk_retrained_fc2"): ["--accept-old-weights", "fc2"],
+          ("tests", "weights_changed_k3_to_tfk"): ["--accept-old-weights", "fc2"]}
+"""Pairs also run with options (recorded under `ID+accept`): OLD's weights accepted for the retrained layer."""
+
+
+def runs() -> list[tuple[str, dict, str, list[str]]]:
+    """Every recorded run: (source, pair, record id, extra options): each manifest pair, and the ACCEPT ones."""
+    out = []
+    for source in ROOTS:
+        for pair in manifest_pairs(source):
+            out.append((source, pair, pair["id"], []))
+            if (source, pair["id"]) in ACCEPT:
+                out.append((source, pair, pair["id"] + "+accept", ACCEPT[(source, pair["id"])]))
+    return out
+
+
+def fix_argv(source: str, pair: dict, out: Path, extra: list[str] | None = None) -> list[str]:
     """`kstep fix` on one manifest pair, FIXED to `out`."""
     root = ROOTS[source]
     argv = ["fix", str(root / pair["old"]), str(root / pair["new"]), str(root / pair["ref"]), "-o", str(out)]
+    argv += extra or []
     if pair.get("ref_new"):
         argv += ["--ref-new", str(root / pair["ref_new"])]
+    if pair.get("new_weights"):
+        argv += ["--weights-new", str(root / pair["new_weights"])]
     return argv
 
 
 def suffix(pair: dict) -> str:
-    """FIXED's suffix: NEW's."""
-    return Path(pair["new"]).suffix
+    """FIXED's suffix: NEW's (for an architecture JSON NEW, FIXED is the weights file: '.weights.h5' when NEW's
+    weights file is named so, which tells tf.keras's load_weights that it holds the Keras 3 layout)."""
+    name = Path(pair.get("new_weights") or pair["new"]).name
+    return ".weights.h5" if name.endswith(".weights.h5") else Path(name).suffix
 
 
 def _config_and_weights(path: Path) -> tuple[object, h5py.File]:

@@ -9,15 +9,15 @@ import pytest
 
 from kstep.cli import main
 from tests.conftest import need_shared
-from tests.repair.record import RECORD, ROOTS, digest, fix_argv, manifest_pairs, suffix
+from tests.repair.record import RECORD, ROOTS, digest, fix_argv, runs, suffix
 
 ENTRIES = {(e["source"], e["id"]): e for e in json.loads(RECORD.read_text())["pairs"]}
-PAIRS = [(source, pair) for source in ROOTS for pair in manifest_pairs(source)]
+RUNS = runs()
 
 
 def test_every_pair_is_recorded():
     """A pair added to a manifest must go through real Keras (the script) before CI accepts it."""
-    missing = [f"{s}/{p['id']}" for s, p in PAIRS if (s, p["id"]) not in ENTRIES]
+    missing = [f"{s}/{run_id}" for s, _, run_id, _ in RUNS if (s, run_id) not in ENTRIES]
     assert not missing, f"not verified by tests/fixtures/verify_fixes.py: {missing}"
 
 
@@ -30,13 +30,13 @@ def test_record_is_all_verified():
         assert e["exit"] == 0, e
 
 
-@pytest.mark.parametrize("source,pair", PAIRS, ids=[f"{s}/{p['id']}" for s, p in PAIRS])
-def test_fix_matches_record(source, pair, tmp_path, capsys):
+@pytest.mark.parametrize("source,pair,run_id,extra", RUNS, ids=[f"{s}/{r}" for s, _, r, _ in RUNS])
+def test_fix_matches_record(source, pair, run_id, extra, tmp_path, capsys):
     if source == "shared":
         need_shared(ROOTS[source] / "manifest.json")
-    entry = ENTRIES[(source, pair["id"])]
+    entry = ENTRIES[(source, run_id)]
     out = tmp_path / f"fixed{suffix(pair)}"
-    code = main(fix_argv(source, pair, out))
+    code = main(fix_argv(source, pair, out, extra))
     captured = capsys.readouterr()
     assert code == entry["exit"], captured.err
     assert out.exists() == entry["written"], captured.err
@@ -45,6 +45,8 @@ def test_fix_matches_record(source, pair, tmp_path, capsys):
         assert digest(out) == entry["digest"], "FIXED changed since real Keras verified it: run verify_fixes.py"
         assert "it agrees with OLD" in captured.err
         assert "## Fixes applied" in captured.out
+        if extra:
+            assert "| weights_changed |" in captured.out  # the accepted weights are listed as a fix
     elif pair["correct"]:
         assert "nothing to fix" in captured.err
     else:
