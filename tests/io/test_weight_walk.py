@@ -13,9 +13,8 @@ import pytest
 
 from kstep.cli import main
 from kstep.describe import describe, to_text
-from kstep.io import load
 from kstep.errors import BadInput
-from kstep.io import h5safe
+from kstep.io import h5safe, load
 from kstep.io.layer_groups import stored_by_layer
 from kstep.io.load import open_model
 from kstep.io.weights import Stored, stored_from_group
