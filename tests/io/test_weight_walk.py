@@ -153,3 +153,18 @@ def test_reading_and_describing_cost_per_layer_does_not_grow(monkeypatch):
     seconds, text = _chain_model(5000, monkeypatch)
     assert text.count("\n  4999 a4999  Activation  -> (None, 2)") == 1
     assert seconds / 5000 < 2.0 * small, (seconds, small * 5000)
+
+
+def test_remembered_dtypes_equal_h5pys(tmp_path):
+    """h5safe.dtype_of (found by H5Tequal among the types already seen) gives h5py's own dtype for every numeric
+    type, byte order and width, however the cache was filled (twice over, in both orders)."""
+    kinds = ["<f2", "<f4", ">f4", "<f8", ">f8", "<i1", "<i2", ">i2", "<i4", "<i8", "<u1", "<u2", "<u4", ">u8", "?"]
+    path = tmp_path / "types.h5"
+    with h5py.File(path, "w") as f:
+        for k, kind in enumerate(kinds):
+            f.create_dataset(f"d{k}", data=np.zeros(3, kind))
+    with h5py.File(path, "r") as f:
+        for order in (kinds, kinds[::-1], kinds):
+            for kind in order:
+                did = f[f"d{kinds.index(kind)}"].id
+                assert h5safe.dtype_of(did.get_type()) == did.dtype == np.dtype(kind), kind
