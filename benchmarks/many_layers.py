@@ -6,6 +6,7 @@ Usage:
     python benchmarks/many_layers.py write OUT.h5 --layers 50000 [--form sequential|functional] [--keras 2.2.4]
     python benchmarks/many_layers.py time --layers 10000 20000 50000 [--repeats 3] [--commands inspect report dump]
         [--kstep "/tmp/venv-P/bin/python -m kstep"] [--keep DIR]
+    python benchmarks/many_layers.py phases FILE.h5
 
 `write` makes a legacy full-model .h5 with h5py alone (no Keras needed; the layout is the one Keras 2.2.4 writes:
 `model_config`, `model_weights/layer_names<k>` chunked by 2,000 as Keras does above its 64 kB attribute limit, one
@@ -17,6 +18,10 @@ config (one `batch_input_shape` on the first layer), `functional` a Model with `
 runs each command in a fresh process (`kstep inspect FILE`, `kstep report FILE FILE REF`, `kstep dump FILE REF -o
 OUT.npz`), printing wall and CPU (user + system) seconds, median and min, and peak RSS (os.wait4) per size and
 command. On a shared machine the CPU seconds are the steadier figure.
+
+`phases` runs `kstep inspect FILE` in this process and prints the CPU seconds of each step (the weights walk,
+parsing, attaching, ordering, the output-shape run, the document, the text), by wrapping the functions that
+`kstep.io.load` and `kstep.describe` call.
 """
 
 from __future__ import annotations
@@ -127,6 +132,58 @@ def time_sizes(sizes: list[int], commands: list[str], repeats: int, kstep: str, 
                   f"({path.stat().st_size / 2**20:.0f} MiB file)", flush=True)
 
 
+def phases(path: Path) -> None:
+    """Print the CPU seconds of each step of `kstep inspect path` (in this process; stdout is discarded)."""
+    import contextlib
+    import io
+
+    from kstep import cli, describe
+    from kstep.io import load
+    spent: dict[str, float] = {}
+
+    def timed(module, name: str, label: str) -> None:
+        fn = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - start
+        setattr(module, name, wrapper)
+
+    for module, name, label in ((load, "parse_json", "parse model_config"), (load, "make_context", "context"),
+                                (load, "stored_by_layer", "weights walk (HDF5)"),
+                                (load, "attach_h5", "attach + shape checks"), (load, "execution_order", "order"),
+                                (describe, "output_shapes", "output-shape run"),
+                                (describe, "describe", "describe (shape run included)"),
+                                (describe, "to_text", "text")):
+        timed(module, name, label)
+    load.GraphParser = _timed_parser(load.GraphParser, spent)  # type: ignore[misc]
+    start = time.process_time()
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["inspect", str(path)])
+    total = time.process_time() - start
+    print(f"{path}: exit {code}, {total:.2f} s CPU in cli.main (imports before it not counted)")
+    for label, seconds in spent.items():
+        print(f"  {label:30} {seconds:6.2f} s")
+
+
+def _timed_parser(parser_cls, spent: dict[str, float]):
+    """GraphParser whose top-level `model` call is timed (the constructor wrapper above only counts __init__)."""
+    class Timed(parser_cls):
+        def model(self, entry, name_hint="model", depth=0):
+            if depth:
+                return super().model(entry, name_hint, depth)
+            start = time.process_time()
+            try:
+                return super().model(entry, name_hint, depth)
+            finally:
+                key = "graph (parse + canonicalize)"
+                spent[key] = spent.get(key, 0.0) + time.process_time() - start
+    return Timed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -135,6 +192,8 @@ def main() -> None:
     w.add_argument("--layers", type=int, default=50_000)
     w.add_argument("--form", choices=("sequential", "functional"), default="sequential")
     w.add_argument("--keras", default="2.2.4")
+    ph = sub.add_parser("phases")
+    ph.add_argument("file", type=Path)
     t = sub.add_parser("time")
     t.add_argument("--layers", type=int, nargs="+", default=[10_000, 20_000, 50_000])
     t.add_argument("--form", choices=("sequential", "functional"), default="sequential")
@@ -145,6 +204,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.what == "write":
         write(args.out, args.layers, args.form, args.keras)
+        return
+    if args.what == "phases":
+        phases(args.file)
         return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
