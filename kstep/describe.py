@@ -163,8 +163,8 @@ def to_text(doc: dict[str, Any]) -> str:
 
 def _printable_lines(lines: list[str]) -> str:
     """`lines` joined, each made printable. One scan of the whole text when nothing needs escaping (the common
-    case: per line, the regex calls cost ~10% of a 50,000-layer inspect); else line by line (a newline inside a
-    line must be escaped, the ones between lines not)."""
+    case; one regex call per line cost ~0.05 s per 10,000 layers); else line by line (a newline inside a line
+    must be escaped, the ones between lines not)."""
     body = "".join(lines)
     if printable(body) == body:
         return "\n".join(lines) + "\n"
