@@ -238,7 +238,9 @@ class Session:
         self.comparison: Comparison | None = None
         self.fatal: KstepError | None = None  # the comparison could not be built: the app exits with its line
         self.app: KstepApp | None = None
+        self.tolerance: tuple[float, float] | None = None  # set with `t`: applied to every later run
         self._lock = threading.Lock()
+        self._running = threading.Lock()  # held by the one comparison run in progress
         self._closed = False
 
     def _open(self) -> Comparison | None:
@@ -252,9 +254,10 @@ class Session:
                 self.comparison = Comparison(a.old, a.new, a.ref, a.ref_new, options, self.command)
             return self.comparison
 
-    def updates(self) -> Iterator[Analysis | tuple[Analysis, tuple[str, int, int]]]:
+    def updates(self, rerun: bool = False) -> Iterator[Analysis | tuple[Analysis, tuple[str, int, int]]]:
         """Snapshots for the app: the pending one, then, while the comparison runs, each with its progress, then
-        the finished analysis."""
+        the finished analysis. rerun: compute again under the tolerance `retolerance` set, even when done. One run
+        at a time: a restart or re-run waits here until the cancelled run has stopped (at its next snapshot)."""
         _collect_garbage()  # the first frame is drawn (the worker starts then): back to normal collection
         comparison = self.comparison
         if comparison is None:
@@ -272,25 +275,37 @@ class Session:
             yield self.pending  # lets a restart or quit during the open stop here, before the runs start
         import numpy as np
 
-        if comparison.done:
+        with self._running:
+            if self.tolerance is not None:
+                with comparison.lock:
+                    comparison.options = comparison.options.with_tolerance(*self.tolerance)
+            if comparison.done and (not rerun or self._keeps_all(comparison)):
+                # all arrays kept: re-judged from them (Comparison.retolerance), no model re-run
+                with np.errstate(all="ignore"):
+                    yield comparison.retolerance(*self.tolerance) if rerun and self.tolerance else \
+                        comparison.analysis()
+                return
+            steps = comparison.run()
+            try:
+                while True:
+                    with np.errstate(all="ignore"):  # as `kstep report`: NaN/Inf propagate, kstep warns itself
+                        try:
+                            progress = next(steps)
+                        except StopIteration:
+                            break
+                        except KstepError as exc:  # e.g. out of memory: the CLI's line and exit code, not a verdict
+                            self._end(exc)
+                            return
+                    yield comparison.analysis(), progress
+            finally:
+                if isinstance(steps, Generator):  # stop the comparison's run where it is (restart, quit)
+                    steps.close()
             yield comparison.analysis()
-            return
-        steps = comparison.run()
-        try:
-            while True:
-                with np.errstate(all="ignore"):  # as `kstep report`: NaN/Inf propagate, kstep warns itself
-                    try:
-                        progress = next(steps)
-                    except StopIteration:
-                        break
-                    except KstepError as exc:  # e.g. out of memory: the CLI's line and exit code, not a verdict
-                        self._end(exc)
-                        return
-                yield comparison.analysis(), progress
-        finally:
-            if isinstance(steps, Generator):  # stop the comparison's run where it is (restart, quit)
-                steps.close()
-        yield comparison.analysis()
+
+    @staticmethod
+    def _keeps_all(comparison: Comparison) -> bool:
+        """Every sample's runs are kept (the first chunk is the whole set): a new tolerance needs no re-run."""
+        return comparison.first_samples == comparison.inputs.count and comparison.old_trace is not None
 
     def _end(self, exc: KstepError) -> None:
         """The comparison failed: the app exits with the error's code, and launch prints its line."""
@@ -301,10 +316,11 @@ class Session:
             except RuntimeError:  # the app is already closing
                 pass
 
-    def retolerance(self, analysis: Analysis, atol: float | None, rtol: float) -> Analysis:
-        """`analysis` re-judged under (atol, rtol) by the comparison; unchanged before the comparison exists."""
-        comparison = self.comparison
-        return analysis if comparison is None else comparison.retolerance(atol, rtol)
+    def retolerance(self, atol: float, rtol: float) -> Iterator[Analysis | tuple[Analysis, tuple[str, int, int]]]:
+        """The snapshots of the comparison judged again under (atol, rtol) (`t`): re-judged from the kept runs when
+        they hold every sample, else every sample run again, with progress (rows, then samples)."""
+        self.tolerance = (atol, rtol)
+        return self.updates(rerun=True)
 
     def export(self, analysis: Analysis, fmt: str, path: str) -> None:
         """Write `analysis` as report format `fmt` to `path` (the writer `kstep report -o` uses)."""
@@ -312,10 +328,41 @@ class Session:
 
         write_report(analysis, path, FORMATS[fmt], self.inputs)
 
-    def arrays(self, index: int, isolated: bool = False) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """Row `index`'s outputs for the activations view (Comparison.arrays); None before the comparison exists."""
+    def arrays(self, index: int, isolated: bool = False, sample: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """Row `index`'s outputs for the Activations tab, (OLD's, NEW's mapped onto OLD's layout, channel axis), on
+        `sample` (absolute index; None: every kept sample): sliced from the kept runs, else from both models run on
+        that sample alone (cached for the last few; slow, so the app calls this in a worker, `progress(layers done,
+        total)`). None before the comparison exists or while the row is not computed. Running out of memory or any
+        KstepError ends the app with the CLI's line and exit code, as in the comparison's worker."""
         comparison = self.comparison
-        return None if comparison is None else comparison.arrays(index, isolated)
+        if comparison is None:
+            return None
+        import numpy as np
+
+        from kstep.compare.focus import activation_arrays
+        from kstep.compare.plan import memory_line
+        from kstep.errors import OutOfMemory
+
+        try:
+            with np.errstate(all="ignore"):
+                rel = None if sample is None else sample - comparison.inputs.first
+                if sample is None or rel is None or (comparison.old_trace is not None
+                                                     and 0 <= rel < comparison.first_samples):
+                    pair = comparison.arrays(index, isolated)
+                    return pair if pair is None or rel is None else (pair[0][rel:rel + 1], pair[1][rel:rel + 1],
+                                                                     pair[2])
+                pairs = comparison.pairs
+                if not 0 <= index < len(pairs) or not 0 <= rel < comparison.inputs.count:
+                    return None
+                old, new = comparison.focus.view(sample, progress)
+                return activation_arrays(old, new, *pairs[index], isolated)
+        except MemoryError:
+            self._end(OutOfMemory(memory_line(comparison.old.model, comparison.new.model, comparison.per_sample,
+                                              comparison.options.max_memory)))
+        except KstepError as exc:
+            self._end(exc)
+        return None
 
     def close(self) -> None:
         """Close the comparison's files; a later `updates()` builds nothing."""
