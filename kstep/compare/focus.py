@@ -61,7 +61,8 @@ class FocusRuns:
 
     def view(self, sample: int, progress: LayerProgress | None = None) -> tuple[Trace, Trace]:
         """The runs on `sample` for the debugger: cached, else run now (slow: both models, every layer; call it from
-        a worker) and kept among the last VIEWS_KEPT samples viewed."""
+        a worker) and kept among the last VIEWS_KEPT samples viewed. An exception raised by `progress` stops the run
+        there (nothing is cached): how the debugger abandons a sample the user has moved away from."""
         runs = self.cached(sample)
         if runs is None:
             runs = self.run(sample, None, None, progress)

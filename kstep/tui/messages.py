@@ -52,6 +52,7 @@ class ArraysFetched(Message):
 
     key: tuple[int, bool, int | None]
     pair: tuple | None
+    cancelled: bool = False  # the worker was cancelled before it had the arrays
 
 
 @dataclass

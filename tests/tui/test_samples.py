@@ -168,3 +168,37 @@ async def test_t_reruns_with_progress_then_shows_the_new_verdicts():
         assert fake.retolerance_calls == [(0.9, 0.0001)]
         assert screen.analysis.tolerance.atol == 0.9 and screen.analysis.rows[1].status == "agree"
         assert screen.analysis.first_divergence.row == 5 and screen.rejudging is None
+
+
+@pilot_test
+async def test_moving_on_abandons_the_sample_being_computed():
+    """While sample 5 is computed (an accessor reporting progress until it is stopped), } asks for sample 6: the
+    run for 5 stops at its next progress call (the worker is cancelled) and sample 6 is shown; 5 never is."""
+    stopped = []
+
+    def endless(row, isolated, sample_index=None, progress=None):
+        if sample_index == 5:
+            for k in range(1000):
+                try:
+                    progress(k, 1000)
+                except Exception as exc:  # the view's cancellation, raised through the accessor's progress
+                    stopped.append(type(exc).__name__)
+                    raise
+                threading.Event().wait(0.01)
+            raise AssertionError("never stopped")
+        return sample.activations(row, isolated, sample_index)
+
+    async with build(sample.many(), activations=endless).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("right_curly_bracket")
+        await fetched(pilot)
+        main_screen(pilot).view_sample(5)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "computing sample 5" in head(pilot):
+                break
+        await pilot.press("right_curly_bracket")
+        await fetched(pilot)
+        assert stopped == ["FetchCancelled"] and "sample 6 7/12" in head(pilot)
+        view = main_screen(pilot).query_one(DetailPane).activations()
+        assert np.array_equal(view._pair[0], sample.activations(1, False, 6)[0])

@@ -1,5 +1,6 @@
-"""Snapshot tests (pytest-textual-snapshot): the main screen, each detail tab, help, the export dialog, the Samples view, a running
-analysis and one stopped by an unsupported layer, each at 80x24 and 120x40, built by the real factory."""
+"""Snapshot tests (pytest-textual-snapshot): the main screen, each detail tab, help, the export dialog, the Samples
+view, a running analysis and one stopped by an unsupported layer, each at 80x24 and 120x40, built by the real
+factory."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from typing import Callable
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widgets import Static
+from textual.worker import Worker, get_current_worker
 
 from kstep.analysis import Row, SampleSet
 from kstep.tui import render
@@ -27,6 +28,10 @@ from kstep.tui.messages import ArraysFetched, ArraysProgress
 PLACEHOLDER_AFTER = 0.15
 """Seconds a fetch may take before the tab says it is computing (a kept sample answers well within it)."""
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class FetchCancelled(Exception):
+    """Raised by the progress callback inside the accessor once its worker is cancelled (ends the fetch early)."""
 
 SPARK = "▁▂▃▄▅▆▇█"
 SHADES = "·░▒▓█"
@@ -215,6 +220,7 @@ class ActivationsView(Static):
         self._sample: int | None = None
         self._samples = SampleSet()
         self._ticks = 0
+        self._worker: Worker | None = None
 
     @property
     def fetching(self) -> bool:
@@ -250,19 +256,34 @@ class ActivationsView(Static):
         self._draw()
 
     def _fetch(self) -> None:
-        """Start the worker for the wanted key, unless one is running (its end starts the next)."""
-        if self._busy is not None or self._key is None:
+        """Start the worker for the wanted key, unless one is running (its end starts the next; one computing
+        another sample than the wanted one is cancelled: it stops at its next layer call)."""
+        if self._key is None:
+            return
+        if self._busy is not None:
+            if self._worker is not None and self._busy[2] != self._key[2]:
+                self._worker.cancel()
             return
         key = self._busy = self._key
         self._since, self._progress = time.monotonic(), None
-        self.run_worker(partial(self._work, key), thread=True, group="activations", name="activations")
+        self._worker = self.run_worker(partial(self._work, key), thread=True, group="activations",
+                                       name="activations")
 
     def _work(self, key: tuple[int, bool, int | None]) -> None:
+        worker = get_current_worker()
+
         def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:  # the user moved on, or the app is closing: stop computing this sample
+                raise FetchCancelled
             self.post_message(ArraysProgress(key, done, total))
 
         assert self.accessor is not None
-        self.post_message(ArraysFetched(key, self.accessor(*key, progress)))
+        try:
+            pair = self.accessor(*key, progress)
+        except FetchCancelled:
+            self.post_message(ArraysFetched(key, None, cancelled=True))
+            return
+        self.post_message(ArraysFetched(key, pair))
 
     def on_arrays_progress(self, message: ArraysProgress) -> None:
         if message.key == self._busy:
@@ -270,8 +291,8 @@ class ActivationsView(Static):
             self._draw()
 
     def on_arrays_fetched(self, message: ArraysFetched) -> None:
-        self._busy = None
-        if message.key == self._key:
+        self._busy = self._worker = None
+        if message.key == self._key and not message.cancelled:
             self._pair, self._pair_key, self._fetched = message.pair, message.key, True
             self._draw()
         elif not self._fetched:
@@ -289,10 +310,12 @@ class ActivationsView(Static):
         if self._busy is not None and self._pair_key != self._key:
             if time.monotonic() - self._since < PLACEHOLDER_AFTER:
                 return  # a kept sample answers at once: keep what is shown rather than flash a placeholder
-            what = f"sample {self._sample}" if self._sample is not None else "the values"
+            busy = self._busy[2]
+            what = f"sample {busy}" if busy is not None else "the values"
             done = f": layer calls {self._progress[0]}/{self._progress[1]} of both models" if self._progress else ""
+            then = f"; then sample {self._sample}" if busy != self._sample else ""
             self.update(Text.assemble((SPINNER[self._ticks % len(SPINNER)] + " ", "bold"),
-                                      f"computing {what}…{done}", (f"  ({render.row_label(row)})", "dim")))
+                                      f"computing {what}…{done}{then}", (f"  ({render.row_label(row)})", "dim")))
             return
         if self._pair is None:
             why = ("values not kept" if self.accessor is not None else
