@@ -9,6 +9,8 @@ is passed in as plain callables, so this module is the only wiring:
     retolerance(atol, rtol)          -> iterable like source(): the analysis judged again under a new tolerance
                                         (t), pulled by the same worker with its progress (a re-run when needed)
     export(analysis, fmt, path)      -> None; writes the report (e), the same writer as `kstep report`
+    isolate()                        -> iterable like source(): the finished analysis with every row's isolated
+                                        statistics over every sample (i), computed with progress where missing
     activations(row_index, isolated, sample, progress)
                                      -> (old, new) | (old, new, channel_axis) | None; NEW mapped onto OLD's
                                         layout, batch axis first, on the absolute `sample` (the sample in view);
@@ -50,6 +52,7 @@ class AppConfig:
     activations: Activations | None = None
     start_paused: bool = False
     initial: Analysis | None = None
+    isolate: Callable[[], Iterable] | None = None
 
 
 class KstepApp(App):
@@ -96,7 +99,8 @@ def make_app(source: Callable[[], Iterable] | Analysis, *,
              export_formats: Sequence[str] = ("md", "json", "html"),
              export_path: str = "kstep-report.md",
              activations: Activations | None = None,
-             start_paused: bool = False, initial: Analysis | None = None) -> KstepApp:
+             start_paused: bool = False, initial: Analysis | None = None,
+             isolate: Callable[[], Iterable] | None = None) -> KstepApp:
     """Build the app. `source` is a callable returning an iterable of snapshots, or one finished Analysis.
 
     start_paused: show the first snapshot and wait for s / c (stepping from the first layer).
@@ -107,4 +111,4 @@ def make_app(source: Callable[[], Iterable] | Analysis, *,
         finished = source
         source = lambda: iter([finished])  # noqa: E731
     return KstepApp(AppConfig(source, retolerance, export, tuple(export_formats), export_path, activations,
-                              start_paused, initial))
+                              start_paused, initial, isolate))

@@ -53,8 +53,8 @@ KEYS: tuple[Key, ...] = (
     Key("right_parenthesis", "position(1)", ")", "", "Activations: next row of a feature map"),
     Key("S", "samples", "S", "samples", "per-sample verdicts, worst final |Δ| first (enter: view that sample)", None,
         label="S"),
-    Key("i", "toggle_isolated", "i", "iso", "propagated ⇄ isolated errors (NEW's layer fed OLD's inputs)", 4,
-        label="i"),
+    Key("i", "toggle_isolated", "i", "iso", "propagated ⇄ isolated errors (NEW's layer fed OLD's inputs; for rows "
+        "and samples the comparison did not need them, computed with progress once it is done)", 4, label="i"),
     Key("t", "tolerance", "t", "tol", "set atol / rtol and judge again (a re-run with progress unless every sample "
         "is kept)", 5, label="t"),
     Key("slash", "search", "/", "find", "search layer names (enter: next match, esc: close)", 6, label="/"),

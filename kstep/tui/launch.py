@@ -9,8 +9,9 @@ app opens (one line, exit 2, like `kstep report`):
    Textual here, are most of the start-up time and need no interpreter in common). Without `os.fork` it runs here.
 2. A refusal is raised here, before the app takes the terminal; otherwise the app opens on the pending table.
 3. Once the first frame is on the terminal, the app's worker builds the `Comparison` (opening the weights) and
-   runs it; rows fill in. A file that passed the preflight but cannot be opened in full (a weight the config
-   contradicts) ends the app with the comparison's one line and exit 2.
+   runs it; rows fill in (the comparison and every callable the app is given: `kstep.tui.session.Session`). A
+   file that passed the preflight but cannot be opened in full (a weight the config contradicts) ends the app with
+   the comparison's one line and exit 2.
 
 An exception that is not a KstepError, anywhere in the app (a screen, the worker), ends it with kstep's internal-error
 line and exit 4 (errors.InternalError) instead of Textual's traceback and exit 1 (1 means "the models diverge");
@@ -28,17 +29,16 @@ import os
 import pickle
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kstep.errors import ExitCode, InternalError, KstepError
 from kstep.options import CompareOptions, report_command
+from kstep.tui.session import Session, collect_garbage
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from kstep.analysis import Analysis
-    from kstep.compare.analyze import Comparison
     from kstep.tui.app import KstepApp
 
 
@@ -60,7 +60,7 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
         finally:
             session.close()
     finally:
-        _collect_garbage()
+        collect_garbage()
     if failures:
         first = failures[0]
         error = first if isinstance(first, KstepError) else InternalError(first, "the debugger", debug)
@@ -102,7 +102,8 @@ def build(args: argparse.Namespace, argv: list[str]) -> tuple[KstepApp, Session]
     pending = job.result()
     session = Session(args, command, pending)
     app = make_app(session.updates, retolerance=session.retolerance, export=session.export,
-                   export_formats=tuple(FORMATS), activations=session.arrays, initial=pending)
+                   export_formats=tuple(FORMATS), activations=session.arrays, initial=pending,
+                   isolate=session.isolated)
     session.app = app
     return app, session
 
@@ -115,16 +116,6 @@ def first_screen(args: argparse.Namespace, command: list[str]) -> Analysis:
     options = CompareOptions.from_args(args)
     pre = preflight(args.old, args.new, args.ref, args.ref_new, options)
     return first_analysis(pre, options, command)
-
-
-def _collect_garbage() -> None:
-    """Turn the cyclic collector back on (`launch` turned it off for start-up), leaving what start-up made out of
-    every later collection."""
-    import gc
-
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 class ChildError(KstepError):
@@ -226,147 +217,3 @@ class Forked:
             except ChildProcessError:
                 pass
             self.pid = None
-
-
-class Session:
-    """The comparison behind one app: built by the first `updates()` (in the worker), shared by every restart."""
-
-    def __init__(self, args: argparse.Namespace, command: list[str], pending: Analysis):
-        self.args, self.command = args, command
-        self.pending = pending  # the Analysis shown until the comparison exists
-        self.inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
-        self.comparison: Comparison | None = None
-        self.fatal: KstepError | None = None  # the comparison could not be built: the app exits with its line
-        self.app: KstepApp | None = None
-        self.tolerance: tuple[float, float] | None = None  # set with `t`: applied to every later run
-        self._lock = threading.Lock()
-        self._running = threading.Lock()  # held by the one comparison run in progress
-        self._closed = False
-
-    def _open(self) -> Comparison | None:
-        """The comparison, built (weights opened) on the first call; None once the session is closed."""
-        with self._lock:
-            if self.comparison is None and not self._closed:
-                from kstep.compare.analyze import Comparison
-
-                a = self.args
-                options = CompareOptions.from_args(a)
-                self.comparison = Comparison(a.old, a.new, a.ref, a.ref_new, options, self.command)
-            return self.comparison
-
-    def updates(self, rerun: bool = False) -> Iterator[Analysis | tuple[Analysis, tuple[str, int, int]]]:
-        """Snapshots for the app: the pending one, then, while the comparison runs, each with its progress, then
-        the finished analysis. rerun: compute again under the tolerance `retolerance` set, even when done. One run
-        at a time: a restart or re-run waits here until the cancelled run has stopped (at its next snapshot)."""
-        _collect_garbage()  # the first frame is drawn (the worker starts then): back to normal collection
-        comparison = self.comparison
-        if comparison is None:
-            yield self.pending
-            import numpy as np
-
-            try:
-                with np.errstate(all="ignore"):
-                    comparison = self._open()
-            except KstepError as exc:
-                self._end(exc)
-                return
-            if comparison is None:
-                return
-            yield self.pending  # lets a restart or quit during the open stop here, before the runs start
-        import numpy as np
-
-        with self._running:
-            if self.tolerance is not None:
-                with comparison.lock:
-                    comparison.options = comparison.options.with_tolerance(*self.tolerance)
-            if comparison.done and (not rerun or self._keeps_all(comparison)):
-                # all arrays kept: re-judged from them (Comparison.retolerance), no model re-run
-                with np.errstate(all="ignore"):
-                    yield comparison.retolerance(*self.tolerance) if rerun and self.tolerance else \
-                        comparison.analysis()
-                return
-            steps = comparison.run()
-            try:
-                while True:
-                    with np.errstate(all="ignore"):  # as `kstep report`: NaN/Inf propagate, kstep warns itself
-                        try:
-                            progress = next(steps)
-                        except StopIteration:
-                            break
-                        except KstepError as exc:  # e.g. out of memory: the CLI's line and exit code, not a verdict
-                            self._end(exc)
-                            return
-                    yield comparison.analysis(), progress
-            finally:
-                if isinstance(steps, Generator):  # stop the comparison's run where it is (restart, quit)
-                    steps.close()
-            yield comparison.analysis()
-
-    @staticmethod
-    def _keeps_all(comparison: Comparison) -> bool:
-        """Every sample's runs are kept (the first chunk is the whole set): a new tolerance needs no re-run."""
-        return comparison.first_samples == comparison.inputs.count and comparison.old_trace is not None
-
-    def _end(self, exc: KstepError) -> None:
-        """The comparison failed: the app exits with the error's code, and launch prints its line."""
-        self.fatal = exc
-        if self.app is not None:
-            try:
-                self.app.call_from_thread(self.app.exit, return_code=int(exc.exit_code))
-            except RuntimeError:  # the app is already closing
-                pass
-
-    def retolerance(self, atol: float, rtol: float) -> Iterator[Analysis | tuple[Analysis, tuple[str, int, int]]]:
-        """The snapshots of the comparison judged again under (atol, rtol) (`t`): re-judged from the kept runs when
-        they hold every sample, else every sample run again, with progress (rows, then samples)."""
-        self.tolerance = (atol, rtol)
-        return self.updates(rerun=True)
-
-    def export(self, analysis: Analysis, fmt: str, path: str) -> None:
-        """Write `analysis` as report format `fmt` to `path` (the writer `kstep report -o` uses)."""
-        from kstep.report import FORMATS, write_report
-
-        write_report(analysis, path, FORMATS[fmt], self.inputs)
-
-    def arrays(self, index: int, isolated: bool = False, sample: int | None = None,
-               progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """Row `index`'s outputs for the Activations tab, (OLD's, NEW's mapped onto OLD's layout, channel axis), on
-        `sample` (absolute index; None: every kept sample): sliced from the kept runs, else from both models run on
-        that sample alone (cached for the last few; slow, so the app calls this in a worker, `progress(layers done,
-        total)`). None before the comparison exists or while the row is not computed. Running out of memory or any
-        KstepError ends the app with the CLI's line and exit code, as in the comparison's worker."""
-        comparison = self.comparison
-        if comparison is None:
-            return None
-        import numpy as np
-
-        from kstep.compare.focus import activation_arrays
-        from kstep.compare.plan import memory_line
-        from kstep.errors import OutOfMemory
-
-        try:
-            with np.errstate(all="ignore"):
-                rel = None if sample is None else sample - comparison.inputs.first
-                if sample is None or rel is None or (comparison.old_trace is not None
-                                                     and 0 <= rel < comparison.first_samples):
-                    pair = comparison.arrays(index, isolated)
-                    return pair if pair is None or rel is None else (pair[0][rel:rel + 1], pair[1][rel:rel + 1],
-                                                                     pair[2])
-                pairs = comparison.pairs
-                if not 0 <= index < len(pairs) or not 0 <= rel < comparison.inputs.count:
-                    return None
-                old, new = comparison.focus.view(sample, progress)
-                return activation_arrays(old, new, *pairs[index], isolated)
-        except MemoryError:
-            self._end(OutOfMemory(memory_line(comparison.old.model, comparison.new.model, comparison.per_sample,
-                                              comparison.options.max_memory)))
-        except KstepError as exc:
-            self._end(exc)
-        return None
-
-    def close(self) -> None:
-        """Close the comparison's files; a later `updates()` builds nothing."""
-        with self._lock:
-            self._closed = True
-            if self.comparison is not None:
-                self.comparison.close()

@@ -48,6 +48,21 @@ def direct(x: np.ndarray, sample: int, row: int, isolated: bool, tmp_path) -> tu
         c.close()
 
 
+def record_progress(monkeypatch, run: str) -> list:
+    """The progress of every snapshot the main screen applies from the run `t` (run='rejudging') or `i`
+    ('isolating') started."""
+    seen: list = []
+    apply = MainScreen.on_analysis_updated
+
+    def record(self, message):
+        if getattr(self, run) == message.generation:
+            seen.append(message.progress)
+        apply(self, message)
+
+    monkeypatch.setattr(MainScreen, "on_analysis_updated", record)
+    return seen
+
+
 def shown(pilot) -> tuple:
     return main_screen(pilot).query_one(DetailPane).activations()._pair
 
@@ -98,15 +113,7 @@ async def test_t_runs_every_sample_again_with_progress(ref10, monkeypatch):
     """t with atol 10 (everything within): the comparison runs again (rows, then the samples beyond the first
     chunk) with its progress posted, and the new verdicts say every sample agrees."""
     path, _ = ref10
-    seen = []
-    apply = MainScreen.on_analysis_updated
-
-    def record(self, message):
-        if self.rejudging == message.generation:
-            seen.append(message.progress)
-        apply(self, message)
-
-    monkeypatch.setattr(MainScreen, "on_analysis_updated", record)
+    seen = record_progress(monkeypatch, "rejudging")
     app, session = app_for(path)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
@@ -152,3 +159,50 @@ async def test_out_of_memory_in_the_on_demand_run_ends_the_app_like_the_cli(ref1
     session.close()
     assert app.return_code == 2
     assert session.fatal is not None and session.fatal.line().startswith("out of memory comparing the models")
+
+
+@pilot_test
+async def test_i_fills_every_rows_isolated_errors_over_every_sample(ref10, monkeypatch):
+    """i once the comparison is done: every compared row's isolated statistics over all 10 samples (the comparison
+    re-ran conv1 and conv2 isolated on the first chunk only, where they already failed), computed in the worker
+    with its progress; each max|Δ| equals NEW's layer fed OLD's inputs on one unchunked run of all 10 samples;
+    the statuses stay the comparison's; a second i (off, on) computes nothing again."""
+    from kstep.compare.probe import isolated_outputs
+    from kstep.compare.trace import collect
+
+    path, x = ref10
+    seen = record_progress(monkeypatch, "isolating")
+    app, session = app_for(path)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, lambda s: s.analysis.complete)
+            before = main_screen(pilot).analysis
+            partial = [r.index for r in before.rows if r.isolated is not None and r.isolated.samples < 10]
+            assert partial, "the comparison covers some rows' isolated errors on some samples only"
+            await pilot.press("i")
+            await settle(pilot, lambda s: s.isolating is None and not s.running)
+            after = main_screen(pilot).analysis
+            assert seen and seen[0] is not None and seen[0].phase.startswith("isolated, samples 0/10")
+            assert [r.status for r in after.rows] == [r.status for r in before.rows]
+            comparison = session.comparison
+            old = collect(comparison.old, dict(comparison.inputs.chunk(0, 10).old))
+            new = collect(comparison.new, dict(comparison.inputs.chunk(0, 10).new))
+            checked = 0
+            for row in after.rows:
+                if row.propagated is None:
+                    continue
+                assert row.isolated is not None and row.isolated.samples == 10, row.old.name
+                ro, rn = old.by_key[row.old.key], new.by_key[row.new.key]
+                want = max(float(np.max(np.abs(b.astype(np.float64) - a)))
+                           for a, b in zip(ro.outputs, isolated_outputs(old, new, ro, rn)))
+                assert abs(row.isolated.max_abs - want) <= 1e-6 * max(1.0, want), row.old.name
+                checked += 1
+            assert checked == 8
+            runs = []
+            monkeypatch.setattr("kstep.compare.isolated_all.isolated_pass", lambda *a, **k: runs.append(1) or iter(()))
+            await pilot.press("i", "i")
+            await pilot.pause(0.2)
+            assert runs == [] and not main_screen(pilot).running
+    finally:
+        session.close()
+    assert session.fatal is None

@@ -62,6 +62,8 @@ class MainScreen(Screen):
         self.tolerance: tuple[float, float] | None = None
         self.rejudging: int | None = None  # the generation of the run `t` started, until its final snapshot
         self.sample: int | None = None  # the sample in view (absolute index) once chosen; else `sample_in_view`
+        self.isolating: int | None = None  # the generation of the run `i` started (every row's isolated errors)
+        self.iso_filled: Analysis | None = None  # the analysis that run produced
         self.generation = 0
         self.gate: Gate | None = None
         self.auto_selected: int | None = None
@@ -96,15 +98,17 @@ class MainScreen(Screen):
             self.start()
 
     # -- the analysis worker -----------------------------------------------------------------------------------
-    def start(self, source: Callable[[], Iterable] | None = None) -> None:
-        """(Re)start the analysis from its first layer: the app's source, or `source` (the re-judging one)."""
+    def start(self, source: Callable[[], Iterable] | None = None, keep_selection: bool = False) -> None:
+        """(Re)start the analysis from its first layer: the app's source, or `source` (t's or i's)."""
         if self.gate is not None:
             self.gate.cancel()
         self.generation += 1
         paused = self.config.start_paused and source is None
         self.gate = Gate(paused=paused)
         self.running, self.paused, self.error, self.progress = True, paused, None, None
-        self.auto_selected, self.user_moved = None, False
+        if not keep_selection:
+            self.auto_selected, self.user_moved = None, False
+        self.user_moved = self.user_moved or keep_selection
         self.run_worker(partial(self._drive, source or self.config.source, self.gate, self.generation), thread=True,
                         exclusive=True, group="analysis", name="analysis")
         self._redraw_bar()
@@ -130,6 +134,8 @@ class MainScreen(Screen):
             self.running = False
         self.raw = message.analysis
         self.apply(message.analysis)
+        if message.final and self.isolating == message.generation:
+            self.iso_filled, self.isolating = message.analysis, None
         if message.final and self.rejudging == message.generation and self.tolerance is not None:
             self.rejudging = None
             self._say(f"judged again with atol {self.tolerance[0]:g}, rtol {self.tolerance[1]:g}", timeout=3)
@@ -165,16 +171,8 @@ class MainScreen(Screen):
         self.query_one(DetailPane).show(self.analysis, table.selected_row(), self.isolated, self.sample_in_view())
 
     def sample_in_view(self) -> int | None:
-        """The sample the Activations tab shows (absolute index): the one chosen, else the first divergence's,
-        else the first compared; None before there is an analysis."""
-        a = self.analysis
-        if a is None:
-            return self.sample
-        first, count = a.samples.first, max(1, a.samples.count)
-        if self.sample is not None and first <= self.sample < first + count:
-            return self.sample
-        fd = a.first_divergence
-        return fd.sample if fd is not None and fd.sample is not None else first
+        """The sample the Activations tab shows (render.sample_in_view)."""
+        return render.sample_in_view(self.analysis, self.sample)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._redraw_detail()
@@ -236,6 +234,11 @@ class MainScreen(Screen):
 
     def action_toggle_isolated(self) -> None:
         self.isolated = not self.isolated
+        a = self.analysis
+        if (self.isolated and self.config.isolate is not None and a is not None and a.complete and not self.running
+                and a is not self.iso_filled and any(render.isolated_missing(r) for r in a.rows)):
+            self.start(self.config.isolate, keep_selection=True)  # every row's isolated errors, with progress
+            self.isolating = self.generation
         if self.analysis is not None:
             self.query_one(LayerTable).show(self.analysis, self.isolated)
         self._redraw_bar()
@@ -268,8 +271,9 @@ class MainScreen(Screen):
         current = self.sample_in_view()
         if self.analysis is None or current is None:
             return
-        first, count = self.analysis.samples.first, max(1, self.analysis.samples.count)
-        self.sample = sample if sample is not None else first + (current - first + step) % count
+        samples = self.analysis.samples
+        self.sample = sample if sample is not None else samples.first + (current - samples.first + step) % max(
+            1, samples.count)
         self._redraw_bar()
         self._redraw_detail()
 
