@@ -242,6 +242,13 @@ def sample_in_view(analysis: Analysis | None, chosen: int | None) -> int | None:
     return fd.sample if fd is not None and fd.sample is not None else first
 
 
+def step_sample(analysis: Analysis, chosen: int | None, step: int) -> int:
+    """The sample `step` after the one in view, wrapping over the analysis' N samples."""
+    first, count = analysis.samples.first, max(1, analysis.samples.count)
+    current = sample_in_view(analysis, chosen)
+    return first + ((current if current is not None else first) - first + step) % count
+
+
 def isolated_missing(row: Row) -> bool:
     """A compared row whose isolated statistics are missing or cover fewer samples than its propagated ones."""
     p = row.propagated

@@ -49,15 +49,16 @@ def direct(x: np.ndarray, sample: int, row: int, isolated: bool, tmp_path) -> tu
 
 
 def record_progress(monkeypatch, run: str) -> list:
-    """The progress of every snapshot the main screen applies from the run `t` (run='rejudging') or `i`
-    ('isolating') started."""
+    """(progress, running) of every snapshot the main screen applies from the run `t` (run='rejudging') or `i`
+    ('isolating') started: its progress, and whether the screen then shows it running (progress bar)."""
     seen: list = []
     apply = MainScreen.on_analysis_updated
 
     def record(self, message):
-        if getattr(self, run) == message.generation:
-            seen.append(message.progress)
+        mine = getattr(self, run) == message.generation
         apply(self, message)
+        if mine:
+            seen.append((message.progress, self.running))
 
     monkeypatch.setattr(MainScreen, "on_analysis_updated", record)
     return seen
@@ -129,7 +130,7 @@ async def test_t_runs_every_sample_again_with_progress(ref10, monkeypatch):
             await pilot.press("enter")
             await settle(pilot, lambda s: s.rejudging is None and not s.running)
             after = main_screen(pilot).analysis
-            assert runs == [1] and any(p is not None and p.phase == "compare" for p in seen)
+            assert runs == [1] and any(p is not None and p.phase == "compare" and on for p, on in seen)
             assert after.tolerance.atol == 10 and len(after.verdicts) == 10
             assert all(v.outputs_agree for v in after.verdicts)
     finally:
@@ -166,7 +167,8 @@ async def test_i_fills_every_rows_isolated_errors_over_every_sample(ref10, monke
     """i once the comparison is done: every compared row's isolated statistics over all 10 samples (the comparison
     re-ran conv1 and conv2 isolated on the first chunk only, where they already failed), computed in the worker
     with its progress; each max|Δ| equals NEW's layer fed OLD's inputs on one unchunked run of all 10 samples;
-    the statuses stay the comparison's; a second i (off, on) computes nothing again."""
+    the statuses stay the comparison's; after t's re-run (the isolated view still on) they are filled in again; a
+    second i (off, on) computes nothing again."""
     from kstep.compare.probe import isolated_outputs
     from kstep.compare.trace import collect
 
@@ -182,7 +184,8 @@ async def test_i_fills_every_rows_isolated_errors_over_every_sample(ref10, monke
             await pilot.press("i")
             await settle(pilot, lambda s: s.isolating is None and not s.running)
             after = main_screen(pilot).analysis
-            assert seen and seen[0] is not None and seen[0].phase.startswith("isolated, samples 0/10")
+            progress, running = seen[0]
+            assert running and progress.phase == "isolated, samples 0/10, layer" and progress.total == 8
             assert [r.status for r in after.rows] == [r.status for r in before.rows]
             comparison = session.comparison
             old = collect(comparison.old, dict(comparison.inputs.chunk(0, 10).old))
@@ -198,6 +201,13 @@ async def test_i_fills_every_rows_isolated_errors_over_every_sample(ref10, monke
                 assert abs(row.isolated.max_abs - want) <= 1e-6 * max(1.0, want), row.old.name
                 checked += 1
             assert checked == 8
+            await pilot.press("t")  # a re-run while the isolated view is on: its rows are filled in again after it
+            pilot.app.screen.query_one("#atol").value = "10"
+            pilot.app.screen.query_one("#rtol").focus()
+            await pilot.press("enter")
+            await settle(pilot, lambda s: s.analysis.tolerance.atol == 10 and s.iso_filled is s.analysis
+                         and not s.running)
+            assert all(r.isolated.samples == 10 for r in main_screen(pilot).analysis.rows)
             runs = []
             monkeypatch.setattr("kstep.compare.isolated_all.isolated_pass", lambda *a, **k: runs.append(1) or iter(()))
             await pilot.press("i", "i")

@@ -129,9 +129,8 @@ class MainScreen(Screen):
             return
         self.progress = message.progress
         self.paused = message.paused
-        self.running = not message.final and not message.analysis.complete
-        if message.final:
-            self.running = False
+        # i's pass runs over a complete analysis: it is running until its final snapshot
+        self.running = not message.final and (not message.analysis.complete or message.generation == self.isolating)
         self.raw = message.analysis
         self.apply(message.analysis)
         if message.final and self.isolating == message.generation:
@@ -139,6 +138,8 @@ class MainScreen(Screen):
         if message.final and self.rejudging == message.generation and self.tolerance is not None:
             self.rejudging = None
             self._say(f"judged again with atol {self.tolerance[0]:g}, rtol {self.tolerance[1]:g}", timeout=3)
+        if message.final:
+            self._fill_isolated()  # a new analysis while the isolated view is on (t, r, or i during the run)
 
     def on_analysis_failed(self, message: AnalysisFailed) -> None:
         if message.generation == self.generation:
@@ -234,15 +235,20 @@ class MainScreen(Screen):
 
     def action_toggle_isolated(self) -> None:
         self.isolated = not self.isolated
-        a = self.analysis
-        if (self.isolated and self.config.isolate is not None and a is not None and a.complete and not self.running
-                and a is not self.iso_filled and any(render.isolated_missing(r) for r in a.rows)):
-            self.start(self.config.isolate, keep_selection=True)  # every row's isolated errors, with progress
-            self.isolating = self.generation
+        self._fill_isolated()
         if self.analysis is not None:
             self.query_one(LayerTable).show(self.analysis, self.isolated)
         self._redraw_bar()
         self._redraw_detail()
+
+    def _fill_isolated(self) -> None:
+        """In the isolated view of a finished analysis: every row's isolated errors on every sample, where the
+        comparison did not need them, computed by the analysis worker with its progress (once per analysis)."""
+        a = self.analysis
+        if (self.isolated and self.config.isolate is not None and a is not None and a.complete and not self.running
+                and a is not self.iso_filled and any(render.isolated_missing(r) for r in a.rows)):
+            self.start(self.config.isolate, keep_selection=True)
+            self.isolating = self.generation
 
     def _pick(self, attr: str, step: int) -> None:
         pane = self.query_one(DetailPane)
@@ -268,14 +274,10 @@ class MainScreen(Screen):
 
     def view_sample(self, sample: int | None, step: int = 0) -> None:
         """Put `sample` (or the one `step` after the sample in view, wrapping over all N) in view."""
-        current = self.sample_in_view()
-        if self.analysis is None or current is None:
-            return
-        samples = self.analysis.samples
-        self.sample = sample if sample is not None else samples.first + (current - samples.first + step) % max(
-            1, samples.count)
-        self._redraw_bar()
-        self._redraw_detail()
+        if self.analysis is not None:
+            self.sample = sample if sample is not None else render.step_sample(self.analysis, self.sample, step)
+            self._redraw_bar()
+            self._redraw_detail()
 
     # -- samples view ----------------------------------------------------------------------------------------
     def action_samples(self) -> None:
@@ -285,12 +287,11 @@ class MainScreen(Screen):
         self.app.push_screen(SamplesScreen(self.analysis, self.sample_in_view()), self._sample_chosen)
 
     def _sample_chosen(self, sample: int | None) -> None:
-        if sample is None:
-            return
-        self.view_sample(sample)
         tabs = self.query_one(DetailPane).tabs()
-        if tabs is not None:
-            tabs.active = "activations"
+        if sample is not None:
+            self.view_sample(sample)
+            if tabs is not None:
+                tabs.active = "activations"
 
     # -- stepping ------------------------------------------------------------------------------------------------
     def action_step(self) -> None:
@@ -372,10 +373,8 @@ class MainScreen(Screen):
                              self._export_chosen)
 
     def _export_chosen(self, result: tuple[str, str] | None) -> None:
-        if result is None:
-            return
         export = self.config.export
-        if export is None:
+        if result is None or export is None:
             return
         if self.analysis is None:  # restarted while the dialog was open
             self._say("nothing to export yet", timeout=2)
