@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kstep.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, LEGACY, need_shared
 
 PAIRS = FIXTURES / "pairs"
 FLATTEN = PAIRS / "channels_first_to_last_flatten"  # flatten_dense_order at fc1 (tf-keras 2.21 NEW)
@@ -219,3 +219,12 @@ def test_architecture_json_config_edit_needs_arch_out(tmp_path, capsys):
     doc = json.loads((tmp_path / "fixed.json").read_text())
     assert [e["config"]["axis"] for e in doc["config"]["layers"] if e["config"]["name"] == "bn"] == [-1]
     assert json.loads(arch.read_text()) != doc
+
+
+def test_unsupported_layer_is_exit_3(tmp_path, capsys):
+    """A Lambda in both models: the comparison stops there; nothing to fix before it, nothing written, exit 3."""
+    model = need_shared(LEGACY / "cases" / "k1" / "lambda.h5")
+    ref = LEGACY / "cases" / "k1" / "lambda.input.npy"
+    assert main(["fix", str(model), str(model), str(ref), "-o", str(tmp_path / "fixed.h5")]) == 3
+    err = capsys.readouterr().err
+    assert "unsupported" in err and "nothing written" in err and list(tmp_path.iterdir()) == []
