@@ -7,6 +7,7 @@ import html
 from kstep.analysis import GLYPHS, Analysis
 from kstep.errors import printable
 from kstep.report.fixes import changes, fixability, fixes_verdict
+from kstep.report.profile import svg_chart
 from kstep.report.samples import counts, summary_line, top, worst_verdicts
 from kstep.report.to_markdown import num, samples_text, shape
 
@@ -68,6 +69,11 @@ def to_html(a: Analysis) -> str:
         out += [f"<tr><td>{i}</td><td>{h(x.cause)}</td><td>{h(x.layer)}</td><td>{h(changes(x))}</td>"
                 f"<td>{num(x.before)}</td><td>{num(x.after)}</td></tr>" for i, x in enumerate(a.fixes, 1)]
         out.append("</table>")
+    chart = svg_chart(a)
+    if chart:
+        out += ["<h2>Error along depth</h2>", f"<figure>{chart}<figcaption>Each layer's excess over its relative "
+                "tolerance, max(|Δ| − rtol·|old|), propagated (solid) and isolated (dashed); a point above the "
+                "shaded atol band fails. Hover a marker for its layer.</figcaption></figure>"]
     f = a.first_divergence
     if f is None:
         out.append("<h2>Verdict: the models agree within tolerance</h2>" if a.agree else

@@ -12,6 +12,7 @@ import re
 from kstep.analysis import GLYPHS, Analysis, FileInfo, Stats
 from kstep.errors import printable
 from kstep.report.fixes import changes, fixability, fixes_verdict
+from kstep.report.profile import sparkline, sparkline_caption
 from kstep.report.samples import counts, summary_line, top, worst_verdicts
 
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
@@ -128,16 +129,19 @@ def to_markdown(a: Analysis) -> str:
     if a.fixes:
         out += _fixes(a)
     f = a.first_divergence
+    spark = sparkline(a)
+    profile = [f"`{spark}` {md(sparkline_caption(a))}", ""] if spark.strip() else []
     if f is None:
         if a.agree:
-            out += ["## Verdict: the models agree within tolerance", ""]
+            out += ["## Verdict: the models agree within tolerance", ""] + profile
         else:
-            out += ["## Verdict: no divergence before an unsupported layer", ""]
+            out += ["## Verdict: no divergence before an unsupported layer", ""] + profile
     else:
         row = a.rows[f.row]
         layer = f.old_layer or f.new_layer
         out.append(f"## First divergence: {md(layer)}" + (f" ({md(f.cause)})" if f.cause else ""))
         out.append("")
+        out += profile
         if row.old or row.new:
             out.append(f"- layer: OLD {code(f.old_layer or '-')} / NEW {code(f.new_layer or '-')}, kind "
                        f"{md(row.side.kind)}; shapes {shape(row.old.shape if row.old else None)} / "

@@ -150,9 +150,10 @@ def test_reading_and_describing_cost_per_layer_does_not_grow(monkeypatch):
     that is quadratic in the layer count (a lookup by scanning the layers, as before issue 12, took seconds here)
     makes the larger model's per-layer cost several times the smaller's."""
     small = min(_chain_model(500, monkeypatch)[0] for _ in range(2)) / 500
-    seconds, text = _chain_model(5000, monkeypatch)
+    runs = [_chain_model(5000, monkeypatch) for _ in range(2)]
+    seconds, text = min(runs, key=lambda run: run[0])
     assert text.count("\n  4999 a4999  Activation  -> (None, 2)") == 1
-    assert seconds / 5000 < 2.0 * small, (seconds, small * 5000)
+    assert seconds / 5000 < 2.5 * small, (seconds, small * 5000)  # quadratic lookups made it 3.5x
 
 
 def test_remembered_dtypes_equal_h5pys(tmp_path):
