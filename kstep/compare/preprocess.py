@@ -63,6 +63,8 @@ class Transform:
             return self.name
         if self.name == "undo":
             return f"undo:{self.args[0]}"
+        if self.name == "chain":
+            return ", ".join(str(t) for t in self.args)
         return f"{self.name}:{','.join(_fmt(a) for a in self.args)}"
 
     def apply(self, x: np.ndarray, channels_first: bool) -> np.ndarray:
@@ -84,7 +86,14 @@ class Transform:
             return preset(x, PRESETS[self.name], axis)
         if self.name == "undo":
             return undo_preset(x, PRESETS[self.args[0]], axis)
+        if self.name == "chain":
+            return apply_all(x, list(self.args), channels_first)
         raise AssertionError(self.name)
+
+
+def chain(transforms: tuple[Transform, ...]) -> Transform:
+    """Several transforms as one (applied in order; internal, not a --pre-* spelling)."""
+    return transforms[0] if len(transforms) == 1 else Transform("chain", tuple(transforms))
 
 
 def as_float(x: np.ndarray) -> np.ndarray:
