@@ -19,7 +19,7 @@ def build(analysis=None, *, source=None, fake=None, paused=False, activations=sa
     fake = fake or sample.FakeCompare(analysis)
     return make_app(source if source is not None else (analysis or sample.sample()),
                     retolerance=fake.retolerance, export=fake.export, activations=activations,
-                    start_paused=paused)
+                    start_paused=paused, fix=fake.fix, fix_targets=fake.fix_targets)
 
 
 def main_screen(pilot: Pilot) -> MainScreen:
