@@ -12,9 +12,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from kstep.edits import Edit, FixOp
-from kstep.tui.fixing import FixDone
-
 from kstep.analysis import (
     AGREE,
     DIVERGE,
@@ -38,6 +35,8 @@ from kstep.analysis import (
     WeightTransform,
     WeightVerdict,
 )
+from kstep.edits import Edit, FixOp
+from kstep.tui.fixing import FixDone
 
 IDENTICAL = WeightVerdict(VerdictKind.IDENTICAL)
 DIFFERENT = WeightVerdict(VerdictKind.DIFFERENT)
