@@ -5,9 +5,9 @@ with the error; NO_COLOR leaves the dialog colourless. Every file is a copy unde
 
 from __future__ import annotations
 
-import html
 import json
 import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from textual.widgets import Input
@@ -19,7 +19,7 @@ from kstep.tui.screens.fix import FixDialog
 from tests.conftest import FIXTURES
 from tests.repair.record import digest
 from tests.tui import sample_analysis as sample
-from tests.tui.helpers import build, main_screen, pilot_test, settle
+from tests.tui.helpers import build, main_screen, pilot_test, screen_without_colour, settle
 from tests.tui.test_launch import _hues
 
 PAIRS = FIXTURES / "pairs"
@@ -47,24 +47,38 @@ def notes(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
 
-async def fix_in_app(argv: list[str], edit=None):
-    """Open the app on argv, wait for the analysis, x, (edit the fields), enter; -> (app, session, the main screen's
-    analysis once OLD vs FIXED has been compared)."""
+@asynccontextmanager
+async def opened(argv: list[str]):
+    """The app as `kstep OLD NEW REF` builds it, at 80x24, its analysis complete: yields (app, session, pilot)."""
     app, session = launch.build(build_app_parser().parse_args(argv), argv)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot, lambda s: s.analysis.complete)
-            assert not main_screen(pilot).analysis.agree
-            await pilot.press("x")
-            await until(pilot, lambda: isinstance(pilot.app.screen, FixDialog))
-            if edit is not None:
-                edit(pilot.app.screen)
-            await pilot.press("enter")
-            await until(pilot, lambda: not isinstance(pilot.app.screen, FixDialog))
-            await settle(pilot, lambda s: s.analysis.complete and not s.running)
-            return app, session, main_screen(pilot).analysis
+            yield app, session, pilot
     finally:
         session.close()
+
+
+async def press_x(pilot) -> FixDialog:
+    await pilot.press("x")
+    await until(pilot, lambda: isinstance(pilot.app.screen, FixDialog))
+    return pilot.app.screen
+
+
+async def written(pilot) -> None:
+    """Wait until the dialog has closed and the comparison of OLD with FIXED is complete."""
+    await until(pilot, lambda: not isinstance(pilot.app.screen, FixDialog))
+    await settle(pilot, lambda s: s.analysis.complete and not s.running)
+
+
+async def fix_in_app(argv: list[str]):
+    """x, enter on the defaults; -> (app, session, the main screen's analysis once OLD vs FIXED is compared)."""
+    async with opened(argv) as (app, session, pilot):
+        assert not main_screen(pilot).analysis.agree
+        await press_x(pilot)
+        await pilot.press("enter")
+        await written(pilot)
+        return app, session, main_screen(pilot).analysis
 
 
 @pilot_test
@@ -102,19 +116,12 @@ async def test_esc_cancels_and_writes_nothing(tmp_path):
     """x then esc: back on the main screen, OLD vs NEW as before, no file added."""
     pair = copy_pair(tmp_path, "channels_first_to_last_flatten")
     before = sorted(p.name for p in pair.iterdir())
-    argv = argv_for(pair)
-    app, session = launch.build(build_app_parser().parse_args(argv), argv)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot, lambda s: s.analysis.complete)
-            await pilot.press("x")
-            await until(pilot, lambda: isinstance(pilot.app.screen, FixDialog))
-            await pilot.press("escape")
-            await pilot.pause(0.2)
-            assert not isinstance(pilot.app.screen, FixDialog)
-            assert main_screen(pilot).analysis.new.path == str(pair / "new.h5")
-    finally:
-        session.close()
+    async with opened(argv_for(pair)) as (_, session, pilot):
+        await press_x(pilot)
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert not isinstance(pilot.app.screen, FixDialog)
+        assert main_screen(pilot).analysis.new.path == str(pair / "new.h5")
     assert sorted(p.name for p in pair.iterdir()) == before and session.args.new == str(pair / "new.h5")
 
 
@@ -122,18 +129,12 @@ async def test_esc_cancels_and_writes_nothing(tmp_path):
 async def test_x_on_an_unfixable_divergence_notifies(tmp_path):
     """weights_changed at fc2 (a retraining, never fixed): no dialog, a notification with the reason."""
     pair = copy_pair(tmp_path, "weights_changed_k3_to_tfk")
-    argv = argv_for(pair)
-    app, session = launch.build(build_app_parser().parse_args(argv), argv)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot, lambda s: s.analysis.complete)
-            await pilot.press("x")
-            await pilot.pause(0.2)
-            assert not isinstance(pilot.app.screen, FixDialog)
-            said = notes(app)
-            assert any("weights_changed at fc2: kstep fix cannot write this" in n for n in said), said
-    finally:
-        session.close()
+    async with opened(argv_for(pair)) as (app, _, pilot):
+        await pilot.press("x")
+        await pilot.pause(0.2)
+        assert not isinstance(pilot.app.screen, FixDialog)
+        said = notes(app)
+        assert any("weights_changed at fc2: kstep fix cannot write this" in n for n in said), said
 
 
 @pilot_test
@@ -141,27 +142,18 @@ async def test_a_refused_path_keeps_the_dialog_with_the_error(tmp_path):
     """FIXED named NEW itself: refused (exit 2 in the CLI), shown in the dialog and as a notification, nothing
     written, the comparison untouched; the user edits the path and enter then writes it."""
     pair = copy_pair(tmp_path, "channels_first_to_last_flatten")
-    argv = argv_for(pair)
-    app, session = launch.build(build_app_parser().parse_args(argv), argv)
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await settle(pilot, lambda s: s.analysis.complete)
-            await pilot.press("x")
-            await until(pilot, lambda: isinstance(pilot.app.screen, FixDialog))
-            dialog = pilot.app.screen
-            dialog.query_one("#fix-path", Input).value = str(pair / "new.h5")
-            await pilot.press("enter")
-            await until(pilot, lambda: dialog.shown and not dialog.running and "running" not in dialog.shown[0])
-            assert pilot.app.screen is dialog and "is one of the input files" in dialog.shown[0]
-            assert any("is one of the input files" in n for n in notes(app))
-            assert session.args.new == str(pair / "new.h5") and app.return_code is None
-            dialog.query_one("#fix-path", Input).value = str(tmp_path / "mine.h5")
-            await pilot.press("enter")
-            await until(pilot, lambda: not isinstance(pilot.app.screen, FixDialog))
-            await settle(pilot, lambda s: s.analysis.complete and not s.running)
-            assert main_screen(pilot).analysis.agree and (tmp_path / "mine.h5").is_file()
-    finally:
-        session.close()
+    async with opened(argv_for(pair)) as (app, session, pilot):
+        dialog = await press_x(pilot)
+        dialog.query_one("#fix-path", Input).value = str(pair / "new.h5")
+        await pilot.press("enter")
+        await until(pilot, lambda: dialog.shown and not dialog.running and "running" not in dialog.shown[0])
+        assert pilot.app.screen is dialog and "is one of the input files" in dialog.shown[0]
+        assert any("is one of the input files" in n for n in notes(app))
+        assert session.args.new == str(pair / "new.h5") and app.return_code is None
+        dialog.query_one("#fix-path", Input).value = str(tmp_path / "mine.h5")
+        await pilot.press("enter")
+        await written(pilot)
+        assert main_screen(pilot).analysis.agree and (tmp_path / "mine.h5").is_file()
 
 
 @pilot_test
@@ -185,13 +177,7 @@ async def test_a_remaining_divergence_is_shown_and_the_dialog_stays():
 @pilot_test
 async def test_the_fix_dialog_has_no_colour_under_no_color(monkeypatch):
     """NO_COLOR=1: the dialog (and the screen behind it) has no hue; its text is all there."""
-    monkeypatch.setenv("NO_COLOR", "1")
-    app = build(sample.fixable())
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("x")
-        await pilot.pause()
-        svg = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+    svg = await screen_without_colour(monkeypatch, sample.fixable(), "x")
     assert not _hues(svg) and "flip the spatial axes of conv1's kernel" in svg and "new.fixed.h5" in svg
 
 
