@@ -158,7 +158,8 @@ async def test_a_refused_path_keeps_the_dialog_with_the_error(tmp_path):
 
 @pilot_test
 async def test_a_remaining_divergence_is_shown_and_the_dialog_stays():
-    """Exit 1 from kstep fix (nothing written): its lines stay in the dialog, the comparison is not restarted."""
+    """Exit 1 from kstep fix (nothing written): the round lines and the reason stay in the dialog, the comparison
+    is not restarted."""
     fake = sample.FakeCompare(sample.fixable())
     fake.fix_done = FixDone(1, None, ("a divergence remains after 1 fix(es): ...", "nothing written"))
     app = build(sample.fixable(), fake=fake)
@@ -168,7 +169,8 @@ async def test_a_remaining_divergence_is_shown_and_the_dialog_stays():
         await pilot.press("x", "enter")
         dialog = pilot.app.screen
         await until(pilot, lambda: not dialog.running and any("nothing written" in x for x in dialog.shown))
-        assert isinstance(pilot.app.screen, FixDialog) and "(exit 1)" in dialog.shown
+        assert isinstance(pilot.app.screen, FixDialog) and dialog.shown[-1] == "(exit 1)"
+        assert dialog.shown[0].startswith("round 1: theano_kernel_flip at conv1")
         assert fake.fixes == [("models/new.fixed.h5", None)] and main_screen(pilot).generation == generation
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, FixDialog)

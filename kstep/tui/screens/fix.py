@@ -113,8 +113,8 @@ class FixDialog(ModalScreen):
         if done.written is not None:
             self.dismiss(done.written)
             return
-        self.shown = []
         if done.error is not None:
+            self.shown = []
             self._show([done.error], "bold red")
             self.notify(render.safe(done.error), title="kstep fix refused", severity="error", timeout=8, markup=False)
             self.query_one("#fix-path", Input).focus()
