@@ -22,10 +22,11 @@ import h5py
 
 from kstep.compare.fixes import Supplied
 from kstep.edits import Edit
-from kstep.ir import ModelFile
+from kstep.ir import ModelFile, ModelSpec
 from kstep.semantics import Generation
 from kstep.write.configs import CannotWrite, apply_config_edits
-from kstep.write.stored import drop_optimizer_state, weight_edits, write_weights
+from kstep.write.optimizer import update_state
+from kstep.write.stored import weight_edits, write_weights
 
 LEGACY_OPTIMIZER = ("optimizer_weights",)
 KERAS3_OPTIMIZER = ("optimizer",)
@@ -97,10 +98,19 @@ def _patch_h5(path: str, mf: ModelFile, edits: Sequence[Edit], legacy: bool, not
             _config_attr(f, edits, mf, notes)
         stored = weight_edits(mf, edits, _weights_root(f) if legacy else None, supplied)
         write_weights(f, stored, mf.path)
-        if stored:
-            note = drop_optimizer_state(f, LEGACY_OPTIMIZER if legacy else KERAS3_OPTIMIZER)
-            if note:
-                notes.append(note)
+        note = update_state(f, LEGACY_OPTIMIZER if legacy else KERAS3_OPTIMIZER, stored, _weight_names(mf.model))
+        if note:
+            notes.append(note)
+
+
+def _weight_names(model: ModelSpec) -> frozenset[str]:
+    """Every stored weight name of the model, nested models included."""
+    names: set[str] = set()
+    for spec in model.layers:
+        names.update(ref.name for ref in spec.weights)
+        if spec.inner is not None:
+            names |= _weight_names(spec.inner)
+    return frozenset(names)
 
 
 def write_fixed(mf: ModelFile, weights_path: str | None, edits: Sequence[Edit], out: str,

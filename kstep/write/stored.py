@@ -31,6 +31,8 @@ class StoredEdit:
     layer: str
     original: np.ndarray
     array: np.ndarray
+    name: str = ""  # the weight's stored name (legacy: 'fc1/kernel:0'), which a legacy optimizer slot ends with
+    ops: tuple[Edit, ...] = ()  # the edits that made `array` from `original`, in order
 
 
 def weight_edits(mf: ModelFile, edits: Sequence[Edit], layer_group_root: str | None,
@@ -50,7 +52,8 @@ def weight_edits(mf: ModelFile, edits: Sequence[Edit], layer_group_root: str | N
                 location = ref.name if ref.name.startswith("/") else "/" + ref.name
             else:
                 location = f"{layer_group_root.rstrip('/')}/{path[0].name}/{ref.name}"
-            out.append(StoredEdit(location, key, ref.load(), array))
+            ops = tuple(e for e in group if i in e.weights)
+            out.append(StoredEdit(location, key, ref.load(), array, ref.name, ops))
     return out
 
 
@@ -75,15 +78,3 @@ def write_weights(f: h5py.File, edits: Sequence[StoredEdit], path: str) -> None:
         fresh = parent.create_dataset(name, data=data)
         for key, value in attrs.items():
             fresh.attrs[key] = value
-
-
-def drop_optimizer_state(f: h5py.File, names: Sequence[str]) -> str | None:
-    """Remove the optimizer's saved state (the groups in `names` that exist): its slots follow the old weights.
-    A note saying so, or None when there was none."""
-    dropped = [n for n in names if n in f]
-    for name in dropped:
-        del f[name]
-    if not dropped:
-        return None
-    return ("the optimizer's saved state was dropped (its slots were computed for the unfixed weights); "
-            "the model loads and compiles with a fresh optimizer state")

@@ -31,14 +31,23 @@ ACCEPT = {("shared", "cnn_tfk_retrained_fc2"): ["--accept-old-weights", "fc2"],
 """Pairs also run with options (recorded under `ID+accept`): OLD's weights accepted for the retrained layer."""
 
 
+WITH_OPTIMIZER = ("channels_first_to_last_flatten", "channels_first_to_last_bn_variance_squared")
+"""Pairs also run with NEW carrying Adam's saved state (tests/fixtures/optimizer, make_optimizer_state.py), recorded
+under `ID+adam`; real Keras loads those FIXED with compile=True."""
+
+
 def runs() -> list[tuple[str, dict, str, list[str]]]:
-    """Every recorded run: (source, pair, record id, extra options): each manifest pair, and the ACCEPT ones."""
+    """Every recorded run: (source, pair, record id, extra options): each manifest pair, the ACCEPT ones, and the
+    WITH_OPTIMIZER ones (the pair with NEW replaced)."""
     out = []
     for source in ROOTS:
         for pair in manifest_pairs(source):
             out.append((source, pair, pair["id"], []))
             if (source, pair["id"]) in ACCEPT:
                 out.append((source, pair, pair["id"] + "+accept", ACCEPT[(source, pair["id"])]))
+            if source == "tests" and pair["id"] in WITH_OPTIMIZER:
+                adam = dict(pair, new=f"../optimizer/{pair['id']}.adam.h5")
+                out.append((source, adam, pair["id"] + "+adam", []))
     return out
 
 

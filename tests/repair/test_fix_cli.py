@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kstep.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, LEGACY, need_shared
 
 PAIRS = FIXTURES / "pairs"
 FLATTEN = PAIRS / "channels_first_to_last_flatten"  # flatten_dense_order at fc1 (tf-keras 2.21 NEW)
@@ -189,3 +189,42 @@ def test_format_read_but_not_written(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write that format" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def _json_and_weights(tmp_path):
+    """BN_AXIS's NEW split the way tf.keras's to_json() + save_weights(x.h5) store it: the model_config as the JSON
+    file, the model_weights group (with its attributes) at the root of a weights file."""
+    arch, weights = tmp_path / "new.json", tmp_path / "new_weights.h5"
+    with h5py.File(BN_AXIS / "new.h5", "r") as f, h5py.File(weights, "w") as w:
+        text = f.attrs["model_config"]
+        arch.write_text(text.decode() if isinstance(text, bytes) else text)
+        group = f["model_weights"]
+        for key in group.attrs:
+            w.attrs[key] = group.attrs[key]
+        for name in group:
+            group.copy(name, w)
+    return arch, weights
+
+
+def test_architecture_json_config_edit_needs_arch_out(tmp_path, capsys):
+    arch, weights = _json_and_weights(tmp_path)
+    base = ["fix", str(BN_AXIS / "old.h5"), str(arch), str(BN_AXIS / "ref.npy"), "--ref-new",
+            str(BN_AXIS / "ref_new.npy"), "--weights-new", str(weights), "-o", str(tmp_path / "fixed_weights.h5")]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    lines = err.splitlines()  # the rounds' progress, then one line
+    assert lines[-1].endswith("--arch-out") and all(line.startswith("round ") for line in lines[:-1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "new_weights.h5"]
+    assert main(base + ["--arch-out", str(tmp_path / "fixed.json")]) == 0, capsys.readouterr().err
+    doc = json.loads((tmp_path / "fixed.json").read_text())
+    assert [e["config"]["axis"] for e in doc["config"]["layers"] if e["config"]["name"] == "bn"] == [-1]
+    assert json.loads(arch.read_text()) != doc
+
+
+def test_unsupported_layer_is_exit_3(tmp_path, capsys):
+    """A Lambda in both models: the comparison stops there; nothing to fix before it, nothing written, exit 3."""
+    model = need_shared(LEGACY / "cases" / "k1" / "lambda.h5")
+    ref = LEGACY / "cases" / "k1" / "lambda.input.npy"
+    assert main(["fix", str(model), str(model), str(ref), "-o", str(tmp_path / "fixed.h5")]) == 3
+    err = capsys.readouterr().err
+    assert "unsupported" in err and "nothing written" in err and list(tmp_path.iterdir()) == []
