@@ -16,6 +16,9 @@ is passed in as plain callables, so this module is the only wiring:
                                         layout, batch axis first, on the absolute `sample` (the sample in view);
                                         None shows "values not kept". Called in a worker thread (it may run both
                                         models on that sample: `progress(layers done, total)`)
+    fix(fixed, arch_out, progress)   -> kstep.tui.fixing.FixDone; `kstep fix` (x) in a worker, progress(line) per
+                                        round; once FIXED is written, source() compares OLD with FIXED
+    fix_targets()                    -> (FIXED, architecture JSON or None): the dialog's default paths
 
 q exits 0, ctrl+c exits 130 (`app.return_code`, errors.ExitCode); the terminal is restored by Textual either way.
 """
@@ -31,6 +34,7 @@ from textual.filter import Monochrome, NoColor
 
 from kstep.analysis import Analysis
 from kstep.errors import ExitCode
+from kstep.tui.fixing import FixDone
 from kstep.tui.keys import KEYS
 from kstep.tui.screens.main import MainScreen
 
@@ -38,6 +42,8 @@ Retolerance = Callable[[float, float], Iterable]
 """retolerance(atol, rtol) -> snapshots, like source()"""
 Activations = Callable[[int, bool, int | None, Callable[[int, int], None] | None], tuple | None]
 """activations(row_index, isolated, sample, progress) -> arrays or None"""
+Fix = Callable[[str, str | None, Callable[[str], None]], FixDone]
+"""fix(fixed, arch_out, progress) -> FixDone"""
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class AppConfig:
     start_paused: bool = False
     initial: Analysis | None = None
     isolate: Callable[[], Iterable] | None = None
+    fix: Fix | None = None
+    fix_targets: Callable[[], tuple[str, str | None]] | None = None
 
 
 class KstepApp(App):
@@ -100,7 +108,8 @@ def make_app(source: Callable[[], Iterable] | Analysis, *,
              export_path: str = "kstep-report.md",
              activations: Activations | None = None,
              start_paused: bool = False, initial: Analysis | None = None,
-             isolate: Callable[[], Iterable] | None = None) -> KstepApp:
+             isolate: Callable[[], Iterable] | None = None, fix: Fix | None = None,
+             fix_targets: Callable[[], tuple[str, str | None]] | None = None) -> KstepApp:
     """Build the app. `source` is a callable returning an iterable of snapshots, or one finished Analysis.
 
     start_paused: show the first snapshot and wait for s / c (stepping from the first layer).
@@ -111,4 +120,4 @@ def make_app(source: Callable[[], Iterable] | Analysis, *,
         finished = source
         source = lambda: iter([finished])  # noqa: E731
     return KstepApp(AppConfig(source, retolerance, export, tuple(export_formats), export_path, activations,
-                              start_paused, initial, isolate))
+                              start_paused, initial, isolate, fix, fix_targets))

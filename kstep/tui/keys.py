@@ -59,6 +59,8 @@ KEYS: tuple[Key, ...] = (
         "is kept)", 5, label="t"),
     Key("slash", "search", "/", "find", "search layer names (enter: next match, esc: close)", 6, label="/"),
     Key("e", "export", "e", "export", "export the first-divergence report (md / json / html)", 7, label="e"),
+    Key("x", "fix", "x", "fix", "kstep fix: write FIXED, then compare OLD with FIXED", None,
+        label="x"),
     Key("s", "step", "s/c/r", "step", "step: compute the next layer, then pause", 8, label="s"),
     Key("c", "continue", "c", "", "continue to the next divergence, then pause", label="c"),
     Key("r", "restart", "r", "", "restart the analysis from the first layer", label="r"),

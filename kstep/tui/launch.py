@@ -103,7 +103,7 @@ def build(args: argparse.Namespace, argv: list[str]) -> tuple[KstepApp, Session]
     session = Session(args, command, pending)
     app = make_app(session.updates, retolerance=session.retolerance, export=session.export,
                    export_formats=tuple(FORMATS), activations=session.arrays, initial=pending,
-                   isolate=session.isolated)
+                   isolate=session.isolated, fix=session.fix, fix_targets=session.fix_targets)
     session.app = app
     return app, session
 

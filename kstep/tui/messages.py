@@ -1,5 +1,5 @@
-"""Provides the app's messages: small dataclasses posted by workers (the analysis, export, the Activations tab's
-arrays) to the screen or widget that started them.
+"""Provides the app's messages: small dataclasses posted by workers (the analysis, export, fix, the Activations
+tab's arrays) to the screen or widget that started them.
 
 `generation` tags every message from the analysis worker with the run it belongs to, so that after `r` (restart)
 late messages from the cancelled run are dropped.
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from kstep.analysis import Analysis
+from kstep.tui.fixing import FixDone
 
 
 @dataclass
@@ -73,3 +74,17 @@ class ExportFinished(Message):
 
     path: str
     error: str | None = None
+
+
+@dataclass
+class FixProgress(Message):
+    """`x`: kstep fix applied a round's fix (the CLI's progress line)."""
+
+    line: str
+
+
+@dataclass
+class FixFinished(Message):
+    """`x`: the kstep fix run ended (kstep.tui.fixing.FixDone)."""
+
+    done: FixDone

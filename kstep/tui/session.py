@@ -2,7 +2,11 @@
 the app is given: the snapshots of the comparison's run (`updates`), of a re-run under a new tolerance
 (`retolerance`), of every row's isolated errors (`isolated`), one row's arrays on the sample in view (`arrays`) and
 the export. A KstepError in any of them (running out of memory included) ends the app with the CLI's one line and
-exit code (`_end`). numpy, h5py and the engine are imported only inside these methods (in the app's workers).
+exit code (`_end`); `fix` (x) is the exception: its refusal is the dialog's to show. numpy, h5py and the engine are
+imported only inside these methods (in the app's workers).
+
+After `fix` wrote FIXED, the next `updates()` (the app restarts it) compares OLD with FIXED: same REF, options and
+tolerance; the comparison of OLD with NEW is closed once no run and no Activations fetch uses it.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import argparse
 import threading
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from kstep.errors import KstepError
+from kstep.errors import ExitCode, KstepError
 from kstep.options import CompareOptions
+from kstep.tui.fixing import FixDone, default_targets, with_fixed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,9 +51,9 @@ class Session:
     """The comparison behind one app: built by the first `updates()` (in the worker), shared by every restart."""
 
     def __init__(self, args: argparse.Namespace, command: list[str], pending: Analysis):
-        self.args, self.command = args, command
+        self.command = command
         self.pending = pending  # the Analysis shown until the comparison exists
-        self.inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
+        self._set_args(args)
         self.comparison: Comparison | None = None
         self.fatal: KstepError | None = None  # the comparison could not be built: the app exits with its line
         self.app: KstepApp | None = None
@@ -56,7 +62,13 @@ class Session:
         self._running = threading.Lock()  # held by the one comparison run (or isolated pass) in progress
         self._iso: tuple[object, Any] | None = None  # (the comparison's judges it was computed for, IsolatedPass)
         self._closed = False
+        self._switch: tuple[argparse.Namespace, list[str], Analysis] | None = None  # OLD vs FIXED, once fix wrote it
+        self._users = 0  # Activations fetches using the comparison (it is closed only when none is)
+        self._idle = threading.Condition()
 
+    def _set_args(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
     def _open(self) -> Comparison | None:
         """The comparison, built (weights opened) on the first call; None once the session is closed."""
         with self._lock:
@@ -73,6 +85,8 @@ class Session:
         the finished analysis. rerun: compute again under the tolerance `retolerance` set, even when done. One run
         at a time: a restart or re-run waits here until the cancelled run has stopped (at its next snapshot)."""
         collect_garbage()  # the first frame is drawn (the worker starts then): back to normal collection
+        if self._switch is not None:
+            self._take_switch()
         comparison = self.comparison
         if comparison is None:
             yield self.pending
@@ -187,6 +201,11 @@ class Session:
         that sample alone (cached for the last few; slow, so the app calls this in a worker, `progress(layers done,
         total)`). None before the comparison exists or while the row is not computed. Running out of memory or any
         KstepError ends the app with the CLI's line and exit code, as in the comparison's worker."""
+        with self._use():
+            return self._arrays(index, isolated, sample, progress)
+
+    def _arrays(self, index: int, isolated: bool, sample: int | None,
+                progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, int] | None:
         comparison = self.comparison
         if comparison is None:
             return None
@@ -215,6 +234,74 @@ class Session:
         except KstepError as exc:
             self._end(exc)
         return None
+
+    @contextmanager
+    def _use(self) -> Iterator[None]:
+        """Mark the comparison in use (it is not closed by a switch to FIXED meanwhile)."""
+        with self._idle:
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._users -= 1
+                self._idle.notify_all()
+
+    # -- x: kstep fix ------------------------------------------------------------------------------------------
+    def fix_targets(self) -> tuple[str, str | None]:
+        """FIXED's default path (and the architecture JSON's, for a JSON NEW) beside NEW (fixing.default_targets)."""
+        return default_targets(self.args.new, self.args.weights_new)
+
+    def fix(self, output: str, arch_out: str | None, progress: Callable[[str], None] | None = None) -> FixDone:
+        """`kstep fix OLD NEW REF -o output [--arch-out arch_out]` with the app's options and tolerance (in a worker;
+        progress: the round lines). Exit 0 with FIXED written: the next `updates()` compares OLD with FIXED. A
+        KstepError or OSError (a refused path, a format kstep cannot write) is returned as the error, not raised."""
+        import numpy as np
+
+        from kstep.preflight import first_analysis, preflight
+        from kstep.repair.run import FixRequest, run_fix
+
+        a = self.args
+        options = CompareOptions.from_args(a)
+        if self.tolerance is not None:
+            options = options.with_tolerance(*self.tolerance)
+        req = FixRequest(a.old, a.new, a.ref, a.ref_new, options, self.command, output, arch_out)
+        try:
+            with np.errstate(all="ignore"):
+                result = run_fix(req, progress)
+                if result.written is None or result.exit_code is not ExitCode.OK:
+                    return FixDone(int(result.exit_code), None, tuple(result.lines))
+                args = argparse.Namespace(**vars(a))
+                if a.weights_new is not None:
+                    args.new, args.weights_new = arch_out or a.new, output
+                else:
+                    args.new = output
+                command = with_fixed(self.command, a.new, a.weights_new, output, arch_out)
+                fixed = CompareOptions.from_args(args)
+                pending = first_analysis(preflight(args.old, args.new, args.ref, args.ref_new, fixed), fixed, command)
+        except KstepError as exc:
+            return FixDone(int(exc.exit_code), None, (), exc.line())
+        except OSError as exc:  # e.g. a directory FIXED cannot be written in: the user picks another path
+            return FixDone(int(ExitCode.BAD_INPUT), None, (), f"{output}: {exc.strerror or exc}")
+        self._switch = (args, command, pending)
+        return FixDone(int(result.exit_code), result.written, tuple(result.lines))
+
+    def _take_switch(self) -> None:
+        """OLD vs FIXED from now on: once the cancelled run has stopped, the old comparison is closed (when no
+        Activations fetch uses it) and the next run opens the new pair."""
+        with self._running:
+            with self._lock:
+                switch, self._switch = self._switch, None
+                if switch is None:
+                    return
+                old, self.comparison, self._iso = self.comparison, None, None
+                args, self.command, self.pending = switch
+                self._set_args(args)
+            if old is not None:
+                with self._idle:
+                    while self._users:
+                        self._idle.wait(0.1)
+                    old.close()
 
     def close(self) -> None:
         """Close the comparison's files; a later `updates()` builds nothing."""

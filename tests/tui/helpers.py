@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import html
 
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -19,7 +20,7 @@ def build(analysis=None, *, source=None, fake=None, paused=False, activations=sa
     fake = fake or sample.FakeCompare(analysis)
     return make_app(source if source is not None else (analysis or sample.sample()),
                     retolerance=fake.retolerance, export=fake.export, activations=activations,
-                    start_paused=paused)
+                    start_paused=paused, fix=fake.fix, fix_targets=fake.fix_targets)
 
 
 def main_screen(pilot: Pilot) -> MainScreen:
@@ -56,6 +57,17 @@ async def still(pilot: Pilot) -> None:
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
+
+
+async def screen_without_colour(monkeypatch, analysis, *presses: str) -> str:
+    """With NO_COLOR=1: the screen (an SVG, entities decoded) after `presses` on the sample app for `analysis`."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = build(analysis)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*presses)
+        await pilot.pause()
+        return html.unescape(app.export_screenshot()).replace("\xa0", " ")
 
 
 def pilot_test(fn):

@@ -35,6 +35,8 @@ from kstep.analysis import (
     WeightTransform,
     WeightVerdict,
 )
+from kstep.edits import Edit, FixOp
+from kstep.tui.fixing import FixDone
 
 IDENTICAL = WeightVerdict(VerdictKind.IDENTICAL)
 DIFFERENT = WeightVerdict(VerdictKind.DIFFERENT)
@@ -118,6 +120,16 @@ def sample() -> Analysis:
     """The complete main sample: first divergence conv1 (theano_kernel_flip)."""
     return Analysis(OLD, NEW, "0.1.0", ["kstep", "old.h5", "new.h5", "ref.npy"], TOL, _rows(), _first(),
                     input_notes=["NEW input 'input_1' is the reference transposed nchw -> nhwc"])
+
+
+def fixable() -> Analysis:
+    """The sample whose verified theano_kernel_flip carries its in-file fix (the edit `x` proposes)."""
+    a = sample()
+    assert a.first_divergence is not None
+    h = a.first_divergence.hypotheses[0]
+    a.first_divergence.hypotheses[0] = replace(h, edits=(
+        Edit("conv1", FixOp.FLIP_SPATIAL, weights=(0,), names=("kernel", "bias")),))
+    return a
 
 
 def partial(computed: int) -> Analysis:
@@ -208,6 +220,8 @@ class FakeCompare:
         self.analysis = analysis or sample()
         self.retolerance_calls: list[tuple[float, float]] = []
         self.exports: list[tuple[str, str]] = []
+        self.fixes: list[tuple[str, str | None]] = []
+        self.fix_done: FixDone | None = None  # what fix() answers; None: FIXED written at the path asked for
 
     def retolerance(self, atol: float, rtol: float):
         """The snapshots of a re-run (every row pending again, then filled in with progress) that pretends the new
@@ -235,3 +249,12 @@ class FakeCompare:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(f"{fmt} report, first divergence row "
                      f"{analysis.first_divergence.row if analysis.first_divergence else None}\n")
+
+    def fix_targets(self) -> tuple[str, str | None]:
+        return "models/new.fixed.h5", None
+
+    def fix(self, path: str, arch: str | None, progress) -> FixDone:
+        """Record the request, report one round, answer `fix_done` (default: written)."""
+        self.fixes.append((path, arch))
+        progress("round 1: theano_kernel_flip at conv1: flip the spatial axes of conv1's kernel")
+        return self.fix_done or FixDone(0, path, (f"wrote {path}",))

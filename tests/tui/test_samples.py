@@ -15,7 +15,7 @@ from kstep.tui.screens.samples import SamplesScreen
 from kstep.tui.widgets.detail_pane import DetailPane
 from kstep.tui.widgets.layer_table import LayerTable
 from tests.tui import sample_analysis as sample
-from tests.tui.helpers import build, fetched, main_screen, pilot_test, settle
+from tests.tui.helpers import build, fetched, main_screen, pilot_test, screen_without_colour, settle
 from tests.tui.test_launch import _hues
 
 WORST_FIRST = ["7", "2", "11", "6", "1", "10", "0", "4", "8", "3", "9", "5"]
@@ -120,13 +120,7 @@ async def test_samples_view_without_verdicts():
 @pilot_test
 async def test_samples_view_no_color(monkeypatch):
     """With NO_COLOR the Samples view has no hue left and = / ✗ / flip / changed still tell the verdicts apart."""
-    monkeypatch.setenv("NO_COLOR", "1")
-    app = build(sample.many())
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("S")
-        await pilot.pause()
-        svg = app.export_screenshot().replace("&#160;", " ")
+    svg = await screen_without_colour(monkeypatch, sample.many(), "S")
     assert not _hues(svg)
     assert "✗" in svg and "flip" in svg and "changed" in svg
 

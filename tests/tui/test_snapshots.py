@@ -1,6 +1,6 @@
-"""Snapshot tests (pytest-textual-snapshot): the main screen, each detail tab, help, the export dialog, the Samples
-view, a running analysis and one stopped by an unsupported layer, each at 80x24 and 120x40, built by the real
-factory."""
+"""Snapshot tests (pytest-textual-snapshot): the main screen, each detail tab, help, the export and fix dialogs, the
+Samples view, a running analysis and one stopped by an unsupported layer, each at 80x24 and 120x40, built by the
+real factory."""
 
 from __future__ import annotations
 
@@ -78,6 +78,10 @@ class TestDialogs:
     def test_export(self, snap_compare, size):
         """e: the path and the format (md / json / html)."""
         assert snap_compare(build(), terminal_size=size, run_before=keys("e"))
+
+    def test_fix(self, snap_compare, size):
+        """x on a verified in-file fix: the cause and its edit, what kstep fix does after it, FIXED's default path."""
+        assert snap_compare(build(sample.fixable()), terminal_size=size, run_before=keys("x"))
 
     def test_tolerance(self, snap_compare, size):
         """t: atol and rtol prefilled with the current tolerance."""

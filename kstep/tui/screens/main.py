@@ -3,7 +3,7 @@
 It owns the analysis worker (a thread pulling snapshots from the compare side through a `runner.Gate`; `t` restarts
 it on the re-judging source, so a re-run shows its progress like the first run), applies each snapshot, selects
 the first divergence once the analysis reaches it, keeps the sample in view (`{ }`, the Samples view `S`) and runs
-every key's action.
+every key's action (x's dialog: kstep.tui.screens.fix).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from kstep.options import DEFAULT_RTOL, MIN_ATOL
 from kstep.tui import render
 from kstep.tui.keys import KEYS
 from kstep.tui.messages import AnalysisFailed, AnalysisUpdated, ExportFinished, Progress
-from kstep.tui.runner import BREAK_STATUSES, CONTINUE, STEP, Gate, drive
+from kstep.tui.runner import BREAK_STATUSES, CONTINUE, STEP, Gate, Mode, drive
 from kstep.tui.screens.export import ExportDialog, write_report
+from kstep.tui.screens.fix import open_fix
 from kstep.tui.screens.help import HelpScreen
 from kstep.tui.screens.samples import SamplesScreen
 from kstep.tui.screens.tolerance import ToleranceDialog
@@ -295,26 +296,27 @@ class MainScreen(Screen):
 
     # -- stepping ------------------------------------------------------------------------------------------------
     def action_step(self) -> None:
-        if not self.running:
-            self._say("the analysis is complete (r restarts it)", timeout=2)
-            return
-        if self.gate is not None:
-            self.gate.request(STEP)
+        self._request(STEP)
 
     def action_continue(self) -> None:
+        self._request(CONTINUE)
+
+    def _request(self, mode: Mode) -> None:
         if not self.running:
             self._say("the analysis is complete (r restarts it)", timeout=2)
-            return
-        if self.gate is not None:
-            self.gate.request(CONTINUE)
-        self.paused = False
-        self._redraw_bar()
+        elif self.gate is not None:
+            self.gate.request(mode)
+            self.paused = self.paused and mode is not CONTINUE
+            self._redraw_bar()
 
-    def action_restart(self) -> None:
+    def action_restart(self, said: str = "analysis restarted") -> None:  # r, and x once it wrote FIXED
         self.query_one(LayerTable).reset()
         self.analysis = self.raw = None
         self.start()
-        self._say("analysis restarted", timeout=2)
+        self._say(said, timeout=2 if said == "analysis restarted" else 6)
+
+    def action_fix(self) -> None:
+        open_fix(self)
 
     # -- tolerance -----------------------------------------------------------------------------------------------
     def action_tolerance(self) -> None:
