@@ -126,7 +126,10 @@ def run_fix(req: FixRequest, progress: Callable[[str], None] | None = None) -> F
     if outcome.stop is not Stop.AGREE and not req.keep_on_diverge:
         lines.append("nothing written (--keep-on-diverge writes FIXED with the fixes that applied)")
         return FixResult(analysis, outcome, None, _exit_for(outcome, analysis), lines)
-    return _write_and_verify(req, outcome, lines)
+    try:
+        return _write_and_verify(req, outcome, lines)
+    except OSError as exc:  # a directory that cannot be written, a full disk: bad output, not kstep's failure
+        raise BadInput(f"cannot write FIXED: {exc.strerror or exc}", path=req.output) from None
 
 
 def _temp_beside(path: str, suffix: str) -> str:

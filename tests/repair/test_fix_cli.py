@@ -228,3 +228,14 @@ def test_unsupported_layer_is_exit_3(tmp_path, capsys):
     assert main(["fix", str(model), str(model), str(ref), "-o", str(tmp_path / "fixed.h5")]) == 3
     err = capsys.readouterr().err
     assert "unsupported" in err and "nothing written" in err and list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_directory_is_exit_2(tmp_path, capsys, monkeypatch):
+    """An OSError while FIXED is written (a read-only directory, a full disk) is bad output: one line, exit 2."""
+    import kstep.repair.run as run
+
+    def refuse(path, suffix):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(run, "_temp_beside", refuse)
+    assert main(_argv(FLATTEN, tmp_path / "fixed.h5")) == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("cannot write FIXED: Permission denied")
