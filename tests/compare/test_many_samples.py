@@ -243,3 +243,27 @@ def test_row_shapes_count_every_sample(tmp_path):
     np.save(ref, samples_like(DEMO / "ref.npy", 7))
     a = run(DEMO / "old.h5", DEMO / "new.h5", ref, chunk=2)
     assert all(r.old.shape[0] == 7 and r.new.shape[0] == 7 for r in a.rows if r.propagated is not None)
+
+
+def test_more_than_keep_all_samples_keep_the_first_alone_and_diagnose_from_it(tmp_path, monkeypatch):
+    """10 samples: the first chunk (kept) is sample 0 alone, the noise subsample; the diagnosis of a divergence on
+    sample 0 reads those kept runs (no run of its own)."""
+    import kstep.compare.focus as focus
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the diagnosis re-ran a sample whose runs are kept")
+
+    monkeypatch.setattr(focus, "collect", no_run)
+    ref = tmp_path / "ref.npy"
+    np.save(ref, samples_like(DEMO / "ref.npy", KEEP_ALL + 6))
+    comparison = Comparison(str(DEMO / "old.h5"), str(DEMO / "new.h5"), str(ref), chunk_size=4)
+    try:
+        for _ in comparison.run():
+            pass
+        a = comparison.analysis()
+        assert comparison.first_samples == NOISE_SAMPLES == 1 and comparison.old_trace is not None
+        assert comparison.old_trace.feeds and all(len(x) == 1 for x in comparison.old_trace.feeds.values())
+    finally:
+        comparison.close()
+    f = a.first_divergence
+    assert f is not None and f.sample == 0 and f.cause == "theano_kernel_flip" and a.samples.chunks == 1 + 3
