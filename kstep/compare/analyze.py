@@ -12,7 +12,6 @@ inputs, so a layer is blamed only for what it adds). The first divergence is sea
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Iterator, Sequence
 
@@ -138,13 +137,11 @@ class Comparison:
         self.pairs = align(static_items(self.old.model), static_items(self.new.model), dict(self.options.forced),
                            align_notes)
         self._note(align_notes)
-        hashing = ThreadPoolExecutor(1)  # both files' sha256 (it reads them whole) alongside the first chunk
-        digests = [hashing.submit(sha256, mf.path) for mf in (self.old, self.new)]
+        for info, mf in ((self.old_info, self.old), (self.new_info, self.new)):
+            info.sha256 = sha256(mf.path)
         count = self.inputs.count
         first = self.first_samples = count if count <= KEEP_ALL else min(count, NOISE_SAMPLES)
         yield from self._first_chunk(first)
-        hashing.shutdown()
-        self.old_info.sha256, self.new_info.sha256 = (d.result() for d in digests)
         assert self.old_trace is not None and self.new_trace is not None
         old_exec, new_exec = self.old_trace.executor, self.new_trace.executor
         self.focus.executors = (old_exec, new_exec)
