@@ -6,6 +6,8 @@ Usage:
     python benchmarks/many_layers.py write OUT.h5 --layers 50000 [--form sequential|functional] [--keras 2.2.4]
     python benchmarks/many_layers.py time --layers 10000 20000 50000 [--repeats 3] [--commands inspect report dump]
         [--kstep "/tmp/venv-P/bin/python -m kstep"] [--keep DIR]
+    python benchmarks/many_layers.py phases FILE.h5
+    python benchmarks/many_layers.py hdf5-costs FILE.h5
 
 `write` makes a legacy full-model .h5 with h5py alone (no Keras needed; the layout is the one Keras 2.2.4 writes:
 `model_config`, `model_weights/layer_names<k>` chunked by 2,000 as Keras does above its 64 kB attribute limit, one
@@ -17,6 +19,12 @@ config (one `batch_input_shape` on the first layer), `functional` a Model with `
 runs each command in a fresh process (`kstep inspect FILE`, `kstep report FILE FILE REF`, `kstep dump FILE REF -o
 OUT.npz`), printing wall and CPU (user + system) seconds, median and min, and peak RSS (os.wait4) per size and
 command. On a shared machine the CPU seconds are the steadier figure.
+
+`phases` runs `kstep inspect FILE` in this process and prints the CPU seconds of each step (the weights walk,
+parsing, attaching, ordering, the output-shape run, the document, the text), by wrapping the functions that
+`kstep.io.load` and `kstep.describe` call. `hdf5-costs` times, on a file that `write` made, each HDF5 call the
+weights walk makes per layer, in the walk's order (so each call pays for the metadata it is first to load), and a
+single H5Lvisit of the whole weights group: the floor of any walk through h5py that keeps every check.
 """
 
 from __future__ import annotations
@@ -127,6 +135,102 @@ def time_sizes(sizes: list[int], commands: list[str], repeats: int, kstep: str, 
                   f"({path.stat().st_size / 2**20:.0f} MiB file)", flush=True)
 
 
+def phases(path: Path) -> None:
+    """Print the CPU seconds of each step of `kstep inspect path` (in this process; stdout is discarded)."""
+    import contextlib
+    import io
+
+    from kstep import cli, describe
+    from kstep.io import load
+    spent: dict[str, float] = {}
+
+    def timed(module, name: str, label: str) -> None:
+        fn = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.process_time() - start
+        setattr(module, name, wrapper)
+
+    for module, name, label in ((load, "parse_json", "parse model_config"), (load, "make_context", "context"),
+                                (load, "stored_by_layer", "weights walk (HDF5)"),
+                                (load, "attach_h5", "attach + shape checks"), (load, "execution_order", "order"),
+                                (describe, "output_shapes", "output-shape run"),
+                                (describe, "describe", "describe (shape run included)"),
+                                (describe, "to_text", "text")):
+        timed(module, name, label)
+    load.GraphParser = _timed_parser(load.GraphParser, spent)  # type: ignore[misc]
+    start = time.process_time()
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["inspect", str(path)])
+    total = time.process_time() - start
+    print(f"{path}: exit {code}, {total:.2f} s CPU in cli.main (imports before it not counted)")
+    for label, seconds in spent.items():
+        print(f"  {label:30} {seconds:6.2f} s")
+
+
+def hdf5_costs(path: Path) -> None:
+    """Print the CPU seconds of each kind of HDF5 call the weights walk makes on `path` (made by `write`)."""
+    spent: dict[str, float] = {}
+
+    def timed(label: str, fn, *args, **kwargs):
+        start = time.process_time()
+        out = fn(*args, **kwargs)
+        spent[label] = spent.get(label, 0.0) + time.process_time() - start
+        return out
+
+    with h5py.File(path, "r", locking=False) as f:
+        g = f["model_weights"].id
+        names = [lay["config"]["name"].encode() for lay in json.loads(f.attrs["model_config"])["config"]["layers"]]
+        for key in names:
+            timed("H5Lget_info of the layer link", g.links.get_info, key)
+            attr = timed("H5Aopen_by_name weight_names", h5py.h5a.open, g, b"weight_names", obj_name=key)
+            shape = timed("its dataspace (shape)", lambda: attr.shape)
+            if 0 in shape:
+                continue
+            tid = timed("its type + 4 type queries", lambda: (lambda t: (t, t.get_class(), t.is_variable_str(),
+                                                                          t.get_strpad(), t.get_size()))(
+                attr.get_type()))[0]
+            arr = np.zeros(shape, f"S{tid.get_size()}")
+            timed("H5Aread", attr.read, arr, mtype=tid)
+            timed("H5Lget_info x3 (subgroup, kernel, bias)", lambda k=key: [g.links.get_info(p) for p in (
+                k + b"/" + k, k + b"/" + k + b"/kernel:0", k + b"/" + k + b"/bias:0")])
+            for wname in arr:
+                did = timed("H5Dopen by path", h5py.h5d.open, g, key + b"/" + wname)
+                timed("creation plist + layout + external", lambda: (lambda p: (p.get_layout(),
+                                                                                p.get_external_count()))(
+                    did.get_create_plist()))
+                timed("dataspace (shape)", lambda: did.shape)
+                timed("datatype (dtype)", lambda: did.dtype)
+                timed("H5Dclose", did.close)
+    with h5py.File(path, "r", locking=False) as f:
+        links: list = []
+        group = f["model_weights"]
+        timed("(apart) H5Lvisit of the whole group", group.id.links.visit, links.append)
+    total = sum(v for k, v in spent.items() if not k.startswith("("))
+    print(f"{path}: {len(names)} layers, {total:.2f} s CPU in the calls above")
+    for label, seconds in spent.items():
+        print(f"  {label:42} {seconds:6.2f} s")
+
+
+def _timed_parser(parser_cls, spent: dict[str, float]):
+    """GraphParser whose top-level `model` call is timed (the constructor wrapper above only counts __init__)."""
+    class Timed(parser_cls):
+        def model(self, entry, name_hint="model", depth=0):
+            if depth:
+                return super().model(entry, name_hint, depth)
+            start = time.process_time()
+            try:
+                return super().model(entry, name_hint, depth)
+            finally:
+                key = "graph (parse + canonicalize)"
+                spent[key] = spent.get(key, 0.0) + time.process_time() - start
+    return Timed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -135,6 +239,10 @@ def main() -> None:
     w.add_argument("--layers", type=int, default=50_000)
     w.add_argument("--form", choices=("sequential", "functional"), default="sequential")
     w.add_argument("--keras", default="2.2.4")
+    ph = sub.add_parser("phases")
+    ph.add_argument("file", type=Path)
+    hc = sub.add_parser("hdf5-costs")
+    hc.add_argument("file", type=Path)
     t = sub.add_parser("time")
     t.add_argument("--layers", type=int, nargs="+", default=[10_000, 20_000, 50_000])
     t.add_argument("--form", choices=("sequential", "functional"), default="sequential")
@@ -145,6 +253,12 @@ def main() -> None:
     args = ap.parse_args()
     if args.what == "write":
         write(args.out, args.layers, args.form, args.keras)
+        return
+    if args.what == "phases":
+        phases(args.file)
+        return
+    if args.what == "hdf5-costs":
+        hdf5_costs(args.file)
         return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from kstep.edits import AppliedFix, Edit
+
 
 class Status(StrEnum):
     """A row's verdict, in the order of severity used for colours and glyphs."""
@@ -128,19 +130,21 @@ class WeightTransform(StrEnum):
 @dataclass(frozen=True)
 class WeightVerdict:
     """One weight array's verdict. str() is the words the reports show ('equal up to a spatial flip'); logic asks
-    `ok` and `transform`, never the words. detail: what the words add in brackets (the gate permutation)."""
+    `ok` and `transform`, never the words. detail: what the words add in brackets (the gate permutation); perm:
+    that permutation as data (GATE_ORDER: OLD's block i is NEW's block perm[i]), so a fix can reuse it."""
 
     kind: VerdictKind
     transform: WeightTransform | None = None
     detail: str = ""
+    perm: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.kind is VerdictKind.TRANSFORM) != (self.transform is not None):
             raise ValueError(f"a {self.kind.name} verdict with transform {self.transform}")
 
     @classmethod
-    def up_to(cls, transform: WeightTransform, detail: str = "") -> WeightVerdict:
-        return cls(VerdictKind.TRANSFORM, transform, detail)
+    def up_to(cls, transform: WeightTransform, detail: str = "", perm: tuple[int, ...] = ()) -> WeightVerdict:
+        return cls(VerdictKind.TRANSFORM, transform, detail, perm)
 
     @property
     def ok(self) -> bool:
@@ -175,6 +179,8 @@ class Hypothesis:
     after: float | None  # max |Δ| with the fix applied
     action: str = ""  # what the user does ("flip the kernels of conv1 with ...", "pass --pre-new scale:1/255")
     detail: str = ""
+    edits: tuple[Edit, ...] = ()  # the fix as edits of NEW's file alone (what the re-run applied), when it is one
+    unfixable: str = ""  # why `kstep fix` cannot write this fix into NEW's file (when it explains and has no edits)
 
 
 @dataclass
@@ -309,6 +315,7 @@ class Analysis:
     input_notes: list[str] = field(default_factory=list)
     complete: bool = True  # False while the TUI's worker is still filling rows
     samples: SampleSet = field(default_factory=SampleSet)
+    fixes: list[AppliedFix] = field(default_factory=list)  # `kstep fix`: what was applied to NEW (OLD vs FIXED)
 
     @property
     def agree(self) -> bool:

@@ -24,7 +24,7 @@ from kstep.outputs import refuse_inputs, write_atomic
 if TYPE_CHECKING:
     from kstep.analysis import Analysis
 
-COMMANDS = ("inspect", "dump", "report")
+COMMANDS = ("inspect", "dump", "report", "fix")
 DEBUG_ENV = "KSTEP_DEBUG"
 """Set (to anything but '' or '0'), the same as --debug: an internal error (exit 4) prints its traceback."""
 
@@ -80,6 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_options(r)
     r.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomically); default: stdout")
     r.add_argument("--format", choices=tuple(FORMATS), help="default: from -o's suffix, else md")
+
+    f = sub.add_parser("fix", help="write NEW with the verified fixes applied, and prove it agrees with OLD",
+                       description="Compare OLD and NEW; at each divergence whose verified fix is an edit of NEW's "
+                                   "file alone, apply it (to every layer with the same mistake) and go on. FIXED is "
+                                   "NEW's file copied and patched; it is re-read from disk and compared with OLD "
+                                   "before it is renamed into place. Exit 0: FIXED written and agrees (or nothing "
+                                   "to fix); 1: a divergence remains (nothing written unless --keep-on-diverge); "
+                                   "2: bad input or NEW's format cannot be written; 3: stopped at an unsupported "
+                                   "layer; 4: kstep's own failure.")
+    add_compare_options(f)
+    f.add_argument("-o", "--output", required=True, metavar="FIXED",
+                   help="the repaired file (for an architecture .json NEW: the weights file)")
+    f.add_argument("--arch-out", metavar="FIXED.json", help="for an architecture .json NEW: the repaired JSON")
+    f.add_argument("--dry-run", action="store_true", help="print the fixes, write nothing")
+    f.add_argument("--keep-on-diverge", action="store_true",
+                   help="when a divergence remains, still write FIXED with every fix that applied")
+    f.add_argument("--accept-old-weights", action="append", default=[], metavar="LAYER",
+                   help="where LAYER's weights differ from OLD's (weights_changed), copy OLD's into it in NEW's "
+                        "form (repeatable; never done otherwise: other weights may be an intended retraining)")
+    f.add_argument("--report", metavar="FILE", help="write the report here (md/json/html by suffix or --format); "
+                                                    "default: Markdown on stdout")
+    f.add_argument("--format", choices=tuple(FORMATS), help="the report's format (default: from --report's suffix)")
     return parser
 
 
@@ -172,16 +194,10 @@ def exit_code_for(analysis: Analysis) -> int:
 
 def run_comparison(args: argparse.Namespace, argv: list[str]) -> Analysis:
     """Open, compute and close one comparison; returns the finished Analysis."""
-    from kstep.compare.analyze import Comparison
+    from kstep.compare.once import compare_once
 
-    options = CompareOptions.from_args(args)
-    comparison = Comparison(args.old, args.new, args.ref, args.ref_new, options, report_command(argv))
-    try:
-        for _ in comparison.run():
-            pass
-        return comparison.analysis()
-    finally:
-        comparison.close()
+    return compare_once(args.old, args.new, args.ref, args.ref_new, CompareOptions.from_args(args),
+                        report_command(argv))
 
 
 def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
@@ -201,6 +217,28 @@ def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
         if note.startswith("warning"):
             print(printable(note), file=sys.stderr)
     return exit_code_for(analysis)
+
+
+def cmd_fix(args: argparse.Namespace, argv: list[str]) -> int:
+    """`kstep fix OLD NEW REF -o FIXED`: kstep.repair.run, its report on stdout or in --report FILE."""
+    from kstep.repair.run import FixRequest, run_fix
+    from kstep.report import format_for, write_report
+
+    inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
+    if args.report:
+        refuse_inputs(args.report, inputs + [args.output, args.arch_out])
+    req = FixRequest(args.old, args.new, args.ref, args.ref_new, CompareOptions.from_args(args),
+                     ["kstep", *argv], args.output, args.arch_out, args.dry_run, args.keep_on_diverge,
+                     frozenset(args.accept_old_weights))
+    result = run_fix(req, progress=lambda line: print(printable(line), file=sys.stderr))
+    fmt = format_for(args.report, args.format)
+    if args.report:
+        write_report(result.analysis, args.report, fmt, inputs)
+    else:
+        emit(fmt.render(result.analysis))
+    for line in result.lines:
+        print(printable(line), file=sys.stderr)
+    return int(result.exit_code)
 
 
 def build_app_parser() -> argparse.ArgumentParser:
@@ -324,6 +362,8 @@ def _main(argv: list[str], debug: bool) -> int:
                 return int(cmd_dump(args))
             if args.command == "report":
                 return int(cmd_report(args, argv))
+            if args.command == "fix":
+                return int(cmd_fix(args, argv))
         raise UsageError(f"unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})")
     except KstepError as exc:
         print(exc.line(), file=sys.stderr)

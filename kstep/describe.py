@@ -158,6 +158,16 @@ def to_text(doc: dict[str, Any]) -> str:
         lines.append("unsupported layers (kstep cannot execute these; everything upstream still runs)")
         for u in doc["unsupported"]:
             lines.append(f"  {u['name']}  class {u['class_name']}: {u['reason']}")
+    return _printable_lines(lines)
+
+
+def _printable_lines(lines: list[str]) -> str:
+    """`lines` joined, each made printable. One scan of the whole text when nothing needs escaping (the common
+    case; one regex call per line cost ~0.05 s per 10,000 layers); else line by line (a newline inside a line
+    must be escaped, the ones between lines not)."""
+    body = "".join(lines)
+    if printable(body) == body:
+        return "\n".join(lines) + "\n"
     return "\n".join(printable(line) for line in lines) + "\n"
 
 

@@ -161,7 +161,8 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
                    help="force a layer pair (repeatable)")
     p.add_argument("--ref-new", metavar="REF2", help="a separately preprocessed input for NEW")
     p.add_argument("--pre-old", action="append", default=[], metavar="EXPR",
-                   help="transform OLD's input: scale:1/255, scale:255, bgr, transpose:0,3,1,2, mean:M[,M..]")
+                   help="transform OLD's input (repeatable, in order): caffe, tf, torch (keras preprocess_input "
+                        "modes), undo:PRESET, scale:1/255, bgr, transpose:0,3,1,2, mean:M[,M..], std:S[,S..]")
     p.add_argument("--pre-new", action="append", default=[], metavar="EXPR", help="transform NEW's input (same set)")
     p.add_argument("--weights-old", metavar="W.h5", help="weights for an OLD architecture .json")
     p.add_argument("--weights-new", metavar="W.h5", help="weights for a NEW architecture .json")

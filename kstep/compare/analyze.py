@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from kstep.compare.verdicts import VerdictCollector, output_keys
 from kstep.engine.executor import Executor, LayerResult
 from kstep.errors import OutOfMemory
 from kstep.io.load import open_model
+from kstep.ir import ModelFile
 from kstep.options import CompareOptions
 
 NOISE_SAMPLES = 1
@@ -66,16 +67,20 @@ class Comparison:
 
     def __init__(self, old_path: str, new_path: str, ref_path: str, ref_new_path: str | None = None,
                  options: CompareOptions | None = None, command: list[str] | None = None,
-                 chunk_size: int | None = None):
-        """chunk_size: samples per chunk after the first, instead of the memory plan's (tests, benchmarks)."""
+                 chunk_size: int | None = None, patch_new: Callable[[ModelFile], None] | None = None):
+        """chunk_size: samples per chunk after the first, instead of the plan's; patch_new: edits NEW in memory."""
         self.options = options or CompareOptions()
         self.chunk_size = chunk_size
         self.command = list(command or [])
         self.old = open_model(old_path, self.options.weights_old, dict(self.options.assume_old))
         try:
             self.new = open_model(new_path, self.options.weights_new, dict(self.options.assume_new))
+            if patch_new is not None:
+                patch_new(self.new)
         except BaseException:
             self.old.close()
+            if hasattr(self, "new"):
+                self.new.close()
             raise
         try:
             self.inputs = InputSet(self.old, self.new, ref_path, ref_new_path, self.options.pre_old,

@@ -152,12 +152,16 @@ def action(name: str, params: dict, found: Padding, old_sem: Semantics, low: flo
     return text
 
 
+UNFIXABLE = ("Theano's padding needs an explicit ZeroPadding layer before this one; kstep fix edits NEW's weights and "
+             "config, it does not add layers")
+
+
 def _hypothesis(p: LayerProbe, row: Row, title: str, text: str, weights: list[np.ndarray], sem: Semantics
                 ) -> Hypothesis:
     stats = p.isolated(weights=weights, sem=sem)
     gap = row.isolated if row.isolated is not None else row.propagated
     return Hypothesis(CODE, title, bool(stats is not None and stats.passed), None if gap is None else gap.max_abs,
-                      None if stats is None else stats.max_abs, text)
+                      None if stats is None else stats.max_abs, text, unfixable=UNFIXABLE)
 
 
 def tries(p: LayerProbe, row: Row) -> list[Hypothesis]:

@@ -19,12 +19,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from kstep.analysis import Hypothesis, Row, VerdictKind
-from kstep.compare import cause_padding
+from kstep.compare import cause_padding, fixes
 from kstep.compare.align import plain_kind
 from kstep.compare.config_diff import axis_key
-from kstep.compare.effective import effective, flip_spatial, gates_of, permute_gates
+from kstep.compare.effective import effective, gates_of
 from kstep.compare.layout import axis_to_new, dense_rows_to_old
 from kstep.compare.probe import LayerProbe
+from kstep.edits import Edit, FixOp
 from kstep.ir import LayerSpec, Source
 from kstep.kinds import info
 from kstep.semantics import Backend, Semantics
@@ -45,16 +46,30 @@ class Cause:
 
 
 def _try(p: LayerProbe, row: Row, code: str, title: str, action: str, *, weights: Sequence[np.ndarray] | None = None,
-         spec: LayerSpec | None = None, sem: Semantics | None = None) -> Hypothesis:
-    """NEW's layer re-run with the fix; it explains when the isolated comparison then passes."""
+         spec: LayerSpec | None = None, sem: Semantics | None = None, edits: Sequence[Edit] = (),
+         unfixable: str = "") -> Hypothesis:
+    """NEW's layer re-run with the fix; it explains when the isolated comparison then passes. With `edits` (a fix
+    of NEW's file alone), the re-run uses exactly the weights and spec those edits give NEW's layer."""
+    if edits:
+        if any(not e.is_config for e in edits):
+            weights = fixes.edited_weights(edits, p.new_weights)
+        spec = fixes.edited_spec(edits, p.new_spec)
     stats = p.isolated(weights=weights, spec=spec, sem=sem)
     after = None if stats is None else stats.max_abs
-    return Hypothesis(code, title, bool(stats is not None and stats.passed), _before(row), after, action)
+    return Hypothesis(code, title, bool(stats is not None and stats.passed), _before(row), after, action,
+                      edits=tuple(edits), unfixable=unfixable)
 
 
 def _name(row: Row) -> str:
     """The NEW layer call the action names."""
     return row.new.key if row.new is not None else row.name
+
+
+def _edit(p: LayerProbe, row: Row, op: FixOp, weights: tuple[int, ...], args: tuple[object, ...] = ()) -> Edit:
+    """A weight edit of NEW's layer, with its canonical weight names for the reports."""
+    kind_info = info(p.new_spec.kind)
+    names = kind_info.weight_names(p.new_spec.params) if kind_info is not None else None
+    return Edit(_name(row), op, weights=weights, args=args, names=tuple(names or ()))
 
 
 def _before(row: Row) -> float | None:
@@ -71,11 +86,10 @@ def _flipped_conv(p: LayerProbe, row: Row) -> bool:
 
 
 def _theano_kernel_flip(p: LayerProbe, row: Row) -> list[Hypothesis]:
-    nw = p.new_weights
     return [_try(p, row, "theano_kernel_flip", "convolution kernels need flipping between Theano and TensorFlow",
                  f"flip the kernels of {_name(row)} with keras.utils.conv_utils.convert_kernel "
                  "(kernel[::-1, ::-1]) when moving Theano weights to TensorFlow",
-                 weights=[flip_spatial(nw[0])] + list(nw[1:]))]
+                 edits=[_edit(p, row, FixOp.FLIP_SPATIAL, (0,))])]
 
 
 def _square_2d_kernel(p: LayerProbe, row: Row) -> bool:
@@ -86,10 +100,9 @@ def _square_2d_kernel(p: LayerProbe, row: Row) -> bool:
 
 
 def _conv_kernel_layout(p: LayerProbe, row: Row) -> list[Hypothesis]:
-    nw = p.new_weights
-    swapped = [np.ascontiguousarray(np.swapaxes(nw[0], 0, 1))] + list(nw[1:])
     return [_try(p, row, "conv_kernel_layout", "kernel rows and columns swapped",
-                 f"transpose the kernel of {_name(row)} as (1, 0, 2, 3)", weights=swapped)]
+                 f"transpose the kernel of {_name(row)} as (1, 0, 2, 3)",
+                 edits=[_edit(p, row, FixOp.SWAP_ROWS_COLUMNS, (0,))])]
 
 
 def _dense_after_flatten_orders(p: LayerProbe, row: Row) -> bool:
@@ -103,12 +116,11 @@ def _dense_after_flatten_orders(p: LayerProbe, row: Row) -> bool:
 def _flatten_dense_order(p: LayerProbe, row: Row) -> list[Hypothesis]:
     assert p.in_tags is not None
     t_old, t_new = p.in_tags
-    nw = p.new_weights
     # NEW's kernel rows still read OLD's flatten order: re-order them to read NEW's
     return [_try(p, row, "flatten_dense_order", "Dense rows after a Flatten in the other channel order",
                  f"permute the rows of {_name(row)}'s kernel from {t_old.order} to {t_new.order} order "
                  "(keras.utils.layer_utils.convert_dense_weights_data_format)",
-                 weights=[dense_rows_to_old(nw[0], t_new, t_old)] + list(nw[1:]))]
+                 edits=[_edit(p, row, FixOp.FLATTEN_ROWS, (0,), fixes.flatten_rows_args(t_old, t_new))])]
 
 
 def _has_gates(p: LayerProbe, row: Row) -> bool:
@@ -124,10 +136,10 @@ def _rnn_gate_order(p: LayerProbe, row: Row) -> list[Hypothesis]:
     for perm in itertools.permutations(range(n)):
         if perm == tuple(range(n)):
             continue
-        fixed = [permute_gates(w, perm, n) for w in nw[:3]] + list(nw[3:])
+        edit = _edit(p, row, FixOp.PERMUTE_GATES, tuple(range(min(3, len(nw)))), perm)
         h = _try(p, row, "rnn_gate_order", "recurrent gates in another order",
                  f"reorder the gate blocks of {_name(row)}'s kernel, recurrent kernel and bias as "
-                 f"{','.join(gates[i] for i in perm)} -> {','.join(gates)}", weights=fixed)
+                 f"{','.join(gates[i] for i in perm)} -> {','.join(gates)}", edits=[edit])
         if best is None or (h.after is not None and (best.after is None or h.after < best.after)):
             best = h
         if h.explains:
@@ -141,11 +153,23 @@ def _gru_reset_after_differs(p: LayerProbe, row: Row) -> bool:
 
 
 def _gru_reset_after(p: LayerProbe, row: Row) -> list[Hypothesis]:
-    old_value = p.old_spec.params.get("reset_after")
+    """First NEW's file edited alone (reset_after set to OLD's value; a (2, 3u) bias summed into one row for
+    reset_after=False), else NEW's layer built like OLD's with OLD's weights (which no edit of NEW's file gives)."""
+    old_value, name = p.old_spec.params.get("reset_after"), _name(row)
+    title = "GRU reset_after differs (tf.keras 2 and Keras 3 default to True)"
+    nw = p.new_weights
+    edits = [Edit(name, FixOp.SET_CONFIG, key="reset_after", value=old_value)]
+    if old_value is False and len(nw) == 3 and nw[2].ndim == 2:
+        edits.append(_edit(p, row, FixOp.SUM_GRU_BIASES, (2,)))
+    if old_value is False:
+        in_file = _try(p, row, "gru_reset_after", title, f"set reset_after={old_value} on {name}" + (
+            " and sum its bias's two rows" if len(edits) > 1 else ""), edits=edits)
+        if in_file.explains:
+            return [in_file]
     spec = dataclasses.replace(p.new_spec, params=dict(p.new_spec.params, reset_after=old_value))
-    return [_try(p, row, "gru_reset_after", "GRU reset_after differs (tf.keras 2 and Keras 3 default to True)",
-                 f"build {_name(row)} with reset_after={old_value} and OLD's weights",
-                 weights=list(p.old_weights), spec=spec)]
+    return [_try(p, row, "gru_reset_after", title, f"build {name} with reset_after={old_value} and OLD's weights",
+                 weights=list(p.old_weights), spec=spec, unfixable=f"editing {name}'s reset_after and bias alone does "
+                 "not reproduce OLD (its weights are not OLD's in the other form); it needs OLD's weights")]
 
 
 def _reads_inputs(p: LayerProbe, row: Row) -> bool:
@@ -166,16 +190,15 @@ def _data_format(p: LayerProbe, row: Row) -> list[Hypothesis]:
     if moved is not None and old_key is not None and new_key is not None:
         fixed = axis_to_new(p.old_spec.params[old_key], p.in_rank, t_old, t_new)
         shown = -1 if fixed == p.in_rank - 1 else fixed
-        spec = dataclasses.replace(p.new_spec, params=dict(params, **{new_key: fixed}))
         was = "" if old_key == new_key else f" (OLD's {old_key}={p.old_spec.params[old_key]})"
         out.append(_try(p, row, "data_format", f"{new_key}={params[new_key]} was kept from OLD's {t_old} layout{was};"
                         f" in NEW's {t_new} layout that axis is {fixed}", f"set {new_key}={shown} on {name} (the same "
-                        f"axis in {t_new} order)", spec=spec))
+                        f"axis in {t_new} order)", edits=[Edit(name, FixOp.SET_CONFIG, key=new_key, value=shown)]))
     fmt = params.get("data_format")
     if fmt in ("channels_first", "channels_last") and t_new.kind == "image" and t_new.fmt != fmt:
-        spec = dataclasses.replace(p.new_spec, params=dict(params, data_format=t_new.fmt))
         out.append(_try(p, row, "data_format", f"{name} has data_format={fmt!r} but its input is {t_new}",
-                        f"build {name} with data_format={t_new.fmt!r} (the layout of its input)", spec=spec))
+                        f"build {name} with data_format={t_new.fmt!r} (the layout of its input)",
+                        edits=[Edit(name, FixOp.SET_CONFIG, key="data_format", value=t_new.fmt)]))
     return out
 
 
@@ -191,11 +214,18 @@ def _config_params(p: LayerProbe, row: Row) -> list[Hypothesis]:
         if key in NOT_CONFIG or key == "reset_after" or (key == "axis" and isinstance(a, str)):
             continue
         param = (axis_key(p.new_spec.params) or key) if key == "axis" else key  # a Merge's axis is concat_axis
-        spec = dataclasses.replace(p.new_spec, params=dict(p.new_spec.params, **{param: a}))
         code = "recurrent_activation" if key == "recurrent_activation" else f"config:{param}"
-        sem = p.old_sem if key in ("activation", "recurrent_activation") else None
-        out.append(_try(p, row, code, f"parameter {param} differs: OLD {a!r}, NEW {b!r}",
-                        f"set {param}={a!r} on {_name(row)}", spec=spec, sem=sem))
+        title, action = f"parameter {param} differs: OLD {a!r}, NEW {b!r}", f"set {param}={a!r} on {_name(row)}"
+        edits = [Edit(_name(row), FixOp.SET_CONFIG, key=param, value=a)]
+        h = _try(p, row, code, title, action, edits=edits)
+        if not h.explains and key in ("activation", "recurrent_activation") and p.old_sem != p.new_sem:
+            # the name may compute another formula in NEW's Keras: OLD's formula closes the gap, no value in
+            # NEW's file gives it
+            spec = fixes.edited_spec(edits, p.new_spec)
+            h = _try(p, row, code, title, action, spec=spec, sem=p.old_sem, unfixable=(
+                f"{a!r} computes another formula in NEW's Keras ({p.new_sem.generation}) than in OLD's "
+                f"({p.old_sem.generation}); no value of {param} in NEW's file reproduces OLD"))
+        out.append(h)
     return out
 
 
@@ -216,7 +246,8 @@ def _hard_sigmoid_formula(p: LayerProbe, row: Row) -> list[Hypothesis]:
     return [_try(p, row, code, f"{key}='hard_sigmoid' means clip({new_sem.hard_sigmoid}) in NEW's Keras but "
                  f"clip({old_sem.hard_sigmoid}) in OLD's", f"give {_name(row)} an activation computing "
                  f"clip({old_sem.hard_sigmoid.replace('+', ' + ')}, 0, 1) instead of the string 'hard_sigmoid'",
-                 sem=other)]
+                 sem=other, unfixable=f"NEW's Keras ({new_sem.generation}) has no built-in activation computing "
+                 f"clip({old_sem.hard_sigmoid}, 0, 1); it needs a custom activation, which a file cannot carry")]
 
 
 def _variance_index(p: LayerProbe) -> int | None:
@@ -261,13 +292,11 @@ def _bn_running_std(p: LayerProbe, row: Row) -> list[Hypothesis]:
     found = _bn_variance_transform(p)
     i = _variance_index(p)
     assert found is not None and i is not None
-    how, fixed = found
-    weights = list(p.new_weights)
-    weights[i] = fixed
-    undo = "take the square root of" if how == "squared" else "square"
+    how, _ = found
+    op = FixOp.SQRT if how == "squared" else FixOp.SQUARE
     return [_try(p, row, "bn_running_std", f"NEW's moving_variance is OLD's {how} (Keras 1.2.2's running_std "
-                 "already holds the variance)", f"{undo} {_name(row)}'s moving_variance (copy OLD's running_std "
-                 "into it unchanged)", weights=weights)]
+                 "already holds the variance)", f"{op} {_name(row)}'s moving_variance (copy OLD's running_std "
+                 "into it unchanged)", edits=[_edit(p, row, op, (i,))])]
 
 
 def _weights_differ(p: LayerProbe, row: Row) -> bool:
@@ -285,9 +314,18 @@ def _weights_changed(p: LayerProbe, row: Row) -> list[Hypothesis]:
     if p.new_spec.kind == "Dense" and p.in_tags is not None:
         t_old, t_new = p.in_tags
         as_new = [dense_rows_to_old(as_new[0], t_new, t_old)] + as_new[1:]
-    return [_try(p, row, "weights_changed", "the weights differ and no known transform explains it",
-                 f"{_name(row)}'s weights are not OLD's (retrained or re-initialised?): copy OLD's weights into it",
-                 weights=as_new)]
+    h = _try(p, row, "weights_changed", "the weights differ and no known transform explains it",
+             f"{_name(row)}'s weights are not OLD's (retrained or re-initialised?): copy OLD's weights into it",
+             weights=as_new, unfixable="other weights may be an intended retraining; kstep fix copies OLD's "
+             f"weights only when asked: --accept-old-weights {_name(row)}")
+    assert row.old is not None  # the edits `--accept-old-weights` applies: OLD's effective weights, rows re-read
+    edits = [_edit(p, row, FixOp.OLD_WEIGHTS, tuple(range(len(p.new_weights))), (row.old.key,))]
+    if p.new_spec.kind == "Dense" and p.in_tags is not None:
+        t_old, t_new = p.in_tags
+        if t_old.kind == t_new.kind == "flat" and t_old.order != t_new.order and t_old.spatial == t_new.spatial:
+            edits.append(_edit(p, row, FixOp.FLATTEN_ROWS, (0,), fixes.flatten_rows_args(t_old, t_new)))
+    h.edits = tuple(edits)
+    return [h]
 
 
 def _always(p: LayerProbe, row: Row) -> bool:
@@ -307,13 +345,14 @@ def _assumed_backend(p: LayerProbe, row: Row) -> list[Hypothesis]:
         other = dataclasses.replace(sem, backend=alt)
         title = f"{side.upper()}'s backend was assumed ({fact.value}); with {alt} the models agree here"
         code, action = f"assume:{side}.backend={alt}", f"pass --assume {side}.backend={alt}"
+        why = f"{side.upper()}'s backend is a fact kstep assumed, not something in NEW's file: {action}"
         if side == "new":
-            out.append(_try(p, row, code, title, action, sem=other))
+            out.append(_try(p, row, code, title, action, sem=other, unfixable=why))
             continue
         stats = p.old_rerun(other)
         if stats is None:  # the layer cannot run that way: the alternative does not explain the gap
             continue
-        out.append(Hypothesis(code, title, stats.passed, _before(row), stats.max_abs, action))
+        out.append(Hypothesis(code, title, stats.passed, _before(row), stats.max_abs, action, unfixable=why))
     return out
 
 

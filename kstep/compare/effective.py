@@ -121,5 +121,5 @@ def explain(spec: LayerSpec, index: int, a: np.ndarray, b: np.ndarray, tol: Tole
                 continue
             if compare_arrays(a, permute_gates(b, perm, n), tol).passed:
                 order = ",".join(gates[p] for p in perm)
-                return WeightVerdict.up_to(WeightTransform.GATE_ORDER, f"{order} read as {','.join(gates)}")
+                return WeightVerdict.up_to(WeightTransform.GATE_ORDER, f"{order} read as {','.join(gates)}", perm)
     return None

@@ -75,11 +75,9 @@ def _fast_layer(gid, key: bytes, names: list[str], prefix: bytes, fid, file_size
                 if not _hard_or_soft(gid, full):
                     return None
                 checked.add(full)
-        try:
-            did = h5py.h5o.open(gid, full)
+        try:  # (H5Dopen: ~15% less than H5Oopen; anything but a dataset fails here and goes the general path)
+            did = h5py.h5d.open(gid, full)
         except _ERRORS:
-            return None
-        if not isinstance(did, h5py.h5d.DatasetID):
             return None
         what = f"weight '{wname}' of layer '{layer}'"
         shape, dtype = h5safe.check_dataset_id(did, file_size, path, what)

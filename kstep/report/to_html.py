@@ -6,6 +6,8 @@ import html
 
 from kstep.analysis import GLYPHS, Analysis
 from kstep.errors import printable
+from kstep.report.fixes import changes, fixability, fixes_verdict
+from kstep.report.profile import svg_chart
 from kstep.report.samples import counts, summary_line, top, worst_verdicts
 from kstep.report.to_markdown import num, samples_text, shape
 
@@ -61,6 +63,17 @@ def to_html(a: Analysis) -> str:
     out.append("</ul>")
     if a.complete and a.verdicts:
         out.append(f"<p><b>{h(summary_line(a))}</b></p>")
+    if a.fixes:
+        out += ["<h2>Fixes applied</h2>", f"<p>{h(fixes_verdict(a))}.</p>", "<table><tr><th>#</th><th>cause</th>"
+                "<th>NEW layer</th><th>change</th><th>gap before</th><th>gap after</th></tr>"]
+        out += [f"<tr><td>{i}</td><td>{h(x.cause)}</td><td>{h(x.layer)}</td><td>{h(changes(x))}</td>"
+                f"<td>{num(x.before)}</td><td>{num(x.after)}</td></tr>" for i, x in enumerate(a.fixes, 1)]
+        out.append("</table>")
+    chart = svg_chart(a)
+    if chart:
+        out += ["<h2>Error along depth</h2>", f"<figure>{chart}<figcaption>Each layer's excess over its relative "
+                "tolerance, max(|Δ| − rtol·|old|), propagated (solid) and isolated (dashed); a point above the "
+                "shaded atol band fails. Hover a marker for its layer.</figcaption></figure>"]
     f = a.first_divergence
     if f is None:
         out.append("<h2>Verdict: the models agree within tolerance</h2>" if a.agree else
@@ -74,6 +87,9 @@ def to_html(a: Analysis) -> str:
             x = explained[0]
             out.append(f"<p><b>{h(x.code)}</b>: {h(x.title)}. With the fix the gap goes from {num(x.before)} to "
                        f"{num(x.after)}.</p><p>Action: {h(x.action)}.</p>")
+            words = fixability(x)
+            if words:
+                out.append(f"<p>{h(words)}.</p>")
         elif not f.cause:
             out.append("<p>No known migration cause closes the gap.</p>")
         if f.hypotheses:

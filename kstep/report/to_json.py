@@ -21,6 +21,7 @@ from kstep.analysis import (
     Stats,
     Tolerance,
 )
+from kstep.edits import AppliedFix, Edit
 from kstep.report.samples import summary_line
 
 SCHEMA = "kstep.report/2"
@@ -77,9 +78,22 @@ def _side(s: Side | None) -> dict | None:
             "shape": None if s.shape is None else list(s.shape)}
 
 
+def _edit(e: Edit) -> dict:
+    return {"layer": e.layer, "op": e.op.name.lower(), "weights": [e.names[i] if i < len(e.names) else i
+                                                                  for i in e.weights],
+            "args": [_plain(x) for x in e.args], "key": e.key or None, "value": _plain(e.value) if e.key else None,
+            "words": e.describe()}
+
+
 def _hyp(h: Hypothesis) -> dict:
     return {"code": h.code, "title": h.title, "explains": h.explains, "before": _num(h.before),
-            "after": _num(h.after), "action": h.action, "detail": h.detail}
+            "after": _num(h.after), "action": h.action, "detail": h.detail, "edits": [_edit(e) for e in h.edits],
+            "unfixable": h.unfixable or None}
+
+
+def _fix(f: AppliedFix) -> dict:
+    return {"cause": f.cause, "title": f.title, "layer": f.layer, "edits": [_edit(e) for e in f.edits],
+            "before": _num(f.before), "after": _num(f.after)}
 
 
 def _row(r: Row) -> dict:
@@ -127,6 +141,7 @@ def to_dict(a: Analysis) -> dict:
         "samples": _samples(a.samples),
         "summary": summary_line(a) if a.complete and a.verdicts else None,
         "first_divergence": _first(a.first_divergence),
+        "fixes": [_fix(f) for f in a.fixes],
         "verdicts": [_verdict(v) for v in a.verdicts],
         "layers": [_row(r) for r in a.rows],
     }

@@ -11,6 +11,8 @@ import re
 
 from kstep.analysis import GLYPHS, Analysis, FileInfo, Stats
 from kstep.errors import printable
+from kstep.report.fixes import changes, fixability, fixes_verdict
+from kstep.report.profile import sparkline, sparkline_caption
 from kstep.report.samples import counts, summary_line, top, worst_verdicts
 
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
@@ -95,6 +97,16 @@ def _verdicts(a: Analysis) -> list[str]:
     return out
 
 
+def _fixes(a: Analysis) -> list[str]:
+    """`kstep fix`'s section: every fix applied to NEW, and the verdict on OLD vs FIXED."""
+    out = ["## Fixes applied", "", md(fixes_verdict(a)) + ".", "",
+           "| # | cause | NEW layer | change | gap before | gap after |", "|---|---|---|---|---|---|"]
+    for i, fix in enumerate(a.fixes, 1):
+        out.append(f"| {i} | {md(fix.cause)} | {md(fix.layer)} | {md(changes(fix))} | {num(fix.before)} | "
+                   f"{num(fix.after)} |")
+    return out + [""]
+
+
 def to_markdown(a: Analysis) -> str:
     out = ["# kstep report", ""]
     out += _file_lines("OLD", a.old)
@@ -114,17 +126,22 @@ def to_markdown(a: Analysis) -> str:
     out.append("")
     if a.complete and a.verdicts:
         out += [f"**{md(summary_line(a))}**", ""]
+    if a.fixes:
+        out += _fixes(a)
     f = a.first_divergence
+    spark = sparkline(a)
+    profile = [f"`{spark}` {md(sparkline_caption(a))}", ""] if spark.strip() else []
     if f is None:
         if a.agree:
-            out += ["## Verdict: the models agree within tolerance", ""]
+            out += ["## Verdict: the models agree within tolerance", ""] + profile
         else:
-            out += ["## Verdict: no divergence before an unsupported layer", ""]
+            out += ["## Verdict: no divergence before an unsupported layer", ""] + profile
     else:
         row = a.rows[f.row]
         layer = f.old_layer or f.new_layer
         out.append(f"## First divergence: {md(layer)}" + (f" ({md(f.cause)})" if f.cause else ""))
         out.append("")
+        out += profile
         if row.old or row.new:
             out.append(f"- layer: OLD {code(f.old_layer or '-')} / NEW {code(f.new_layer or '-')}, kind "
                        f"{md(row.side.kind)}; shapes {shape(row.old.shape if row.old else None)} / "
@@ -148,6 +165,9 @@ def to_markdown(a: Analysis) -> str:
                        f"{num(h.after)}.")
             out.append("")
             out.append(f"Action: {md(h.action)}.")
+            words = fixability(h)
+            if words:
+                out += ["", md(words) + "."]
         elif f.cause:
             out.append(f"**{md(f.cause)}**: {md(f.summary)}")
         else:

@@ -6,10 +6,19 @@ is passed in as plain callables, so this module is the only wiring:
     source()                         -> iterable of Analysis or (Analysis, (phase, done, total)); pulled in a
                                         worker thread (started after the first paint), each a newer snapshot;
                                         rows still PENDING are drawn as …
-    retolerance(analysis, atol, rtol) -> Analysis re-judged under a new tolerance (t), without re-running models
+    retolerance(atol, rtol)          -> iterable like source(): the analysis judged again under a new tolerance
+                                        (t), pulled by the same worker with its progress (a re-run when needed)
     export(analysis, fmt, path)      -> None; writes the report (e), the same writer as `kstep report`
-    activations(row_index, isolated) -> (old, new) | (old, new, channel_axis) | None; NEW mapped onto OLD's
-                                        layout, batch axis first; None shows "values not kept"
+    isolate()                        -> iterable like source(): the finished analysis with every row's isolated
+                                        statistics over every sample (i), computed with progress where missing
+    activations(row_index, isolated, sample, progress)
+                                     -> (old, new) | (old, new, channel_axis) | None; NEW mapped onto OLD's
+                                        layout, batch axis first, on the absolute `sample` (the sample in view);
+                                        None shows "values not kept". Called in a worker thread (it may run both
+                                        models on that sample: `progress(layers done, total)`)
+    fix(fixed, arch_out, progress)   -> kstep.tui.fixing.FixDone; `kstep fix` (x) in a worker, progress(line) per
+                                        round; once FIXED is written, source() compares OLD with FIXED
+    fix_targets()                    -> (FIXED, architecture JSON or None): the dialog's default paths
 
 q exits 0, ctrl+c exits 130 (`app.return_code`, errors.ExitCode); the terminal is restored by Textual either way.
 """
@@ -25,8 +34,16 @@ from textual.filter import Monochrome, NoColor
 
 from kstep.analysis import Analysis
 from kstep.errors import ExitCode
+from kstep.tui.fixing import FixDone
 from kstep.tui.keys import KEYS
 from kstep.tui.screens.main import MainScreen
+
+Retolerance = Callable[[float, float], Iterable]
+"""retolerance(atol, rtol) -> snapshots, like source()"""
+Activations = Callable[[int, bool, int | None, Callable[[int, int], None] | None], tuple | None]
+"""activations(row_index, isolated, sample, progress) -> arrays or None"""
+Fix = Callable[[str, str | None, Callable[[str], None]], FixDone]
+"""fix(fixed, arch_out, progress) -> FixDone"""
 
 
 @dataclass(frozen=True)
@@ -34,13 +51,16 @@ class AppConfig:
     """The callables and options `make_app` was given (see the module docstring)."""
 
     source: Callable[[], Iterable]
-    retolerance: Callable[[Analysis, float, float], Analysis] | None = None
+    retolerance: Retolerance | None = None
     export: Callable[[Analysis, str, str], None] | None = None
     export_formats: tuple[str, ...] = ("md", "json", "html")
     export_path: str = "kstep-report.md"
-    activations: Callable[[int, bool], tuple | None] | None = None
+    activations: Activations | None = None
     start_paused: bool = False
     initial: Analysis | None = None
+    isolate: Callable[[], Iterable] | None = None
+    fix: Fix | None = None
+    fix_targets: Callable[[], tuple[str, str | None]] | None = None
 
 
 class KstepApp(App):
@@ -82,12 +102,14 @@ class KstepApp(App):
 
 
 def make_app(source: Callable[[], Iterable] | Analysis, *,
-             retolerance: Callable[[Analysis, float, float], Analysis] | None = None,
+             retolerance: Retolerance | None = None,
              export: Callable[[Analysis, str, str], None] | None = None,
              export_formats: Sequence[str] = ("md", "json", "html"),
              export_path: str = "kstep-report.md",
-             activations: Callable[[int, bool], tuple | None] | None = None,
-             start_paused: bool = False, initial: Analysis | None = None) -> KstepApp:
+             activations: Activations | None = None,
+             start_paused: bool = False, initial: Analysis | None = None,
+             isolate: Callable[[], Iterable] | None = None, fix: Fix | None = None,
+             fix_targets: Callable[[], tuple[str, str | None]] | None = None) -> KstepApp:
     """Build the app. `source` is a callable returning an iterable of snapshots, or one finished Analysis.
 
     start_paused: show the first snapshot and wait for s / c (stepping from the first layer).
@@ -98,4 +120,4 @@ def make_app(source: Callable[[], Iterable] | Analysis, *,
         finished = source
         source = lambda: iter([finished])  # noqa: E731
     return KstepApp(AppConfig(source, retolerance, export, tuple(export_formats), export_path, activations,
-                              start_paused, initial))
+                              start_paused, initial, isolate, fix, fix_targets))

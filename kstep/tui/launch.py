@@ -9,8 +9,9 @@ app opens (one line, exit 2, like `kstep report`):
    Textual here, are most of the start-up time and need no interpreter in common). Without `os.fork` it runs here.
 2. A refusal is raised here, before the app takes the terminal; otherwise the app opens on the pending table.
 3. Once the first frame is on the terminal, the app's worker builds the `Comparison` (opening the weights) and
-   runs it; rows fill in. A file that passed the preflight but cannot be opened in full (a weight the config
-   contradicts) ends the app with the comparison's one line and exit 2.
+   runs it; rows fill in (the comparison and every callable the app is given: `kstep.tui.session.Session`). A
+   file that passed the preflight but cannot be opened in full (a weight the config contradicts) ends the app with
+   the comparison's one line and exit 2.
 
 An exception that is not a KstepError, anywhere in the app (a screen, the worker), ends it with kstep's internal-error
 line and exit 4 (errors.InternalError) instead of Textual's traceback and exit 1 (1 means "the models diverge");
@@ -28,17 +29,16 @@ import os
 import pickle
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kstep.errors import ExitCode, InternalError, KstepError
 from kstep.options import CompareOptions, report_command
+from kstep.tui.session import Session, collect_garbage
 
 if TYPE_CHECKING:
-    import numpy as np
 
     from kstep.analysis import Analysis
-    from kstep.compare.analyze import Comparison
     from kstep.tui.app import KstepApp
 
 
@@ -60,7 +60,7 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
         finally:
             session.close()
     finally:
-        _collect_garbage()
+        collect_garbage()
     if failures:
         first = failures[0]
         error = first if isinstance(first, KstepError) else InternalError(first, "the debugger", debug)
@@ -102,7 +102,8 @@ def build(args: argparse.Namespace, argv: list[str]) -> tuple[KstepApp, Session]
     pending = job.result()
     session = Session(args, command, pending)
     app = make_app(session.updates, retolerance=session.retolerance, export=session.export,
-                   export_formats=tuple(FORMATS), activations=session.arrays, initial=pending)
+                   export_formats=tuple(FORMATS), activations=session.arrays, initial=pending,
+                   isolate=session.isolated, fix=session.fix, fix_targets=session.fix_targets)
     session.app = app
     return app, session
 
@@ -115,16 +116,6 @@ def first_screen(args: argparse.Namespace, command: list[str]) -> Analysis:
     options = CompareOptions.from_args(args)
     pre = preflight(args.old, args.new, args.ref, args.ref_new, options)
     return first_analysis(pre, options, command)
-
-
-def _collect_garbage() -> None:
-    """Turn the cyclic collector back on (`launch` turned it off for start-up), leaving what start-up made out of
-    every later collection."""
-    import gc
-
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
 
 
 class ChildError(KstepError):
@@ -226,100 +217,3 @@ class Forked:
             except ChildProcessError:
                 pass
             self.pid = None
-
-
-class Session:
-    """The comparison behind one app: built by the first `updates()` (in the worker), shared by every restart."""
-
-    def __init__(self, args: argparse.Namespace, command: list[str], pending: Analysis):
-        self.args, self.command = args, command
-        self.pending = pending  # the Analysis shown until the comparison exists
-        self.inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
-        self.comparison: Comparison | None = None
-        self.fatal: KstepError | None = None  # the comparison could not be built: the app exits with its line
-        self.app: KstepApp | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def _open(self) -> Comparison | None:
-        """The comparison, built (weights opened) on the first call; None once the session is closed."""
-        with self._lock:
-            if self.comparison is None and not self._closed:
-                from kstep.compare.analyze import Comparison
-
-                a = self.args
-                options = CompareOptions.from_args(a)
-                self.comparison = Comparison(a.old, a.new, a.ref, a.ref_new, options, self.command)
-            return self.comparison
-
-    def updates(self) -> Iterator[Analysis | tuple[Analysis, tuple[str, int, int]]]:
-        """Snapshots for the app: the pending one, then, while the comparison runs, each with its progress, then
-        the finished analysis."""
-        _collect_garbage()  # the first frame is drawn (the worker starts then): back to normal collection
-        comparison = self.comparison
-        if comparison is None:
-            yield self.pending
-            import numpy as np
-
-            try:
-                with np.errstate(all="ignore"):
-                    comparison = self._open()
-            except KstepError as exc:
-                self._end(exc)
-                return
-            if comparison is None:
-                return
-            yield self.pending  # lets a restart or quit during the open stop here, before the runs start
-        import numpy as np
-
-        if comparison.done:
-            yield comparison.analysis()
-            return
-        steps = comparison.run()
-        try:
-            while True:
-                with np.errstate(all="ignore"):  # as `kstep report`: NaN/Inf propagate, kstep warns itself
-                    try:
-                        progress = next(steps)
-                    except StopIteration:
-                        break
-                    except KstepError as exc:  # e.g. out of memory: the CLI's line and exit code, not a verdict
-                        self._end(exc)
-                        return
-                yield comparison.analysis(), progress
-        finally:
-            if isinstance(steps, Generator):  # stop the comparison's run where it is (restart, quit)
-                steps.close()
-        yield comparison.analysis()
-
-    def _end(self, exc: KstepError) -> None:
-        """The comparison failed: the app exits with the error's code, and launch prints its line."""
-        self.fatal = exc
-        if self.app is not None:
-            try:
-                self.app.call_from_thread(self.app.exit, return_code=int(exc.exit_code))
-            except RuntimeError:  # the app is already closing
-                pass
-
-    def retolerance(self, analysis: Analysis, atol: float | None, rtol: float) -> Analysis:
-        """`analysis` re-judged under (atol, rtol) by the comparison; unchanged before the comparison exists."""
-        comparison = self.comparison
-        return analysis if comparison is None else comparison.retolerance(atol, rtol)
-
-    def export(self, analysis: Analysis, fmt: str, path: str) -> None:
-        """Write `analysis` as report format `fmt` to `path` (the writer `kstep report -o` uses)."""
-        from kstep.report import FORMATS, write_report
-
-        write_report(analysis, path, FORMATS[fmt], self.inputs)
-
-    def arrays(self, index: int, isolated: bool = False) -> tuple[np.ndarray, np.ndarray, int] | None:
-        """Row `index`'s outputs for the activations view (Comparison.arrays); None before the comparison exists."""
-        comparison = self.comparison
-        return None if comparison is None else comparison.arrays(index, isolated)
-
-    def close(self) -> None:
-        """Close the comparison's files; a later `updates()` builds nothing."""
-        with self._lock:
-            self._closed = True
-            if self.comparison is not None:
-                self.comparison.close()

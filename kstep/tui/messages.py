@@ -1,4 +1,5 @@
-"""Provides the app's messages: small dataclasses posted by workers (the analysis, retolerance, export) to the screen.
+"""Provides the app's messages: small dataclasses posted by workers (the analysis, export, fix, the Activations
+tab's arrays) to the screen or widget that started them.
 
 `generation` tags every message from the analysis worker with the run it belongs to, so that after `r` (restart)
 late messages from the cancelled run are dropped.
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from kstep.analysis import Analysis
+from kstep.tui.fixing import FixDone
 
 
 @dataclass
@@ -46,12 +48,24 @@ class AnalysisFailed(Message):
 
 
 @dataclass
-class Retoleranced(Message):
-    """The analysis re-judged under a tolerance the user set with `t`."""
+class ArraysFetched(Message):
+    """The Activations tab's arrays for key (row index, isolated, sample): the accessor's answer (None: not kept)."""
 
-    analysis: Analysis
-    atol: float
-    rtol: float
+    key: tuple[int, bool, int | None]
+    pair: tuple | None
+    cancelled: bool = False  # the worker was cancelled before it had the arrays
+
+
+@dataclass
+class ArraysProgress(Message):
+    """Computing key's sample on demand (both models on it alone): layer calls done out of total."""
+
+    key: tuple[int, bool, int | None]
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ArraysProgress) and message.key == self.key
 
 
 @dataclass
@@ -60,3 +74,17 @@ class ExportFinished(Message):
 
     path: str
     error: str | None = None
+
+
+@dataclass
+class FixProgress(Message):
+    """`x`: kstep fix applied a round's fix (the CLI's progress line)."""
+
+    line: str
+
+
+@dataclass
+class FixFinished(Message):
+    """`x`: the kstep fix run ended (kstep.tui.fixing.FixDone)."""
+
+    done: FixDone

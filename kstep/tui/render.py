@@ -230,6 +230,32 @@ def layer_text(row: Row) -> Text:
     return pair_text(a, b)
 
 
+def sample_in_view(analysis: Analysis | None, chosen: int | None) -> int | None:
+    """The sample the Activations tab shows (absolute index): `chosen` when it is one of the analysis' samples, else
+    the first divergence's, else the first compared; `chosen` before there is an analysis."""
+    if analysis is None:
+        return chosen
+    first, count = analysis.samples.first, max(1, analysis.samples.count)
+    if chosen is not None and first <= chosen < first + count:
+        return chosen
+    fd = analysis.first_divergence
+    return fd.sample if fd is not None and fd.sample is not None else first
+
+
+def step_sample(analysis: Analysis, chosen: int | None, step: int) -> int:
+    """The sample `step` after the one in view, wrapping over the analysis' N samples."""
+    first, count = analysis.samples.first, max(1, analysis.samples.count)
+    current = sample_in_view(analysis, chosen)
+    return first + ((current if current is not None else first) - first + step) % count
+
+
+def isolated_missing(row: Row) -> bool:
+    """A compared row whose isolated statistics are missing or cover fewer samples than its propagated ones."""
+    p = row.propagated
+    return p is not None and row.old is not None and row.new is not None and (
+        row.isolated is None or row.isolated.samples < p.samples)
+
+
 def error_cells(row: Row, isolated: bool) -> tuple[Text, Text]:
     s = row_stats(row, isolated)
     if s is None:

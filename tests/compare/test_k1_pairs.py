@@ -1,7 +1,7 @@
-"""The Keras 1.2.2 -> tf-keras 2.21 migration pairs of tests/fixtures/pairs (made by
-tests/fixtures/make_legacy_pairs.py; test_modern_pairs.py checks their first divergence and cause like every pair's):
-kstep runs each side as the real Keras that wrote it did, and the fix a diagnosis suggests, applied to the NEW file,
-makes the pair agree. Also the comparison of a Keras 1 concat Merge's `concat_axis` with a Concatenate's `axis`."""
+"""The Keras 1.2.2 -> tf-keras 2.21 / Keras 3.15 / Keras 2.2.4 / Keras 1.2.2 'tf' migration pairs of
+tests/fixtures/pairs (made by tests/fixtures/make_legacy_pairs.py; test_modern_pairs.py checks their first divergence
+and cause like every pair's): kstep runs each side as the real Keras that wrote it did, and the fix a diagnosis
+suggests, applied to the NEW file (to every layer with the same mistake), makes the pair agree. Also the comparison of a Keras 1 concat Merge's `concat_axis` with a Concatenate's `axis`."""
 
 import json
 import re
@@ -24,14 +24,25 @@ CF, CL = image("channels_first"), image("channels_last")
 
 
 def test_the_k1_pairs_are_there():
-    """Every cause class of the generator has its pair: the concat axis kept (functional merge and Sequential Merge
-    -> tf-keras Concatenate, and merge -> a Keras 1 'tf' ordered merge) and running_std squared, each with its
-    correct migration."""
-    assert {p["cause"] for p in K1_PAIRS} == {"none", "data_format", "bn_running_std"}
-    assert sum(p["correct"] for p in K1_PAIRS) == 4 and len(K1_PAIRS) == 8
+    """Every cause class of the generator has its pair, each with its correct migration: the concat axis kept
+    (functional merge and Sequential Merge -> tf-keras Concatenate, and merge -> a Keras 1 'tf' ordered merge),
+    running_std squared, and the in-file fixable causes with NEW written by every Keras kstep fix writes for (tf-keras
+    2.21 .h5 and JSON + weights, Keras 3.15 .keras, Keras 2.2.4 .h5, Keras 1.2.2 'tf' .h5)."""
+    assert {p["cause"] for p in K1_PAIRS} == {"none", "data_format", "bn_running_std", "conv_kernel_layout",
+                                              "flatten_dense_order", "theano_kernel_flip", "rnn_gate_order",
+                                              "config:epsilon"}
+    assert sum(p["correct"] for p in K1_PAIRS) == 13 and len(K1_PAIRS) == 26
     assert all(p["old_keras"] == "Keras 1.2.2 (theano backend, dim_ordering 'th')" for p in K1_PAIRS)
     assert {p["new_keras"] for p in K1_PAIRS} == {"tf-keras 2.21.0 (tensorflow backend)",
+                                                  "keras 3.15.1 (numpy backend)",
+                                                  "Keras 2.2.4 (theano backend, channels_last)",
                                                   "Keras 1.2.2 (theano backend, dim_ordering 'tf')"}
+    formats = {(p["new_keras"].split(" (")[0], p["new"].rsplit(".", 1)[1]) for p in K1_PAIRS if not p["correct"]}
+    assert formats == {("tf-keras 2.21.0", "h5"), ("tf-keras 2.21.0", "json"), ("keras 3.15.1", "keras"),
+                       ("Keras 2.2.4", "h5"), ("Keras 1.2.2", "h5")}
+    for p in K1_PAIRS:  # every broken pair of a fixable cause has its correct twin, made from the same OLD model
+        if p["cause"] in FIXED_BY_TRANSFORM:
+            assert _twin(p)["correct"], p["id"]
 
 
 @pytest.mark.parametrize("side", ["old", "new"])
@@ -41,7 +52,8 @@ def test_engine_matches_the_keras_that_wrote_each_side(pair, side, tmp_path, cap
     model = PAIRS / pair[side]
     ref = PAIRS / pair["ref" if side == "old" else "ref_new"]
     out = tmp_path / "dump.npz"
-    assert main(["dump", str(model), str(ref), "-o", str(out)]) == 0, capsys.readouterr().err
+    weights = ["--weights", str(PAIRS / pair["new_weights"])] if side == "new" and "new_weights" in pair else []
+    assert main(["dump", str(model), str(ref), "-o", str(out)] + weights) == 0, capsys.readouterr().err
     got, expected = np.load(out), np.load(PAIRS / pair[f"outputs_{side}"])
     for key in expected.files:
         assert key in got.files, f"{key} missing from kstep's dump"
@@ -52,9 +64,86 @@ def test_engine_matches_the_keras_that_wrote_each_side(pair, side, tmp_path, cap
 
 
 def _report(capsys, pair: dict, new) -> tuple[int, dict]:
+    weights = ["--weights-new", str(PAIRS / pair["new_weights"])] if "new_weights" in pair else []
     code = main(["report", str(PAIRS / pair["old"]), str(new), str(PAIRS / pair["ref"]), "--ref-new",
-                 str(PAIRS / pair["ref_new"]), "--format", "json"])
+                 str(PAIRS / pair["ref_new"]), "--format", "json"] + weights)
     return code, json.loads(capsys.readouterr().out)
+
+
+def _twin(pair: dict) -> dict:
+    """The correct pair made from the same OLD model with the same NEW writer."""
+    def writer(p: dict) -> tuple[str, str, str]:
+        return p["new_keras"], p["new"].rsplit(".", 1)[1], p.get("new_weights", "/").rsplit("/", 1)[1]
+
+    found = [p for p in K1_PAIRS if p["correct"] and writer(p) == writer(pair)
+             and (PAIRS / p["ref"]).read_bytes() == (PAIRS / pair["ref"]).read_bytes()]
+    assert len(found) == 1, (pair["id"], [p["id"] for p in found])
+    return found[0]
+
+
+def _gate_order(w: np.ndarray) -> np.ndarray:
+    """LSTM blocks stored i, c, f, o -> i, f, c, o along the last axis."""
+    i, c, f, o = np.split(w, 4, axis=-1)
+    return np.concatenate([i, f, c, o], axis=-1)
+
+
+def _flatten_rows(w: np.ndarray) -> np.ndarray:
+    """fc1's rows from Keras 1's C,H,W flatten order to H,W,C, for the cnn arch's (h, w, c) = (2, 2, 6)."""
+    return w.reshape(6, 2, 2, -1).transpose(1, 2, 0, 3).reshape(24, -1)
+
+
+def _dataset(f: h5py.File, pair: dict, layer: str, name: str) -> h5py.Dataset:
+    """NEW's weight `name` of `layer`. A legacy file: the one dataset called `name` (tf-keras `kernel:0`; Keras
+    2.2.4 on Theano `kernel`) under the layer's group (model_weights/ in a full model; tf-keras nests an RNN's under
+    its cell). Keras 3's weights layout (tf-keras's save_weights to *.weights.h5): layers/<snake-case class>[_k]/
+    vars/<i>, k counting the earlier layers of that class, i the weight's position (only `kernel`, 0, is needed)."""
+    if "layers" in f:
+        config = json.loads((PAIRS / pair["new"]).read_text())["config"]["layers"]
+        cls = next(ly["class_name"] for ly in config if ly["config"]["name"] == layer)
+        same = [ly["config"]["name"] for ly in config if ly["class_name"] == cls]
+        k = same.index(layer)
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", cls).lower().replace("2_d", "2d")
+        return f["layers"][snake + (f"_{k}" if k else "")]["vars"][str({"kernel": 0}[name])]
+    group = f["model_weights"][layer] if "model_weights" in f else f[layer]
+    found: list[h5py.Dataset] = []
+    group.visititems(lambda path, obj: found.append(obj) if path.rsplit("/", 1)[-1].split(":")[0] == name else None)
+    assert len(found) == 1, (group.name, name)
+    return found[0]
+
+
+FIXED_BY_TRANSFORM = {  # cause -> (the weights it concerns, the fix); kstep's own transforms are not used
+    "conv_kernel_layout": (("kernel",), lambda w: np.swapaxes(w, 0, 1)),
+    "theano_kernel_flip": (("kernel",), lambda w: w[::-1, ::-1]),
+    "rnn_gate_order": (("kernel", "recurrent_kernel", "bias"), _gate_order),
+    "flatten_dense_order": (("kernel",), _flatten_rows),
+}
+H5_FIXABLE = [p for p in K1_PAIRS if p["cause"] in FIXED_BY_TRANSFORM and not p["new"].endswith(".keras")]
+
+
+@pytest.mark.parametrize("pair", H5_FIXABLE, ids=[p["id"] for p in H5_FIXABLE])
+def test_fixing_every_named_layer_in_the_file_makes_the_pair_agree(pair, tmp_path, capsys):
+    """The first divergent layer and every layer of `same_mistake_in` are named by kstep's action ('the same fix
+    applies to ...'); the fix written into those layers' datasets of a copy of NEW makes the pair agree (exit 0),
+    and fixing the first layer alone does not when others share the mistake."""
+    code, doc = _report(capsys, pair, PAIRS / pair["new"])
+    first = doc["first_divergence"]
+    assert code == 1 and first["cause"] == pair["cause"]
+    action = next(h for h in first["hypotheses"] if h["explains"])["action"]
+    others = pair.get("same_mistake_in", [])
+    if others:
+        assert f"the same fix applies to {', '.join(others)} " in action, action
+    names, fix = FIXED_BY_TRANSFORM[pair["cause"]]
+    json_arch = "new_weights" in pair  # architecture JSON: the weights file is edited (its layer groups at the root)
+    for layers, agrees in (([first["layer_new"]], not others), ([first["layer_new"], *others], True)):
+        new = tmp_path / "new.h5"
+        shutil.copy(PAIRS / pair["new_weights" if json_arch else "new"], new)
+        with h5py.File(new, "r+", locking=False) as f:
+            for layer in layers:
+                for name in names:
+                    data = _dataset(f, pair, layer, name)
+                    data[...] = fix(data[...])
+        fixed = (dict(pair, new_weights=str(new)), PAIRS / pair["new"]) if json_arch else (pair, new)
+        assert (_report(capsys, *fixed)[0] == 0) == agrees, layers
 
 
 AXIS_PAIRS = [p for p in MANIFEST if p["cause"] == "data_format" and p["expected_first_divergent_layer_new"] == "cat"]

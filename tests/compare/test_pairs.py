@@ -35,6 +35,8 @@ def check_pair(root, pair: dict, cause: str | None, capsys) -> None:
     """`kstep report --format json` on one manifest pair: exit code, first divergent layers, verified cause."""
     argv = ["report", str(root / pair["old"]), str(root / pair["new"]), str(root / pair["ref"]),
             "--ref-new", str(root / pair["ref_new"]), "--format", "json"]
+    if "new_weights" in pair:  # NEW is an architecture JSON with its weights file
+        argv += ["--weights-new", str(root / pair["new_weights"])]
     code = main(argv)
     out = capsys.readouterr()
     doc = json.loads(out.out)

@@ -5,17 +5,19 @@ fast path equal to the general one, and the general path still taking every unus
 
 from __future__ import annotations
 
+import time
+
 import h5py
 import numpy as np
 import pytest
 
 from kstep.cli import main
-from kstep.describe import describe
+from kstep.describe import describe, to_text
 from kstep.errors import BadInput
-from kstep.io import h5safe
+from kstep.io import h5safe, load
 from kstep.io.layer_groups import stored_by_layer
 from kstep.io.load import open_model
-from kstep.io.weights import stored_from_group
+from kstep.io.weights import Stored, stored_from_group
 from tests.hostile import make_bounds as mb
 
 
@@ -23,8 +25,8 @@ class Counter:
     """Counts calls of h5py's low-level object and attribute openers (every high-level access goes through them)."""
 
     def __init__(self, monkeypatch):
-        self.calls = {"h5o.open": 0, "h5a.open": 0}
-        for mod, name in ((h5py.h5o, "open"), (h5py.h5a, "open")):
+        self.calls = {"h5o.open": 0, "h5d.open": 0, "h5a.open": 0}
+        for mod, name in ((h5py.h5o, "open"), (h5py.h5d, "open"), (h5py.h5a, "open")):
             monkeypatch.setattr(mod, name, self._wrap(getattr(mod, name), f"{mod.__name__.split('.')[-1]}.{name}"))
 
     def _wrap(self, fn, key):
@@ -50,7 +52,7 @@ def test_inspect_opens_each_dataset_once_and_reads_none(n, tmp_path, monkeypatch
         doc = describe(mf)
     datasets, layers = n, n + 1  # n/2 Dense x 2; the layers and the input
     assert doc["shapes_note"] is None and doc["model"]["outputs"][0]["shape"] == [None, 2]
-    assert counter.calls["h5o.open"] <= datasets + 10, counter.calls
+    assert counter.calls["h5o.open"] + counter.calls["h5d.open"] <= datasets + 10, counter.calls
     assert counter.calls["h5a.open"] <= layers + 20, counter.calls
 
 
@@ -114,3 +116,56 @@ def test_missing_group_and_dataset_keep_their_messages(tmp_path):
         del f["model_weights/d2"]
     with pytest.raises(BadInput, match="layer_names lists 'd2' but the file has no such group"):
         open_model(str(path))
+
+
+def _chain_model(n: int, monkeypatch):
+    """A functional chain of n Dense(2)/Activation layers read by `load._build` with stored weights made in memory
+    (the HDF5 walk replaced: its calls per layer are bounded by the count test above), described and printed."""
+    layers: list[dict] = [{"name": "x", "class_name": "InputLayer", "inbound_nodes": [],
+                           "config": {"batch_input_shape": [None, 2], "dtype": "float32", "name": "x"}}]
+    prev = "x"
+    for i in range(n):
+        name, cls, cfg = (f"d{i}", "Dense", {"units": 2}) if i % 2 == 0 else (f"a{i}", "Activation",
+                                                                              {"activation": "tanh"})
+        layers.append({"name": name, "class_name": cls, "config": dict(cfg, name=name),
+                       "inbound_nodes": [[[prev, 0, 0, {}]]]})
+        prev = name
+    config = {"class_name": "Model", "config": {"name": "chain", "layers": layers, "input_layers": [["x", 0, 0]],
+                                                "output_layers": [[prev, 0, 0]]}}
+    names = [entry["name"] for entry in layers]
+    kernel, bias = np.eye(2, dtype=np.float32), np.zeros(2, np.float32)
+    stored = {name: [Stored(name=f"{name}/kernel:0", shape=(2, 2), dtype="float32", read=lambda: kernel),
+                     Stored(name=f"{name}/bias:0", shape=(2,), dtype="float32", read=lambda: bias)]
+              if name.startswith("d") else [] for name in names}
+    monkeypatch.setattr(load, "stored_by_layer", lambda group, layer_names, path: stored)
+    start = time.process_time()
+    mf = load._build("chain.h5", "h5", config, None, names, "2.2.4", "tensorflow", {})  # type: ignore[arg-type]
+    text = to_text(describe(mf))
+    return time.process_time() - start, text
+
+
+def test_reading_and_describing_cost_per_layer_does_not_grow(monkeypatch):
+    """Parsing, attaching weights, ordering, the output-shape run, the inspect document and its text cost the same
+    per layer at 5,000 layers as at 500 (CPU time, so a loaded machine does not fail it; best of two). A step
+    that is quadratic in the layer count (a lookup by scanning the layers, as before issue 12, took seconds here)
+    makes the larger model's per-layer cost several times the smaller's."""
+    small = min(_chain_model(500, monkeypatch)[0] for _ in range(2)) / 500
+    runs = [_chain_model(5000, monkeypatch) for _ in range(2)]
+    seconds, text = min(runs, key=lambda run: run[0])
+    assert text.count("\n  4999 a4999  Activation  -> (None, 2)") == 1
+    assert seconds / 5000 < 2.5 * small, (seconds, small * 5000)  # quadratic lookups made it 3.5x
+
+
+def test_remembered_dtypes_equal_h5pys(tmp_path):
+    """h5safe.dtype_of (found by H5Tequal among the types already seen) gives h5py's own dtype for every numeric
+    type, byte order and width, however the cache was filled (twice over, in both orders)."""
+    kinds = ["<f2", "<f4", ">f4", "<f8", ">f8", "<i1", "<i2", ">i2", "<i4", "<i8", "<u1", "<u2", "<u4", ">u8", "?"]
+    path = tmp_path / "types.h5"
+    with h5py.File(path, "w") as f:
+        for k, kind in enumerate(kinds):
+            f.create_dataset(f"d{k}", data=np.zeros(3, kind))
+    with h5py.File(path, "r") as f:
+        for order in (kinds, kinds[::-1], kinds):
+            for kind in order:
+                did = f[f"d{kinds.index(kind)}"].id
+                assert h5safe.dtype_of(did.get_type()) == did.dtype == np.dtype(kind), kind

@@ -20,6 +20,7 @@ from kstep.analysis import (
     WeightTransform,
     WeightVerdict,
 )
+from kstep.edits import AppliedFix, Edit, FixOp
 
 TOL = Tolerance(1e-5, 1e-4, "default: max(1e-5, 10x float32 noise)", noise_floor=2.4e-7)
 HOSTILE = "[bold red]X[/] <script>alert(1)</script> `tick` \x1b]52;c;aGk=\x07"
@@ -48,8 +49,10 @@ def sample_analysis() -> Analysis:
             stats(0.0, True, (2, 4)), stats(0.0, True, (2, 4))),
         Row(3, Side("drop", "drop", "Dropout", "Dropout", (2, 4)), None, UNMATCHED, note="present in OLD only"),
     ]
+    flip = Edit("conv1", FixOp.FLIP_SPATIAL, weights=(0,), names=("kernel", "bias"))
     hyps = [Hypothesis("theano_kernel_flip", "convolution kernels need flipping between Theano and TensorFlow",
-                       True, 0.662, 0.0, "flip the kernels of conv1 with keras.utils.conv_utils.convert_kernel"),
+                       True, 0.662, 0.0, "flip the kernels of conv1 with keras.utils.conv_utils.convert_kernel",
+                       edits=(flip,)),
             Hypothesis("conv_kernel_layout", "kernel rows and columns swapped", False, 0.662, 0.666,
                        "transpose the kernel of conv1 as (1, 0, 2, 3)")]
     first = FirstDivergence(0, "conv1", "conv1", Reason.WEIGHTS, "theano_kernel_flip", hyps,
@@ -59,3 +62,15 @@ def sample_analysis() -> Analysis:
                      SampleVerdict(1, False, 3, 1, 0.41, (3, 1, 0, 2, 4), (1, 3, 0, 2, 5), 0)],
                     ["NEW input 'input_1' is the reference transposed NCHW -> NHWC"],
                     samples=SampleSet(2, 0, 2, 2, 1, 2 * 2**30, ("a planner note",)))
+
+
+def fixed_analysis() -> Analysis:
+    """What `kstep fix` reports: the sample analysis (as OLD vs FIXED) with two fixes applied, one on a layer with
+    a hostile name."""
+    a = sample_analysis()
+    a.fixes = [AppliedFix("theano_kernel_flip", "convolution kernels need flipping between Theano and TensorFlow",
+                          "conv1", (Edit("conv1", FixOp.FLIP_SPATIAL, weights=(0,), names=("kernel", "bias")),),
+                          0.662, 0.0),
+               AppliedFix("config:epsilon", "parameter epsilon differs", HOSTILE,
+                          (Edit(HOSTILE, FixOp.SET_CONFIG, key="epsilon", value=0.001),), 3.4, None)]
+    return a

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 
 from kstep.report import FORMATS
-from tests.report.sample import sample_analysis
+from tests.report.sample import fixed_analysis, sample_analysis
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
+@pytest.mark.parametrize("name", ["sample", "fixed"])
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_golden(fmt):
-    """Each writer renders the sample exactly as its golden file."""
-    text = FORMATS[fmt].render(sample_analysis())
-    path = GOLDEN / f"sample{FORMATS[fmt].suffix}"
+def test_golden(fmt, name):
+    """Each writer renders the sample (and `kstep fix`'s variant of it) exactly as its golden file."""
+    text = FORMATS[fmt].render(sample_analysis() if name == "sample" else fixed_analysis())
+    path = GOLDEN / f"{name}{FORMATS[fmt].suffix}"
     if os.environ.get("KSTEP_UPDATE_GOLDEN"):
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -27,9 +28,10 @@ def test_golden(fmt):
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_no_raw_control_characters_or_markup(fmt):
+@pytest.mark.parametrize("build", [sample_analysis, fixed_analysis])
+def test_no_raw_control_characters_or_markup(fmt, build):
     """A hostile layer name never reaches the output as an escape sequence; HTML escapes it."""
-    text = FORMATS[fmt].render(sample_analysis())
+    text = FORMATS[fmt].render(build())
     assert "\x1b" not in text and "\x07" not in text
     if fmt == "html":
         assert "<script>" not in text and "&lt;script&gt;" in text
@@ -37,4 +39,4 @@ def test_no_raw_control_characters_or_markup(fmt):
         doc = json.loads(text)
         assert doc["schema"] == "kstep.report/2"
         assert list(doc) == ["schema", "kstep_version", "command", "old", "new", "tolerance", "input_notes", "complete",
-                             "agree", "samples", "summary", "first_divergence", "verdicts", "layers"]
+                             "agree", "samples", "summary", "first_divergence", "fixes", "verdicts", "layers"]

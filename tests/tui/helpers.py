@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import html
 
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from kstep.tui.app import make_app
 from kstep.tui.screens.main import MainScreen
+from kstep.tui.widgets.activations_view import ActivationsView
 from tests.tui import sample_analysis as sample
 
 
 def build(analysis=None, *, source=None, fake=None, paused=False, activations=sample.activations):
     """The real factory, fed by a fixed sample (or a stepping source) and the fake compare callables."""
-    fake = fake or sample.FakeCompare()
+    fake = fake or sample.FakeCompare(analysis)
     return make_app(source if source is not None else (analysis or sample.sample()),
                     retolerance=fake.retolerance, export=fake.export, activations=activations,
-                    start_paused=paused)
+                    start_paused=paused, fix=fake.fix, fix_targets=fake.fix_targets)
 
 
 def main_screen(pilot: Pilot) -> MainScreen:
@@ -37,12 +39,35 @@ async def settle(pilot: Pilot, done=None, tries: int = 200) -> None:
     raise AssertionError("the app never settled")
 
 
+async def fetched(pilot: Pilot, tries: int = 300) -> None:
+    """Wait until the Activations tab has no fetch running (its accessor runs in a worker)."""
+    for _ in range(tries):
+        views = list(pilot.app.screen.query(ActivationsView)) if pilot.app.screen_stack else []
+        if not any(v.fetching for v in views):
+            await pilot.pause()
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the Activations tab never got its arrays")
+
+
 async def still(pilot: Pilot) -> None:
-    """For snapshots: settle, then stop every input cursor from blinking."""
+    """For snapshots: settle, let the Activations tab get its arrays, then stop every input cursor from blinking."""
     await settle(pilot)
+    await fetched(pilot)
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
+
+
+async def screen_without_colour(monkeypatch, analysis, *presses: str) -> str:
+    """With NO_COLOR=1: the screen (an SVG, entities decoded) after `presses` on the sample app for `analysis`."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = build(analysis)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press(*presses)
+        await pilot.pause()
+        return html.unescape(app.export_screenshot()).replace("\xa0", " ")
 
 
 def pilot_test(fn):

@@ -25,6 +25,8 @@ from kstep.analysis import (
     FirstDivergence,
     Hypothesis,
     Row,
+    SampleSet,
+    SampleVerdict,
     Side,
     Stats,
     Tolerance,
@@ -33,6 +35,8 @@ from kstep.analysis import (
     WeightTransform,
     WeightVerdict,
 )
+from kstep.edits import Edit, FixOp
+from kstep.tui.fixing import FixDone
 
 IDENTICAL = WeightVerdict(VerdictKind.IDENTICAL)
 DIFFERENT = WeightVerdict(VerdictKind.DIFFERENT)
@@ -118,6 +122,16 @@ def sample() -> Analysis:
                     input_notes=["NEW input 'input_1' is the reference transposed nchw -> nhwc"])
 
 
+def fixable() -> Analysis:
+    """The sample whose verified theano_kernel_flip carries its in-file fix (the edit `x` proposes)."""
+    a = sample()
+    assert a.first_divergence is not None
+    h = a.first_divergence.hypotheses[0]
+    a.first_divergence.hypotheses[0] = replace(h, edits=(
+        Edit("conv1", FixOp.FLIP_SPATIAL, weights=(0,), names=("kernel", "bias")),))
+    return a
+
+
 def partial(computed: int) -> Analysis:
     """The sample while running: the first `computed` rows judged, the rest pending, no first divergence yet."""
     a = sample()
@@ -150,6 +164,26 @@ def unsupported() -> Analysis:
     return replace(a, rows=rows, first_divergence=fd)
 
 
+def many() -> Analysis:
+    """The main sample over 12 samples (absolute 0..11): per-sample verdicts written out, in no particular order
+    (sample 7 is the worst, 2 and 7 flip their top-1, 5 agrees on everything, 9 has no first failing row)."""
+    a = sample()
+    v = [SampleVerdict(0, False, 3, 3, 0.41, (3, 1, 0, 4, 2), (3, 1, 0, 4, 2), 1),
+         SampleVerdict(1, False, 7, 7, 0.52, (7, 2, 9, 1, 0), (7, 2, 9, 0, 1), 1),
+         SampleVerdict(2, False, 4, 6, 1.9, (4, 6, 1, 0, 3), (6, 4, 1, 0, 8), 1),
+         SampleVerdict(3, False, 1, 1, 0.08, (1, 0, 2, 3, 4), (1, 0, 2, 3, 4), 2),
+         SampleVerdict(4, False, 2, 2, 0.33, (2, 3, 4, 5, 6), (2, 3, 4, 5, 6), 1),
+         SampleVerdict(5, True, 0, 0, 2e-7, (0, 1, 2, 3, 4), (0, 1, 2, 3, 4), None),
+         SampleVerdict(6, False, 9, 9, 0.61, (9, 8, 7, 6, 5), (9, 8, 7, 6, 5), 1),
+         SampleVerdict(7, False, 5, 8, 3.2, (5, 8, 2, 1, 0), (8, 5, 3, 2, 1), 1),
+         SampleVerdict(8, False, 6, 6, 0.27, (6, 5, 4, 3, 2), (6, 5, 4, 3, 2), 1),
+         SampleVerdict(9, False, 8, 8, 0.05, (8, 7, 6, 5, 4), (8, 7, 6, 5, 4), None),
+         SampleVerdict(10, False, 3, 3, 0.44, (3, 2, 1, 0, 9), (3, 2, 1, 0, 9), 1),
+         SampleVerdict(11, False, 1, 1, 0.71, (1, 2, 3, 4, 5), (1, 2, 3, 4, 5), 5)]
+    a.first_divergence.sample, a.first_divergence.samples_diverging = 0, 9
+    return replace(a, verdicts=v, samples=SampleSet(12, 0, 4, 4, 3, 2 << 30))
+
+
 def stepping_source():
     """A source that fills the sample in row by row: (analysis, (phase, done, total)) per layer, then the result."""
     n = len(sample().rows)
@@ -161,17 +195,19 @@ def stepping_source():
     return source
 
 
-def activations(row_index: int, isolated: bool):
-    """Deterministic arrays for the Activations tab: conv rows NHWC (2,8,8,4), dense rows (2,16); else None."""
+def activations(row_index: int, isolated: bool, sample: int | None = None, progress=None):
+    """Deterministic arrays for the Activations tab: conv rows NHWC (1,8,8,4), dense rows (1,16), of `sample` (0..11;
+    None: samples 0 and 1 stacked); else None."""
     rng = np.random.default_rng(row_index)
+    pick = slice(0, 2) if sample is None else slice(sample, sample + 1)
     if row_index in (1, 2):
-        old = np.round(rng.standard_normal((2, 8, 8, 4)), 3).astype(np.float32)
+        old = np.round(rng.standard_normal((12, 8, 8, 4)), 3).astype(np.float32)[pick]
         new = old.copy()
         new[:, 2:5, 1:4, 3] += 0.66 if not isolated else 0.0
         new[:, 6, 6, 1] -= 0.2
         return old, new
     if row_index == 8:
-        old = np.round(rng.standard_normal((2, 16)), 3).astype(np.float32)
+        old = np.round(rng.standard_normal((12, 16)), 3).astype(np.float32)[pick]
         new = old + np.linspace(0, 3.2, 16, dtype=np.float32)
         return old, new, -1
     return None
@@ -180,14 +216,25 @@ def activations(row_index: int, isolated: bool):
 class FakeCompare:
     """Records what the app asked of the compare side: retolerance and export calls."""
 
-    def __init__(self):
+    def __init__(self, analysis: Analysis | None = None):
+        self.analysis = analysis or sample()
         self.retolerance_calls: list[tuple[float, float]] = []
         self.exports: list[tuple[str, str]] = []
+        self.fixes: list[tuple[str, str | None]] = []
+        self.fix_done: FixDone | None = None  # what fix() answers; None: FIXED written at the path asked for
 
-    def retolerance(self, analysis: Analysis, atol: float, rtol: float) -> Analysis:
-        """Pretends the new tolerance makes every judged row agree (the real one re-judges the kept arrays)."""
+    def retolerance(self, atol: float, rtol: float):
+        """The snapshots of a re-run (every row pending again, then filled in with progress) that pretends the new
+        tolerance makes every judged row agree (the real one runs the comparison again)."""
         self.retolerance_calls.append((atol, rtol))
-        a = copy.deepcopy(analysis)
+        done = self.rejudged(atol, rtol)
+        n = len(done.rows)
+        for k in range(n):
+            yield replace(partial(k), tolerance=done.tolerance), ("compare", k, n)
+        yield done
+
+    def rejudged(self, atol: float, rtol: float) -> Analysis:
+        a = copy.deepcopy(self.analysis)
         a.tolerance = Tolerance(atol, rtol, "t (in the app)")
         for row in a.rows:
             if row.status in (INHERITED, DIVERGE):
@@ -202,3 +249,12 @@ class FakeCompare:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(f"{fmt} report, first divergence row "
                      f"{analysis.first_divergence.row if analysis.first_divergence else None}\n")
+
+    def fix_targets(self) -> tuple[str, str | None]:
+        return "models/new.fixed.h5", None
+
+    def fix(self, path: str, arch: str | None, progress) -> FixDone:
+        """Record the request, report one round, answer `fix_done` (default: written)."""
+        self.fixes.append((path, arch))
+        progress("round 1: theano_kernel_flip at conv1: flip the spatial axes of conv1's kernel")
+        return self.fix_done or FixDone(0, path, (f"wrote {path}",))

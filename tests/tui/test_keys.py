@@ -138,7 +138,7 @@ async def test_t_sets_tolerance_through_the_provided_callable():
         dialog.query_one("#rtol", Input).value = "0.01"
         dialog.query_one("#rtol", Input).focus()
         await pilot.press("enter")
-        await settle(pilot, lambda s: s.analysis.tolerance.atol == 0.5)
+        await settle(pilot, lambda s: s.analysis.tolerance.atol == 0.5 and not s.running)
         assert fake.retolerance_calls == [(0.5, 0.01)]
         screen = main_screen(pilot)
         assert screen.analysis.rows[1].status == "agree"
@@ -244,7 +244,8 @@ async def test_help_screen_opens_and_closes():
 
 @pilot_test
 async def test_activation_pickers():
-    """[ ] change the channel and { } the position on the Activations tab (the first press shows the tab)."""
+    """[ ] change the channel and ( ) the row of a feature map on the Activations tab (the first press shows the
+    tab)."""
     async with build().run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         pane = main_screen(pilot).query_one(DetailPane)
@@ -257,9 +258,10 @@ async def test_activation_pickers():
         await pilot.press("left_square_bracket")
         assert view.channel == 3
         before = view.position
-        await pilot.press("right_curly_bracket")
+        assert view.n_positions == 8  # the rows of one sample's 8x8 map
+        await pilot.press("right_parenthesis")
         assert view.position == (before + 1) % view.n_positions
-        await pilot.press("left_curly_bracket")
+        await pilot.press("left_parenthesis")
         assert view.position == before
 
 

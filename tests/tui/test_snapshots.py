@@ -1,5 +1,6 @@
-"""Snapshot tests (pytest-textual-snapshot): the main screen, each detail tab, help, the export dialog, a running
-analysis and one stopped by an unsupported layer, each at 80x24 and 120x40, built by the real factory."""
+"""Snapshot tests (pytest-textual-snapshot): the main screen, each detail tab, help, the export and fix dialogs, the
+Samples view, a running analysis and one stopped by an unsupported layer, each at 80x24 and 120x40, built by the
+real factory."""
 
 from __future__ import annotations
 
@@ -78,6 +79,22 @@ class TestDialogs:
         """e: the path and the format (md / json / html)."""
         assert snap_compare(build(), terminal_size=size, run_before=keys("e"))
 
+    def test_fix(self, snap_compare, size):
+        """x on a verified in-file fix: the cause and its edit, what kstep fix does after it, FIXED's default path."""
+        assert snap_compare(build(sample.fixable()), terminal_size=size, run_before=keys("x"))
+
     def test_tolerance(self, snap_compare, size):
         """t: atol and rtol prefilled with the current tolerance."""
         assert snap_compare(build(), terminal_size=size, run_before=keys("t"))
+
+
+@SIZES
+class TestSamplesView:
+    def test_samples(self, snap_compare, size):
+        """S on 12 samples: worst final max|Δ| first (7, 2, 11, …), = / ✗, top-1 old→new with flips, top-5 changed,
+        the first divergent layer; ▸ and the cursor on the sample in view (0, the first divergence's)."""
+        assert snap_compare(build(sample.many()), terminal_size=size, run_before=keys("S"))
+
+    def test_worst_sample_in_view(self, snap_compare, size):
+        """S, g, enter: the worst sample (7) in view: the Activations tab shows it (8/12), the verdict line flags it."""
+        assert snap_compare(build(sample.many()), terminal_size=size, run_before=keys("S", "g", "enter"))

@@ -7,12 +7,27 @@ format when one is picked.
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, RadioButton, RadioSet, Static
+
+from kstep.analysis import Analysis
+from kstep.errors import KstepError
+from kstep.tui.messages import ExportFinished
+
+
+def write_report(export: Callable[[Analysis, str, str], None], analysis: Analysis, fmt: str,
+                 path: str) -> ExportFinished:
+    """Run the export (in a worker): the message saying it wrote `path`, or why it could not."""
+    try:
+        export(analysis, fmt, path)
+    except (KstepError, OSError) as exc:
+        return ExportFinished(path, exc.line() if isinstance(exc, KstepError) else f"{path}: {exc.strerror or exc}")
+    return ExportFinished(path)
 
 
 class ExportDialog(ModalScreen):

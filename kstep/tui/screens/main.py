@@ -1,14 +1,16 @@
 """Provides `MainScreen`: the files, the verdict line, the aligned layer table, the detail tabs and the key bar.
 
-It owns the analysis worker (a thread pulling snapshots from the compare side through a `runner.Gate`), applies
-each snapshot, selects the first divergence once the analysis reaches it, and runs every key's action.
+It owns the analysis worker (a thread pulling snapshots from the compare side through a `runner.Gate`; `t` restarts
+it on the re-judging source, so a re-run shows its progress like the first run), applies each snapshot, selects
+the first divergence once the analysis reaches it, keeps the sample in view (`{ }`, the Samples view `S`) and runs
+every key's action (x's dialog: kstep.tui.screens.fix).
 """
 
 from __future__ import annotations
 
 import os
 from functools import partial
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterable
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -21,16 +23,18 @@ from kstep.errors import KstepError
 from kstep.options import DEFAULT_RTOL, MIN_ATOL
 from kstep.tui import render
 from kstep.tui.keys import KEYS
-from kstep.tui.messages import AnalysisFailed, AnalysisUpdated, ExportFinished, Progress, Retoleranced
-from kstep.tui.runner import BREAK_STATUSES, CONTINUE, STEP, Gate, drive
-from kstep.tui.screens.export import ExportDialog
+from kstep.tui.messages import AnalysisFailed, AnalysisUpdated, ExportFinished, Progress
+from kstep.tui.runner import BREAK_STATUSES, CONTINUE, STEP, Gate, Mode, drive
+from kstep.tui.screens.export import ExportDialog, write_report
+from kstep.tui.screens.fix import open_fix
 from kstep.tui.screens.help import HelpScreen
+from kstep.tui.screens.samples import SamplesScreen
 from kstep.tui.screens.tolerance import ToleranceDialog
 from kstep.tui.widgets.detail_pane import DetailPane
 from kstep.tui.widgets.file_header import FileHeader
 from kstep.tui.widgets.key_bar import KeyBar
 from kstep.tui.widgets.layer_table import LayerTable
-from kstep.tui.widgets.search_bar import SearchBar
+from kstep.tui.widgets.search_bar import SearchBar, find_row
 from kstep.tui.widgets.verdict_bar import VerdictBar
 
 if TYPE_CHECKING:
@@ -57,6 +61,10 @@ class MainScreen(Screen):
         self.error: str | None = None
         self.isolated = False
         self.tolerance: tuple[float, float] | None = None
+        self.rejudging: int | None = None  # the generation of the run `t` started, until its final snapshot
+        self.sample: int | None = None  # the sample in view (absolute index) once chosen; else `sample_in_view`
+        self.isolating: int | None = None  # the generation of the run `i` started (every row's isolated errors)
+        self.iso_filled: Analysis | None = None  # the analysis that run produced
         self.generation = 0
         self.gate: Gate | None = None
         self.auto_selected: int | None = None
@@ -91,32 +99,29 @@ class MainScreen(Screen):
             self.start()
 
     # -- the analysis worker -----------------------------------------------------------------------------------
-    def start(self) -> None:
-        """(Re)start the analysis from its first layer."""
+    def start(self, source: Callable[[], Iterable] | None = None, keep_selection: bool = False) -> None:
+        """(Re)start the analysis from its first layer: the app's source, or `source` (t's or i's)."""
         if self.gate is not None:
             self.gate.cancel()
         self.generation += 1
-        self.gate = Gate(paused=self.config.start_paused)
-        self.running, self.paused, self.error, self.progress = True, self.config.start_paused, None, None
-        self.auto_selected, self.user_moved = None, False
-        self.run_worker(partial(self._drive, self.gate, self.generation), thread=True, exclusive=True,
-                        group="analysis", name="analysis")
+        paused = self.config.start_paused and source is None
+        self.gate = Gate(paused=paused)
+        self.running, self.paused, self.error, self.progress = True, paused, None, None
+        if not keep_selection:
+            self.auto_selected, self.user_moved = None, False
+        self.user_moved = self.user_moved or keep_selection
+        self.run_worker(partial(self._drive, source or self.config.source, self.gate, self.generation), thread=True,
+                        exclusive=True, group="analysis", name="analysis")
         self._redraw_bar()
 
-    def _drive(self, gate: Gate, generation: int) -> None:
+    def _drive(self, source: Callable[[], Iterable], gate: Gate, generation: int) -> None:
         def post(analysis, progress, paused, final):
             self.post_message(AnalysisUpdated(analysis, Progress(*progress) if progress else None, paused, final,
                                               generation))
 
-        def transform(analysis: Analysis) -> Analysis:
-            tol = self.tolerance
-            if tol is None or self.config.retolerance is None:
-                return analysis
-            return self.config.retolerance(analysis, *tol)
-
         worker = get_current_worker()
         try:
-            drive(self.config.source, gate, post, transform, is_cancelled=lambda: worker.is_cancelled)
+            drive(source, gate, post, is_cancelled=lambda: worker.is_cancelled)
         except KstepError as exc:
             self.post_message(AnalysisFailed(exc.line(), generation))
 
@@ -125,11 +130,17 @@ class MainScreen(Screen):
             return
         self.progress = message.progress
         self.paused = message.paused
-        self.running = not message.final and not message.analysis.complete
-        if message.final:
-            self.running = False
+        # i's pass runs over a complete analysis: it is running until its final snapshot
+        self.running = not message.final and (not message.analysis.complete or message.generation == self.isolating)
         self.raw = message.analysis
         self.apply(message.analysis)
+        if message.final and self.isolating == message.generation:
+            self.iso_filled, self.isolating = message.analysis, None
+        if message.final and self.rejudging == message.generation and self.tolerance is not None:
+            self.rejudging = None
+            self._say(f"judged again with atol {self.tolerance[0]:g}, rtol {self.tolerance[1]:g}", timeout=3)
+        if message.final:
+            self._fill_isolated()  # a new analysis while the isolated view is on (t, r, or i during the run)
 
     def on_analysis_failed(self, message: AnalysisFailed) -> None:
         if message.generation == self.generation:
@@ -155,11 +166,15 @@ class MainScreen(Screen):
 
     def _redraw_bar(self) -> None:
         self.query_one(VerdictBar).show(self.analysis, self.progress, self.running, self.paused, self.isolated,
-                                        self.error)
+                                        self.error, self.sample, self.rejudging is not None)
 
     def _redraw_detail(self) -> None:
         table = self.query_one(LayerTable)
-        self.query_one(DetailPane).show(self.analysis, table.selected_row(), self.isolated)
+        self.query_one(DetailPane).show(self.analysis, table.selected_row(), self.isolated, self.sample_in_view())
+
+    def sample_in_view(self) -> int | None:
+        """The sample the Activations tab shows (render.sample_in_view)."""
+        return render.sample_in_view(self.analysis, self.sample)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._redraw_detail()
@@ -221,10 +236,20 @@ class MainScreen(Screen):
 
     def action_toggle_isolated(self) -> None:
         self.isolated = not self.isolated
+        self._fill_isolated()
         if self.analysis is not None:
             self.query_one(LayerTable).show(self.analysis, self.isolated)
         self._redraw_bar()
         self._redraw_detail()
+
+    def _fill_isolated(self) -> None:
+        """In the isolated view of a finished analysis: every row's isolated errors on every sample, where the
+        comparison did not need them, computed by the analysis worker with its progress (once per analysis)."""
+        a = self.analysis
+        if (self.isolated and self.config.isolate is not None and a is not None and a.complete and not self.running
+                and a is not self.iso_filled and any(render.isolated_missing(r) for r in a.rows)):
+            self.start(self.config.isolate, keep_selection=True)
+            self.isolating = self.generation
 
     def _pick(self, attr: str, step: int) -> None:
         pane = self.query_one(DetailPane)
@@ -233,6 +258,8 @@ class MainScreen(Screen):
             return
         if pane.active != "activations":
             tabs.active = "activations"
+        elif attr == "sample":
+            self.view_sample(None, step)
         else:
             view.pick(attr, step)
             pane.refresh_active()
@@ -243,28 +270,53 @@ class MainScreen(Screen):
     def action_position(self, step: int) -> None:
         self._pick("position", step)
 
+    def action_sample(self, step: int) -> None:
+        self._pick("sample", step)
+
+    def view_sample(self, sample: int | None, step: int = 0) -> None:
+        """Put `sample` (or the one `step` after the sample in view, wrapping over all N) in view."""
+        if self.analysis is not None:
+            self.sample = sample if sample is not None else render.step_sample(self.analysis, self.sample, step)
+            self._redraw_bar()
+            self._redraw_detail()
+
+    # -- samples view ----------------------------------------------------------------------------------------
+    def action_samples(self) -> None:
+        if self.analysis is None:
+            self._say("nothing to show yet", timeout=2)
+            return
+        self.app.push_screen(SamplesScreen(self.analysis, self.sample_in_view()), self._sample_chosen)
+
+    def _sample_chosen(self, sample: int | None) -> None:
+        tabs = self.query_one(DetailPane).tabs()
+        if sample is not None:
+            self.view_sample(sample)
+            if tabs is not None:
+                tabs.active = "activations"
+
     # -- stepping ------------------------------------------------------------------------------------------------
     def action_step(self) -> None:
-        if not self.running:
-            self._say("the analysis is complete (r restarts it)", timeout=2)
-            return
-        if self.gate is not None:
-            self.gate.request(STEP)
+        self._request(STEP)
 
     def action_continue(self) -> None:
+        self._request(CONTINUE)
+
+    def _request(self, mode: Mode) -> None:
         if not self.running:
             self._say("the analysis is complete (r restarts it)", timeout=2)
-            return
-        if self.gate is not None:
-            self.gate.request(CONTINUE)
-        self.paused = False
-        self._redraw_bar()
+        elif self.gate is not None:
+            self.gate.request(mode)
+            self.paused = self.paused and mode is not CONTINUE
+            self._redraw_bar()
 
-    def action_restart(self) -> None:
+    def action_restart(self, said: str = "analysis restarted") -> None:  # r, and x once it wrote FIXED
         self.query_one(LayerTable).reset()
         self.analysis = self.raw = None
         self.start()
-        self._say("analysis restarted", timeout=2)
+        self._say(said, timeout=2 if said == "analysis restarted" else 6)
+
+    def action_fix(self) -> None:
+        open_fix(self)
 
     # -- tolerance -----------------------------------------------------------------------------------------------
     def action_tolerance(self) -> None:
@@ -276,24 +328,15 @@ class MainScreen(Screen):
         self.app.push_screen(ToleranceDialog(atol, rtol), self._tolerance_chosen)
 
     def _tolerance_chosen(self, result) -> None:
+        """Run the analysis again under the new tolerance in the analysis worker (progress in the verdict line)."""
         if result is None:
             return
         self.tolerance = result
         retolerance = self.config.retolerance
-        if self.raw is not None and retolerance is not None:
-            self.run_worker(partial(self._retolerance, retolerance, self.raw, *result), thread=True, exclusive=True,
-                            group="retolerance", name="retolerance")
-
-    def _retolerance(self, retolerance: Callable[[Analysis, float, float], Analysis], raw: Analysis, atol: float,
-                     rtol: float) -> None:
-        self.post_message(Retoleranced(retolerance(raw, atol, rtol), atol, rtol))
-
-    def on_retoleranced(self, message: Retoleranced) -> None:
-        if self.tolerance != (message.atol, message.rtol):
-            return
-        self.auto_selected, self.user_moved = None, False
-        self.apply(message.analysis)
-        self._say(f"re-judged with atol {message.atol:g}, rtol {message.rtol:g}", timeout=3)
+        if retolerance is not None:
+            self.start(partial(retolerance, *result))
+            self.rejudging = self.generation
+            self._redraw_bar()
 
     # -- search --------------------------------------------------------------------------------------------------
     def action_search(self) -> None:
@@ -305,29 +348,16 @@ class MainScreen(Screen):
         self.remove_class("-searching")
         self.query_one(LayerTable).focus()
 
-    def _find(self, text: str, start: int) -> int | None:
-        if self.analysis is None or not text:
-            return None
-        needle = text.lower()
-        rows = self.analysis.rows
-        for k in range(len(rows)):
-            row = rows[(start + k) % len(rows)]
-            names = [s.key for s in (row.old, row.new) if s is not None]
-            names += [s.name for s in (row.old, row.new) if s is not None]
-            if any(needle in render.safe(n).lower() or needle in n.lower() for n in names):
-                return (start + k) % len(rows)
-        return None
-
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "search":
-            hit = self._find(event.value, self.query_one(LayerTable).cursor_row)
+            hit = find_row(self.analysis, event.value, self.query_one(LayerTable).cursor_row)
             if hit is not None:
                 self._goto(hit)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "search":
             return
-        hit = self._find(event.value, self.query_one(LayerTable).cursor_row + 1)
+        hit = find_row(self.analysis, event.value, self.query_one(LayerTable).cursor_row + 1)
         if hit is None:
             self._say(f"no layer name contains {render.safe(event.value)!r}", timeout=2)
         else:
@@ -345,26 +375,15 @@ class MainScreen(Screen):
                              self._export_chosen)
 
     def _export_chosen(self, result: tuple[str, str] | None) -> None:
-        if result is None:
-            return
         export = self.config.export
-        if export is None:
+        if result is None or export is None:
             return
         if self.analysis is None:  # restarted while the dialog was open
             self._say("nothing to export yet", timeout=2)
             return
         fmt, path = result
-        self.run_worker(partial(self._export, export, self.analysis, fmt, path), thread=True, group="export",
-                        name="export")
-
-    def _export(self, export: Callable[[Analysis, str, str], None], analysis: Analysis, fmt: str, path: str) -> None:
-        try:
-            export(analysis, fmt, path)
-        except (KstepError, OSError) as exc:
-            msg = exc.line() if isinstance(exc, KstepError) else f"{path}: {exc.strerror or exc}"
-            self.post_message(ExportFinished(path, msg))
-            return
-        self.post_message(ExportFinished(path))
+        job = partial(write_report, export, self.analysis, fmt, path)
+        self.run_worker(lambda: self.post_message(job()), thread=True, group="export", name="export")
 
     def on_export_finished(self, message: ExportFinished) -> None:
         if message.error:

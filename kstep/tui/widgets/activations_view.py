@@ -1,22 +1,37 @@
-"""Provides `ActivationsView`: both sides' values of the selected pair — a readable slice, a per-channel max|Δ|
-sparkline and a heatmap of |Δ| in terminal cells — from the app's optional `activations` accessor.
+"""Provides `ActivationsView`: both sides' values of the selected pair on the sample in view — a readable slice, a
+per-channel max|Δ| sparkline and a heatmap of |Δ| in terminal cells — from the app's optional `activations` accessor.
 
 The accessor returns (old, new) or (old, new, channel_axis), NEW already mapped onto OLD's layout, batch axis first;
-channel_axis defaults to -1. The pickers: [ ] choose the channel, { } the position (sample, and for feature maps
-the row: the slice shows that row, the heatmap marks it). Glyphs carry the heatmap's levels (·░▒▓█), colour only
-adds to them. Arrays larger than the pane are max-pooled down; numpy is imported only when this tab is shown.
+channel_axis defaults to -1. It is called in a worker thread (for a sample whose arrays are not kept it runs both
+models on that sample, with progress): until it answers the tab keeps what it showed, then, after PLACEHOLDER_AFTER
+seconds, says which sample is being computed with a spinner; the UI never waits for it. The pickers: [ ] choose
+the channel, { } the sample in view (the screen's), ( ) the position within it (for feature maps the row: the
+slice shows that row, the heatmap marks it). Glyphs carry the heatmap's levels (·░▒▓█), colour only adds to them.
+Arrays larger than the pane are max-pooled down; numpy is imported only when this tab is shown.
 """
 
 from __future__ import annotations
 
+import time
+from functools import partial
 from typing import Callable
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widgets import Static
+from textual.worker import Worker, get_current_worker
 
-from kstep.analysis import Row
+from kstep.analysis import Row, SampleSet
 from kstep.tui import render
+from kstep.tui.messages import ArraysFetched, ArraysProgress
+
+PLACEHOLDER_AFTER = 0.15
+"""Seconds a fetch may take before the tab says it is computing (a kept sample answers well within it)."""
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class FetchCancelled(Exception):
+    """Raised by the progress callback inside the accessor once its worker is cancelled (ends the fetch early)."""
 
 SPARK = "▁▂▃▄▅▆▇█"
 SHADES = "·░▒▓█"
@@ -90,9 +105,10 @@ def heatmap(diff, rows: int, cols: int, marked_row: int | None) -> tuple[list[Te
     return lines, top
 
 
-def activations_text(pair: tuple, channel: int | None, position: int | None,
-                     width: int) -> tuple[RenderableType, int, int, int, int]:
-    """The tab for one (old, new[, channel_axis]); channel/position None pick the worst. Returns the text, the
+def activations_text(pair: tuple, channel: int | None, position: int | None, width: int,
+                     sample: Text | None = None) -> tuple[RenderableType, int, int, int, int]:
+    """The tab for one (old, new[, channel_axis]); channel/position None pick the worst; sample: the head's sample
+    picker (then the position is within that one sample: the batch axis is not named). Returns the text, the
     channel and position shown, and their counts (for the pickers)."""
     import numpy as np
     from rich.table import Table
@@ -124,10 +140,16 @@ def activations_text(pair: tuple, channel: int | None, position: int | None,
     pos = positions[position]
     spatial = old.ndim - 2
 
-    where = ", ".join(str(i) for i in pos)
-    head = Text.assemble(("channel ", "bold"), f"{channel}/{n_ch} [ ]  ", ("position ", "bold"),
-                         f"({where}) {position + 1}/{len(positions)} {{ }}  ",
-                         (f"old {render.shape(old.shape, True)}, new mapped onto old", "dim"))
+    head = Text(no_wrap=True, overflow="ellipsis")
+    if sample is not None:
+        head.append_text(sample)
+    head.append_text(Text.assemble(("channel ", "bold"), f"{channel}/{n_ch} [ ]  "))
+    inner = pos[1:] if sample is not None and len(old) == 1 else pos  # the one sample's index is in `sample`
+    if inner:
+        where = ", ".join(str(i) for i in inner)
+        label = "row" if sample is not None and len(inner) == 1 else "position"
+        head.append_text(Text.assemble((label + " ", "bold"), f"{where} {position + 1}/{len(positions)} ( )  "))
+    head.append(f"old {render.shape(old.shape, True)}, new mapped onto old", "dim")
     lines = [head, Text("per-channel max|Δ| ") + sparkline(per_channel, channel, max(8, width - 44))
              + Text(f"  worst ch {worst_ch}: {render.num(per_channel[worst_ch])}", style="dim")]
 
@@ -170,8 +192,14 @@ def activations_text(pair: tuple, channel: int | None, position: int | None,
     return Text("\n").join(lines + slice_lines + heat), channel, position, n_ch, len(positions)
 
 
+def sample_picker(sample: int, samples: SampleSet) -> Text:
+    """The head's sample picker: 'sample 7 8/16 { }' (absolute index, then its place among the N compared)."""
+    return Text.assemble(("sample ", "bold"), f"{sample} {sample - samples.first + 1}/{samples.count} {{ }}  ")
+
+
 class ActivationsView(Static):
-    """The Activations tab; `show` fetches arrays through the accessor only while this tab is visible."""
+    """The Activations tab; `show` fetches arrays through the accessor (in a worker) only while this tab is
+    visible, one fetch at a time: a newer request waits for the running one, then replaces it."""
 
     def __init__(self, accessor: Callable | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -180,36 +208,123 @@ class ActivationsView(Static):
         self.position: int | None = None
         self.n_channels = 1
         self.n_positions = 1
-        self._key: tuple[int, bool] | None = None
-        self._pair: tuple | None = None
+        self._key: tuple[int, bool, int | None] | None = None  # (row index, isolated, sample) wanted
+        self._pair: tuple | None = None  # the arrays for _key once fetched (or still those of the previous key)
+        self._pair_key: tuple[int, bool, int | None] | None = None
         self._fetched = False
+        self._busy: tuple[int, bool, int | None] | None = None  # the key the worker is fetching
+        self._since = 0.0
+        self._progress: tuple[int, int] | None = None
         self._row: Row | None = None
         self._isolated = False
+        self._sample: int | None = None
+        self._samples = SampleSet()
+        self._ticks = 0
+        self._worker: Worker | None = None
+
+    @property
+    def fetching(self) -> bool:
+        """A fetch is running (tests wait for it)."""
+        return self._busy is not None
+
+    def on_mount(self) -> None:
+        self.set_interval(0.1, self._tick)
 
     def on_resize(self) -> None:
         if self._key is not None and self._row is not None:
-            self.show(self._row, self._isolated)
+            self._draw()
 
-    def show(self, row: Row | None, isolated: bool) -> None:
-        self._row, self._isolated = row, isolated
+    def show(self, row: Row | None, isolated: bool, sample: int | None = None,
+             samples: SampleSet | None = None) -> None:
+        """Draw `row` on `sample` (absolute index; None: the accessor's default), fetching its arrays if needed."""
+        self._row, self._isolated, self._sample = row, isolated, sample
+        self._samples = samples or SampleSet()
         if row is None:
             self.update(Text("no layer selected", style="dim"))
             return
-        key = (row.index, isolated)
+        key = (row.index, isolated, sample)
         if key != self._key:
+            if self._key is None or self._key[:2] != key[:2]:
+                self.channel = self.position = None  # another layer: the worst channel and position again
             self._key = key
-            self.channel = self.position = None
             self._fetched = False
         if not self._fetched:
-            self._fetched = True
-            self._pair = self.accessor(row.index, isolated) if self.accessor is not None else None
+            if self.accessor is None:
+                self._pair, self._pair_key, self._fetched = None, key, True
+            else:
+                self._fetch()
+        self._draw()
+
+    def _fetch(self) -> None:
+        """Start the worker for the wanted key, unless one is running (its end starts the next; one computing
+        another sample than the wanted one is cancelled: it stops at its next layer call)."""
+        if self._key is None:
+            return
+        if self._busy is not None:
+            if self._worker is not None and self._busy[2] != self._key[2]:
+                self._worker.cancel()
+            return
+        key = self._busy = self._key
+        self._since, self._progress = time.monotonic(), None
+        self._worker = self.run_worker(partial(self._work, key), thread=True, group="activations",
+                                       name="activations")
+
+    def _work(self, key: tuple[int, bool, int | None]) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:  # the user moved on, or the app is closing: stop computing this sample
+                raise FetchCancelled
+            self.post_message(ArraysProgress(key, done, total))
+
+        assert self.accessor is not None
+        try:
+            pair = self.accessor(*key, progress)
+        except FetchCancelled:
+            self.post_message(ArraysFetched(key, None, cancelled=True))
+            return
+        self.post_message(ArraysFetched(key, pair))
+
+    def on_arrays_progress(self, message: ArraysProgress) -> None:
+        if message.key == self._busy:
+            self._progress = (message.done, message.total)
+            self._draw()
+
+    def on_arrays_fetched(self, message: ArraysFetched) -> None:
+        self._busy = self._worker = None
+        if message.key == self._key and not message.cancelled:
+            self._pair, self._pair_key, self._fetched = message.pair, message.key, True
+            self._draw()
+        elif not self._fetched:
+            self._fetch()
+
+    def _tick(self) -> None:
+        if self._busy is not None:
+            self._ticks += 1
+            self._draw()
+
+    def _draw(self) -> None:
+        row = self._row
+        if row is None or self._key is None:
+            return
+        if self._busy is not None and self._pair_key != self._key:
+            if time.monotonic() - self._since < PLACEHOLDER_AFTER:
+                return  # a kept sample answers at once: keep what is shown rather than flash a placeholder
+            busy = self._busy[2]
+            what = f"sample {busy}" if busy is not None else "the values"
+            done = f": layer calls {self._progress[0]}/{self._progress[1]} of both models" if self._progress else ""
+            then = f"; then sample {self._sample}" if busy != self._sample else ""
+            self.update(Text.assemble((SPINNER[self._ticks % len(SPINNER)] + " ", "bold"),
+                                      f"computing {what}…{done}{then}", (f"  ({render.row_label(row)})", "dim")))
+            return
         if self._pair is None:
             why = ("values not kept" if self.accessor is not None else
                    "values not kept (this run keeps statistics only)")
             self.update(Text(why + f" for {render.row_label(row)}", style="dim"))
             return
+        picker = sample_picker(self._sample, self._samples) if self._sample is not None else None
         text, self.channel, self.position, self.n_channels, self.n_positions = activations_text(
-            self._pair, self.channel, self.position, (self.size.width or 78))
+            self._pair, self.channel, self.position, (self.size.width or 78), picker)
         self.update(text)
 
     def pick(self, attr: str, step: int) -> None:
@@ -219,6 +334,6 @@ class ActivationsView(Static):
         setattr(self, attr, ((current or 0) + step) % max(1, count))
 
     def forget(self) -> None:
-        """Drop the cached arrays (a new analysis snapshot may hold other values); keep the pickers."""
-        self._pair = None
+        """The arrays may be stale (a new analysis snapshot may hold other values): fetch them again when shown,
+        keeping what is drawn and the pickers until then."""
         self._fetched = False

@@ -37,6 +37,7 @@ class DetailPane(Vertical):
         self.analysis: Analysis | None = None
         self.row: Row | None = None
         self.isolated = False
+        self.sample: int | None = None  # the sample in view (absolute index), for the Activations tab
         self._mounting = False
 
     def mount_tabs(self) -> None:
@@ -74,8 +75,8 @@ class DetailPane(Vertical):
         if tabs is not None:
             tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)] if tabs.active in ids else ids[0]
 
-    def show(self, analysis: Analysis | None, row: Row | None, isolated: bool) -> None:
-        self.analysis, self.row, self.isolated = analysis, row, isolated
+    def show(self, analysis: Analysis | None, row: Row | None, isolated: bool, sample: int | None = None) -> None:
+        self.analysis, self.row, self.isolated, self.sample = analysis, row, isolated, sample
         self.border_title = Text(render.row_label(row)) if row is not None else Text("detail")
         self.refresh_active()
 
@@ -85,7 +86,7 @@ class DetailPane(Vertical):
         active = self.active or "summary"
         view = next(iter(self.query(f"#view-{active}")), None)  # None while the tabs are being mounted
         if isinstance(view, ActivationsView):
-            view.show(self.row, self.isolated)
+            view.show(self.row, self.isolated, self.sample, self.analysis.samples if self.analysis else None)
         elif isinstance(view, ROW_VIEWS):
             view.show(self.analysis, self.row, self.isolated)
 

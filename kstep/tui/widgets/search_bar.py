@@ -7,6 +7,24 @@ from typing import Any
 from textual.message import Message
 from textual.widgets import Input
 
+from kstep.analysis import Analysis
+from kstep.tui import render
+
+
+def find_row(analysis: Analysis | None, text: str, start: int) -> int | None:
+    """The first row from `start` on (wrapping) with a layer name (key or name, either side) containing `text`."""
+    if analysis is None or not text:
+        return None
+    needle = text.lower()
+    rows = analysis.rows
+    for k in range(len(rows)):
+        row = rows[(start + k) % len(rows)]
+        names = [s.key for s in (row.old, row.new) if s is not None]
+        names += [s.name for s in (row.old, row.new) if s is not None]
+        if any(needle in render.safe(n).lower() or needle in n.lower() for n in names):
+            return (start + k) % len(rows)
+    return None
+
 
 class SearchBar(Input):
     """Hidden until `/`; enter moves to the next match; esc posts `Closed` (the screen hides the bar)."""

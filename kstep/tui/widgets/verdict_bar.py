@@ -1,5 +1,6 @@
 """Provides `VerdictBar`: the line that always says where the models first part (or that they agree), plus the
-progress of a running analysis and the current modes (isolated, paused)."""
+progress of a running analysis (or of a re-run for a new tolerance) and the current modes (isolated, paused, the
+sample in view once the user chose one of several)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class VerdictBar(Horizontal):
         yield Static("", id="mode-flags")
 
     def show(self, analysis: Analysis | None, progress: Progress | None, running: bool, paused: bool,
-             isolated: bool, error: str | None = None) -> None:
+             isolated: bool, error: str | None = None, sample: int | None = None, rejudging: bool = False) -> None:
         text = self.query_one("#verdict-text", Static)
         if error is not None:
             text.update(Text.assemble(("ERROR ", "bold red"), render.safe(error)))
@@ -39,8 +40,12 @@ class VerdictBar(Horizontal):
                 label = f" {render.safe(progress.phase)} {progress.done}/{progress.total}"
             else:
                 label = " running"
+            if rejudging:
+                label = " re-judging:" + label
             state.update(Text(label + (" paused" if paused else ""), style="bold" if paused else ""))
         flags = []
+        if sample is not None and analysis is not None and analysis.samples.count > 1:
+            flags.append((f"sample {sample}", "bold"))
         if isolated:
             flags.append(("isolated", "bold cyan"))
         self.query_one("#mode-flags", Static).update(
