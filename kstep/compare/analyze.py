@@ -59,11 +59,10 @@ class Comparison:
     """Open both models and the reference samples; `run()` computes, `analysis()` returns the current state.
 
     The first chunk (every sample when there are at most KEEP_ALL, else the first NOISE_SAMPLES) runs with every
-    output kept, and the float64 twins of its first NOISE_SAMPLES for the noise floor, which fixes each row's
-    tolerance; the remaining samples run in chunks sized by the memory plan (kstep.compare.plan), each output
-    dropped once judged. Rows accumulate per-sample statistics over every chunk (kstep.compare.judge.RowJudge). The
-    first divergence is the earliest row where any sample diverges; its diagnosis runs on the first sample
-    diverging there."""
+    output kept, and the float64 twins of its first NOISE_SAMPLES for the noise floor (each row's tolerance); the
+    rest run in chunks sized by the memory plan (kstep.compare.plan), each output dropped once judged. Rows fold
+    per-sample statistics over every chunk (kstep.compare.judge.RowJudge). The first divergence is the earliest row
+    where any sample diverges; its diagnosis runs on the first sample diverging there."""
 
     def __init__(self, old_path: str, new_path: str, ref_path: str, ref_new_path: str | None = None,
                  options: CompareOptions | None = None, command: list[str] | None = None,
@@ -282,8 +281,7 @@ class Comparison:
 
     def _tolerance(self, o: Item | None, n: Item | None) -> Tolerance:
         names = [x for item in (o, n) if item is not None for x in (item.key, item.name)]
-        noise = max(self.noise.get(("old", o.key), 0.0) if o else 0.0,
-                    self.noise.get(("new", n.key), 0.0) if n else 0.0)
+        noise = max([self.noise.get((side, item.key), 0.0) for side, item in (("old", o), ("new", n)) if item] + [0.0])
         return row_tolerance(self.options, names, noise)
 
     def _note(self, notes: Sequence[str]) -> None:

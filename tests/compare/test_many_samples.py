@@ -253,7 +253,7 @@ def test_more_than_keep_all_samples_keep_the_first_alone_and_diagnose_from_it(tm
     def no_run(*args, **kwargs):
         raise AssertionError("the diagnosis re-ran a sample whose runs are kept")
 
-    monkeypatch.setattr(focus, "collect", no_run)
+    monkeypatch.setattr(focus.FocusRuns, "run", no_run)
     ref = tmp_path / "ref.npy"
     np.save(ref, samples_like(DEMO / "ref.npy", KEEP_ALL + 6))
     comparison = Comparison(str(DEMO / "old.h5"), str(DEMO / "new.h5"), str(ref), chunk_size=4)
