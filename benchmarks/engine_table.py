@@ -79,7 +79,7 @@ with open(out + ".err", "wb") as err:
 hz = os.sysconf("SC_CLK_TCK")
 foreign = max(0.0, ((b1 - b0) / hz - ru.ru_utime - ru.ru_stime) / (dt * ncpu))
 json.dump({"s": dt, "rc": os.waitstatus_to_exitcode(status), "maxrss_kib": ru.ru_maxrss, "foreign": foreign,
-           "waited": waited}, open(out, "w"))
+           "waited": waited, "cpu": ru.ru_utime + ru.ru_stime}, open(out, "w"))
 """
 
 GEMM_SCRIPT = r"""
@@ -104,7 +104,7 @@ WAIT_IDLE = 0.0  # set from --wait-idle
 
 
 def run_measured(argv, timeout=600.0):
-    """-> dict(s, rc, peak_rss_mib, foreign, waited, stderr)."""
+    """-> dict(s, rc, peak_rss_mib, foreign, waited, stderr, cpu_s: the child's user + system CPU seconds)."""
     with tempfile.TemporaryDirectory() as td:
         rep = os.path.join(td, "r.json")
         subprocess.run([sys.executable, "-c", RSS_HELPER, rep, str(timeout), str(WAIT_IDLE)] + list(argv),
@@ -112,7 +112,7 @@ def run_measured(argv, timeout=600.0):
         r = json.load(open(rep))
         err = open(rep + ".err", "rb").read().decode(errors="replace")
     return {"s": r["s"], "rc": r["rc"], "peak_rss_mib": r["maxrss_kib"] / 1024.0, "foreign": r["foreign"],
-            "waited": r["waited"], "stderr": err}
+            "waited": r["waited"], "stderr": err, "cpu_s": r["cpu"]}
 
 
 def parse_profile(stderr):

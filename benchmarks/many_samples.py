@@ -3,7 +3,7 @@
 
 Usage (in the modern oracle venv, which has tf_keras; kstep itself runs in its own venv):
     /tmp/oracle-venvs/modern/bin/python benchmarks/many_samples.py [--workdir /tmp/kstep-many]
-        [--sizes 1,32,256,1024] [--cnn-samples 10000] [--ceiling 8G] [--kstep "/tmp/kvenv/bin/python -m kstep"]
+        [--sizes 1,32,64,256,1024] [--cnn-samples 10000] [--ceiling 8G] [--kstep "/tmp/kvenv/bin/python -m kstep"]
         [--timeout 1800] [--wait-idle 10] [--json OUT.json]
 
 In WORKDIR (never committed) it writes the ResNet50 pair of make_big_pair.py (2 x 98 MiB), one seeded REF per N
@@ -102,13 +102,17 @@ model.save(os.path.join(out, "cnn_new.h5"))
 
 @dataclass(frozen=True)
 class Run:
-    """One measured process: wall seconds, exit code, peak RSS (MiB), share of the CPUs other processes used."""
+    """One measured process: wall seconds, exit code, peak RSS (MiB), share of the CPUs other processes used, the
+    1-minute load average as it was started (before the helper's wait for an idle machine), its own user + system
+    CPU seconds (all its threads)."""
 
     s: float
     rc: int
     peak_rss_mib: float
     foreign: float
     stderr_tail: str = ""
+    load: float | None = None
+    cpu_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -225,14 +229,16 @@ def format_table(rows: list[Row]) -> str:
     """The rows as a Markdown table (seconds, MiB, ms per sample; a failed kstep run shows its time to failure and
     '-' for the ratio and the time per sample)."""
     head = ("| case | N | kstep s | tf s | kstep/tf | kstep peak RSS MiB | tf peak RSS MiB | kstep exit "
-            "| kstep ms/sample | other CPU % (kstep / tf) |")
+            "| kstep ms/sample | kstep CPU s | other CPU % (kstep / tf) | load before (kstep / tf) |")
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in rows:
         per = None if r.per_sample_s is None else r.per_sample_s * 1e3
         tf = f"{r.tf.s:.1f}" + ("" if r.tf.rc == 0 else f" (failed: exit {r.tf.rc})")
         lines.append(f"| {r.case} | {r.n} | {r.kstep.s:.1f} | {tf} | {_fmt(r.ratio, '.2f')} | "
                      f"{r.kstep.peak_rss_mib:.0f} | {r.tf.peak_rss_mib:.0f} | {r.kstep_exit} | {_fmt(per, '.1f')} | "
-                     f"{100 * r.kstep.foreign:.0f} / {100 * r.tf.foreign:.0f} |")
+                     f"{_fmt(r.kstep.cpu_s, '.1f')} | "
+                     f"{100 * r.kstep.foreign:.0f} / {100 * r.tf.foreign:.0f} | "
+                     f"{_fmt(r.kstep.load, '.1f')} / {_fmt(r.tf.load, '.1f')} |")
     return "\n".join(lines)
 
 
@@ -260,8 +266,11 @@ def judge_targets(rows: list[Row], cnn_case: str = "cnn") -> list[Target]:
     else:
         per = [r.kstep.s / r.n for r in span]
         spread = max(per) / min(per) - 1
+        cpu = [r.kstep.cpu_s / r.n for r in span if r.kstep.cpu_s is not None]
+        also = (f"; in CPU seconds (less sensitive to other jobs): {max(cpu) / min(cpu) - 1:.0%}"
+                if len(cpu) == len(span) else "")
         out.append(Target(name, spread <= FLAT_TOLERANCE, f"max/min - 1 = {spread:.0%} over N="
-                          + ",".join(str(r.n) for r in span)))
+                          + ",".join(str(r.n) for r in span) + also))
     cnn = [r for r in rows if r.case == cnn_case]
     if not cnn:
         out.append(Target("small CNN under the ceiling", None, "not run"))
@@ -309,9 +318,10 @@ def format_targets(targets: list[Target]) -> str:
 
 
 def measure(argv: list[str], timeout: float) -> Run:
+    load = os.getloadavg()[0]
     r = engine_table.run_measured(argv, timeout)
     return Run(s=r["s"], rc=r["rc"], peak_rss_mib=r["peak_rss_mib"], foreign=r["foreign"],
-               stderr_tail=stderr_tail(r["stderr"]))
+               stderr_tail=stderr_tail(r["stderr"]), load=load, cpu_s=r["cpu_s"])
 
 
 def paired(case: str, n: int, old: str, new: str, ref: str, args: argparse.Namespace) -> Row:
@@ -356,7 +366,7 @@ def prepare(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--workdir", default="/tmp/kstep-many", help="models, REFs and reports (never committed)")
-    p.add_argument("--sizes", type=parse_sizes, default=(1, 32, 256, 1024), help="ResNet50 sample counts")
+    p.add_argument("--sizes", type=parse_sizes, default=(1, 32, 64, 256, 1024), help="ResNet50 sample counts")
     p.add_argument("--cnn-samples", type=int, default=10000, help="small-CNN sample count (0: skip that case)")
     p.add_argument("--ceiling", type=parse_bytes, default=8 * GIB, help="kstep's address-space ceiling (none: off)")
     p.add_argument("--kstep", default="/tmp/kvenv/bin/python -m kstep", help="the kstep command")

@@ -50,9 +50,10 @@ def test_parse_bytes_rejects(bad):
 
 
 def test_parse_args_defaults(tmp_path):
-    """The defaults are the issue's: N = 1, 32, 256, 1024, 10,000 CNN samples, an 8 GiB ceiling."""
+    """The defaults are the issue's: N = 1, 32, 64, 256, 1024 (64 for the flat time per sample), 10,000 CNN
+    samples, an 8 GiB ceiling."""
     args = ms.parse_args(["--workdir", str(tmp_path)])
-    assert args.sizes == (1, 32, 256, 1024) and args.cnn_samples == 10000 and args.ceiling == 8 * GIB
+    assert args.sizes == (1, 32, 64, 256, 1024) and args.cnn_samples == 10000 and args.ceiling == 8 * GIB
     assert args.json == str(tmp_path / "many_samples.json")
     assert ms.parse_args(["--ceiling", "none"]).ceiling is None
 

@@ -6,8 +6,7 @@ float64 for each layer's numeric noise floor (kstep.compare.trace); align the la
 every row (kstep.compare.judge) under its tolerance (kstep.compare.tolerance): shapes, weights in effective form,
 propagated activations (each model fed its own upstream outputs) and isolated activations (the NEW layer fed OLD's
 inputs, so a layer is blamed only for what it adds). The first divergence is searched as rows arrive
-(kstep.compare.divergence) and diagnosed through probes of the runs (kstep.compare.probe, diagnose,
-input_causes).
+(kstep.compare.divergence) and diagnosed through probes of the runs (kstep.compare.probe, diagnose, input_causes).
 """
 
 from __future__ import annotations
@@ -50,18 +49,20 @@ from kstep.io.load import open_model
 from kstep.ir import ModelFile
 from kstep.options import CompareOptions
 
-NOISE_SAMPLES = 4
-"""The float64 noise run covers the first this-many samples (the first chunk, whose traces are kept)."""
+NOISE_SAMPLES = 1
+"""The float64 noise run covers the first this-many samples (a fixed cost: ~2 float32 runs of both models each)."""
+KEEP_ALL = 4
+"""At most this many samples: one chunk, every output kept; more: the first chunk is the noise subsample."""
 
 
 class Comparison:
     """Open both models and the reference samples; `run()` computes, `analysis()` returns the current state.
 
-    The first chunk (the first NOISE_SAMPLES samples, or all when fewer) runs with every output kept and the float64
-    twins for the noise floor, which fixes each row's tolerance; the remaining samples run in chunks sized by the
-    memory plan (kstep.compare.plan), each output dropped once judged. Rows accumulate per-sample statistics over
-    every chunk (kstep.compare.judge.RowJudge). The first divergence is the earliest row where any sample diverges;
-    its diagnosis runs on the first sample diverging there."""
+    The first chunk (every sample when there are at most KEEP_ALL, else the first NOISE_SAMPLES) runs with every
+    output kept, and the float64 twins of its first NOISE_SAMPLES for the noise floor (each row's tolerance); the
+    rest run in chunks sized by the memory plan (kstep.compare.plan), each output dropped once judged. Rows fold
+    per-sample statistics over every chunk (kstep.compare.judge.RowJudge). The first divergence is the earliest row
+    where any sample diverges; its diagnosis runs on the first sample diverging there."""
 
     def __init__(self, old_path: str, new_path: str, ref_path: str, ref_new_path: str | None = None,
                  options: CompareOptions | None = None, command: list[str] | None = None,
@@ -143,7 +144,7 @@ class Comparison:
         for info, mf in ((self.old_info, self.old), (self.new_info, self.new)):
             info.sha256 = sha256(mf.path)
         count = self.inputs.count
-        first = self.first_samples = min(count, NOISE_SAMPLES)
+        first = self.first_samples = count if count <= KEEP_ALL else min(count, NOISE_SAMPLES)
         yield from self._first_chunk(first)
         assert self.old_trace is not None and self.new_trace is not None
         old_exec, new_exec = self.old_trace.executor, self.new_trace.executor
@@ -163,15 +164,15 @@ class Comparison:
             self._stream_chunk(start, stop, old_exec, new_exec)
             chunks += 1
             yield ("samples", stop, count)
-        self.sample_set = SampleSet(count, self.inputs.first, first, the_plan.chunk if count > first else first,
-                                    chunks, self.options.max_memory, the_plan.notes)
+        self.sample_set = SampleSet(count, self.inputs.first, min(first, NOISE_SAMPLES), the_plan.chunk
+                                    if count > first else first, chunks, self.options.max_memory, the_plan.notes)
         with self.lock:
             self._finish()
         self.done = True
 
     def _first_chunk(self, first: int) -> Iterator[tuple[str, int, int]]:
-        """Samples [0, first): every output kept, the float64 twins for the noise floor; rows fed to a provisional
-        first-divergence search as they are judged."""
+        """Samples [0, first): every output kept, the float64 twins on the first NOISE_SAMPLES of them for the noise
+        floor; rows fed to a provisional first-divergence search as they are judged."""
         chunk = self.inputs.chunk(0, first)
         self._note(chunk.notes)
         self.diffs = differing(chunk, self.options.rtol)
@@ -184,8 +185,9 @@ class Comparison:
         if self.options.noise:
             # float64 twins, kept only for the noise statistic: they cast the float32 runs' weights and drop
             # every array once it is used (a ResNet50 report otherwise holds ~1 GB more)
-            runs["old64"] = Runner(start_trace(self.old, dict(chunk.old), "float64", ot.executor, transient=True))
-            runs["new64"] = Runner(start_trace(self.new, dict(chunk.new), "float64", nt.executor, transient=True))
+            for side, feeds, tr in (("old", chunk.old, ot), ("new", chunk.new, nt)):  # the noise subsample only
+                head = {k: v[:NOISE_SAMPLES] for k, v in feeds.items()}
+                runs[side + "64"] = Runner(start_trace(tr.mf, head, "float64", tr.executor, transient=True))
         total = len(self.pairs)
         for i, (o, n) in enumerate(self.pairs):
             for side, item in (("old", o), ("new", n)):
@@ -194,7 +196,8 @@ class Comparison:
                 r32 = runs[side].until(item.key)
                 r64 = runs[side + "64"].until(item.key) if self.options.noise else None
                 if r32 is not None and r64 is not None and r32.outputs and r64.outputs:
-                    self.noise[(side, item.key)] = max(max_abs(a, b) for a, b in zip(r64.outputs, r32.outputs))
+                    self.noise[(side, item.key)] = max(max_abs(a, b[:a.shape[0]] if a.ndim and b.ndim else b)
+                                                       for a, b in zip(r64.outputs, r32.outputs))
                 if r64 is not None:
                     r64.outputs, r64.input_arrays = [], []
             with self.lock:
@@ -211,10 +214,8 @@ class Comparison:
         """Row i's judge, started and fed from kept runs of the first chunk (samples: their absolute indices)."""
         o, n = self.pairs[i]
         judge = RowJudge(i, o, n, self._tolerance(o, n))
-        ro = ot.by_key.get(o.key) if o else None
-        rn = nt.by_key.get(n.key) if n else None
-        co = computed(ot, ro) if ro is not None else None
-        cn = computed(nt, rn) if rn is not None else None
+        ro, rn = (ot.by_key.get(o.key) if o else None), (nt.by_key.get(n.key) if n else None)
+        co, cn = (computed(ot, ro) if ro is not None else None), (computed(nt, rn) if rn is not None else None)
         if needs_weights(co, cn):
             assert co is not None and cn is not None and ro is not None and rn is not None
             co, cn = with_weights(co, ot, ro), with_weights(cn, nt, rn)
@@ -280,8 +281,7 @@ class Comparison:
 
     def _tolerance(self, o: Item | None, n: Item | None) -> Tolerance:
         names = [x for item in (o, n) if item is not None for x in (item.key, item.name)]
-        noise = max(self.noise.get(("old", o.key), 0.0) if o else 0.0,
-                    self.noise.get(("new", n.key), 0.0) if n else 0.0)
+        noise = max([self.noise.get((side, item.key), 0.0) for side, item in (("old", o), ("new", n)) if item] + [0.0])
         return row_tolerance(self.options, names, noise)
 
     def _note(self, notes: Sequence[str]) -> None:
@@ -338,8 +338,7 @@ class Comparison:
             one = self._judge_one(row.index, ot, nt, ro, rn)
             if one.propagated is None:
                 return []
-            probe = InputProbe(chunk, one_diffs[0], ot, self.new, row.old.key, row.new.key,
-                               one.propagated.tolerance)
+            probe = InputProbe(chunk, one_diffs[0], ot, self.new, row.old.key, row.new.key, one.propagated.tolerance)
             self.diagnoses[key] = input_causes.input_hypotheses(probe, one, one_diffs)
         return self.diagnoses[key]
 
@@ -398,3 +397,4 @@ class Comparison:
                             tolerance=shown_tolerance(self.options.atol, self.options.rtol), rows=rows,
                             first_divergence=self.search.first, verdicts=self.verdicts, input_notes=list(self.notes),
                             complete=self.done, samples=self.sample_set)
+

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kstep.analysis import Analysis, Status
-from kstep.compare.analyze import NOISE_SAMPLES, Comparison
+from kstep.compare.analyze import KEEP_ALL, NOISE_SAMPLES, Comparison
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "demo_models"
@@ -75,8 +75,8 @@ def samples_like(path: Path, n: int, scale: float = 1.0) -> np.ndarray:
 
 @pytest.mark.parametrize("chunk", [1, 3, 4])
 def test_demo_pair_in_chunks_matches_one_chunk(tmp_path, chunk):
-    """10 samples: the first chunk holds NOISE_SAMPLES, then chunks of 1, 3 (3, 3) or 4 (4, 2): the same rows,
-    first divergence (conv1, theano_kernel_flip, sample 0, all 10) and verdicts as one chunk of the other 6."""
+    """10 samples: the first chunk holds NOISE_SAMPLES (1), then chunks of 1, 3 (3, 3, 3) or 4 (4, 4, 1): the same
+    rows, first divergence (conv1, theano_kernel_flip, sample 0, all 10) and verdicts as one chunk of the other 9."""
     ref = tmp_path / "ref.npy"
     np.save(ref, samples_like(DEMO / "ref.npy", 10))
     one = run(DEMO / "old.h5", DEMO / "new.h5", ref, chunk=100)
@@ -86,8 +86,8 @@ def test_demo_pair_in_chunks_matches_one_chunk(tmp_path, chunk):
     assert f is not None and f.old_layer == "conv1" and f.cause == "theano_kernel_flip"
     assert f.sample == 0 and f.samples_diverging == 10
     assert len(many.verdicts) == 10 and many.samples.count == 10
-    assert many.samples.noise_samples == NOISE_SAMPLES
-    assert many.samples.chunks == 1 + math.ceil(6 / chunk)
+    assert many.samples.noise_samples == NOISE_SAMPLES == 1
+    assert many.samples.chunks == 1 + math.ceil(9 / chunk)
 
 
 def correct_pair_set(tmp_path: Path, n: int) -> tuple[Path, Path, Path, np.ndarray, np.ndarray]:
@@ -164,15 +164,28 @@ def test_multi_input_model_in_chunks(tmp_path):
     np.savez(tmp_path / "ref.npz", **x)
     many = run(d / "old.h5", d / "new.h5", tmp_path / "ref.npz", chunk=2)
     same_result(many, run(d / "old.h5", d / "new.h5", tmp_path / "ref.npz", chunk=100))
-    assert many.agree and len(many.verdicts) == 7 and many.samples.chunks == 1 + 2
+    assert many.agree and len(many.verdicts) == 7 and many.samples.chunks == 1 + 3
 
 
-def test_fewer_samples_than_the_noise_subsample_is_one_chunk(tmp_path):
-    """3 samples: one chunk, everything kept (the single-sample path); the noise used all 3."""
+def test_a_few_samples_are_one_kept_chunk(tmp_path):
+    """3 samples (at most KEEP_ALL): one chunk, everything kept (the single-sample path); the noise used the first."""
     ref = tmp_path / "ref.npy"
     np.save(ref, samples_like(DEMO / "ref.npy", 3))
     a = run(DEMO / "old.h5", DEMO / "new.h5", ref)
-    assert a.samples.chunks == 1 and a.samples.noise_samples == 3 and len(a.verdicts) == 3
+    assert KEEP_ALL >= 3 and a.samples.chunks == 1 and a.samples.noise_samples == 1 and len(a.verdicts) == 3
+
+
+@pytest.mark.parametrize("n", [3, 7])
+def test_the_noise_floor_comes_from_the_first_sample(tmp_path, n):
+    """Kept in one chunk (3) or streamed (7), every row's noise floor is measured on the first sample alone: scaling
+    the other samples by 1000 (which scales their float32 noise too) leaves every floor as it was."""
+    floors, x = [], samples_like(DEMO / "ref.npy", n)
+    for scale in (1.0, 1000.0):
+        x[1:] *= scale
+        np.save(tmp_path / "ref.npy", x)
+        a = run(DEMO / "old.h5", DEMO / "new.h5", tmp_path / "ref.npy")
+        floors.append([r.propagated.tolerance.noise_floor for r in a.rows if r.propagated is not None])
+    assert floors[0] == floors[1] and any(floors[0])
 
 
 def test_samples_option_selects_a_range(tmp_path, capsys):
@@ -219,7 +232,7 @@ def test_a_tiny_memory_budget_runs_one_sample_at_a_time(tmp_path):
         a = comparison.analysis()
     finally:
         comparison.close()
-    assert a.samples.chunk == 1 and a.samples.chunks == 1 + 2
+    assert a.samples.chunk == 1 and a.samples.chunks == 1 + 5
     assert any("one sample at a time" in note for note in a.samples.notes)
     assert len(a.verdicts) == 6
 
@@ -230,3 +243,27 @@ def test_row_shapes_count_every_sample(tmp_path):
     np.save(ref, samples_like(DEMO / "ref.npy", 7))
     a = run(DEMO / "old.h5", DEMO / "new.h5", ref, chunk=2)
     assert all(r.old.shape[0] == 7 and r.new.shape[0] == 7 for r in a.rows if r.propagated is not None)
+
+
+def test_more_than_keep_all_samples_keep_the_first_alone_and_diagnose_from_it(tmp_path, monkeypatch):
+    """10 samples: the first chunk (kept) is sample 0 alone, the noise subsample; the diagnosis of a divergence on
+    sample 0 reads those kept runs (no run of its own)."""
+    import kstep.compare.focus as focus
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the diagnosis re-ran a sample whose runs are kept")
+
+    monkeypatch.setattr(focus.FocusRuns, "run", no_run)
+    ref = tmp_path / "ref.npy"
+    np.save(ref, samples_like(DEMO / "ref.npy", KEEP_ALL + 6))
+    comparison = Comparison(str(DEMO / "old.h5"), str(DEMO / "new.h5"), str(ref), chunk_size=4)
+    try:
+        for _ in comparison.run():
+            pass
+        a = comparison.analysis()
+        assert comparison.first_samples == NOISE_SAMPLES == 1 and comparison.old_trace is not None
+        assert comparison.old_trace.feeds and all(len(x) == 1 for x in comparison.old_trace.feeds.values())
+    finally:
+        comparison.close()
+    f = a.first_divergence
+    assert f is not None and f.sample == 0 and f.cause == "theano_kernel_flip" and a.samples.chunks == 1 + 3

@@ -70,25 +70,26 @@ def shown(pilot) -> tuple:
 
 @pilot_test
 async def test_a_sample_beyond_the_kept_ones_is_computed_on_demand(ref10, tmp_path):
-    """} from sample 3 (the last kept) to 4 and a jump to 6: both computed on demand, equal to a direct one-sample
-    run (propagated, and isolated after i); the view cache holds at most VIEWS_KEPT samples."""
+    """} from sample 0 (the only kept one of more than 4: the noise sample) to 1 and a jump to 6: both computed on
+    demand, equal to a direct one-sample run (propagated, and isolated after i); the view cache holds at most
+    VIEWS_KEPT samples."""
     path, x = ref10
     app, session = app_for(path)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot, lambda s: s.analysis.complete)
             comparison = session.comparison
-            assert comparison.first_samples == 4 and comparison.inputs.count == 10
+            assert comparison.first_samples == 1 and comparison.inputs.count == 10
             assert len(main_screen(pilot).analysis.verdicts) == 10
             await pilot.press("right_curly_bracket")  # shows the Activations tab
-            main_screen(pilot).view_sample(3)
+            main_screen(pilot).view_sample(0)
             await fetched(pilot)
-            assert np.array_equal(shown(pilot)[0], comparison.arrays(0)[0][3:4])  # kept: a slice
-            assert 4 not in comparison.focus.views
+            assert np.array_equal(shown(pilot)[0], comparison.arrays(0)[0][0:1])  # kept
+            assert 1 not in comparison.focus.views
             await pilot.press("right_curly_bracket")
             await fetched(pilot)
-            assert main_screen(pilot).sample == 4 and 4 in comparison.focus.views
-            want = direct(x, 4, 0, False, tmp_path)
+            assert main_screen(pilot).sample == 1 and 1 in comparison.focus.views
+            want = direct(x, 1, 0, False, tmp_path)
             got = shown(pilot)
             assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]) and got[2] == want[2]
             main_screen(pilot).view_sample(6)
