@@ -103,7 +103,7 @@ class Comparison:
         self.noise: dict[tuple[str, str], float] = {}
         self.pairs: list[tuple[Item | None, Item | None]] = []
         self.row_sample: dict[int, int] = {}  # row -> the first (absolute) sample whose comparison fails there
-        self.focus = FocusRuns(self.old, self.new, self.inputs)
+        self.focus = FocusRuns(self.old, self.new, self.inputs, self.options.max_memory)
         self.out_keys = output_keys(self.old.model)  # where the per-sample verdicts are read
         self.diagnoses: dict[tuple[int, int, str], list[Hypothesis]] = {}
         self.sample_set = SampleSet(self.inputs.count, self.inputs.first, max_memory=self.options.max_memory)

@@ -1,6 +1,7 @@
 """Provides `FocusRuns`: both models run on one sample alone, for the diagnosis of that sample (cached per sample)
 and for the debugger's Activations tab of a sample whose arrays are not kept (`view`: the last VIEWS_KEPT samples,
-run on demand with per-layer progress); `activation_arrays`: one row's outputs from kept runs."""
+within a quarter of --max-memory, run on demand with per-layer progress); `activation_arrays`: one row's outputs
+from kept runs."""
 
 from __future__ import annotations
 
@@ -26,12 +27,20 @@ LayerProgress = Callable[[int, int], None]
 """progress(layers done, layers in all) over both models' runs, called after each layer call."""
 
 
+def _view_bytes(runs: tuple[Trace, Trace]) -> int:
+    """The layer outputs one view holds (both models), in bytes."""
+    return sum(o.nbytes for trace in runs for r in trace.results for o in r.outputs)
+
+
 class FocusRuns:
     """Per absolute sample index, OLD's and NEW's runs on that sample alone: sliced from the first chunk's kept runs
     when they hold it, else run now (reusing the weights already read)."""
 
-    def __init__(self, old: ModelFile, new: ModelFile, inputs: InputSet):
+    def __init__(self, old: ModelFile, new: ModelFile, inputs: InputSet, max_memory: int = 0):
+        """max_memory: the comparison's budget (--max-memory); the debugger's views keep at most a quarter of it
+        (always the newest view), 0 = only the VIEWS_KEPT count."""
         self.old, self.new, self.inputs = old, new, inputs
+        self.views_budget = max_memory // 4
         self.runs: dict[int, tuple[Trace, Trace]] = {}
         self.executors: tuple[Executor, Executor] | None = None  # the runs' executors, whose weights are read
         self.views: OrderedDict[int, tuple[Trace, Trace]] = OrderedDict()  # the debugger's, most recent last
@@ -70,7 +79,9 @@ class FocusRuns:
             if sample not in self.runs:
                 self.views[sample] = runs
                 self.views.move_to_end(sample)
-                while len(self.views) > VIEWS_KEPT:
+                while len(self.views) > VIEWS_KEPT or (
+                        len(self.views) > 1 and self.views_budget
+                        and sum(map(_view_bytes, self.views.values())) > self.views_budget):
                     self.views.popitem(last=False)
         return runs
 

@@ -217,3 +217,23 @@ async def test_i_fills_every_rows_isolated_errors_over_every_sample(ref10, monke
     finally:
         session.close()
     assert session.fatal is None
+
+
+def test_views_are_bounded_by_the_memory_budget():
+    """The debugger's one-sample views keep at most a quarter of --max-memory (always the newest one)."""
+    from kstep.compare import focus as focus_module
+
+    class FakeTrace:
+        def __init__(self, nbytes):
+            self.results = [type("R", (), {"outputs": [np.zeros(nbytes, np.uint8)]})()]
+
+    runs = focus_module.FocusRuns.__new__(focus_module.FocusRuns)
+    runs.views, runs.runs, runs.views_budget = focus_module.OrderedDict(), {}, 1000
+    runs._lock = focus_module.threading.Lock()
+    runs.cached = lambda sample: (FakeTrace(300), FakeTrace(100))  # 400 bytes a view
+    for sample in range(3):
+        runs.view(sample)
+    assert list(runs.views) == [1, 2]  # 3 views (1200 bytes) exceed 1000: the oldest went
+    runs.views_budget = 100
+    runs.view(5)
+    assert list(runs.views) == [5]  # even over budget, the newest view stays
