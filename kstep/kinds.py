@@ -295,6 +295,13 @@ def info(kind: str) -> KindInfo | None:
     return KINDS.get(kind)
 
 
+def weight_names_of(kind: str, params: Mapping[str, Any]) -> list[str] | None:
+    """Canonical names of the weights a layer of `kind` with `params` stores, in order (None: kstep does not check
+    the kind, or does not know it)."""
+    record = info(kind)
+    return None if record is None else record.weight_names(params)
+
+
 def kinds_where(flag: str) -> frozenset[str]:
     """The kinds whose boolean (or non-empty) attribute `flag` is set, e.g. kinds_where('passes_mask')."""
     return frozenset(k for k, i in KINDS.items() if getattr(i, flag))

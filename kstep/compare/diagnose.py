@@ -27,7 +27,7 @@ from kstep.compare.layout import axis_to_new, dense_rows_to_old
 from kstep.compare.probe import LayerProbe
 from kstep.edits import Edit, FixOp
 from kstep.ir import LayerSpec, Source
-from kstep.kinds import info
+from kstep.kinds import info, weight_names_of
 from kstep.semantics import Backend, Semantics
 
 NOT_CONFIG = frozenset({"units", "filters", "kernel_size", "use_bias", "center", "scale", "return_sequences",
@@ -67,8 +67,7 @@ def _name(row: Row) -> str:
 
 def _edit(p: LayerProbe, row: Row, op: FixOp, weights: tuple[int, ...], args: tuple[object, ...] = ()) -> Edit:
     """A weight edit of NEW's layer, with its canonical weight names for the reports."""
-    kind_info = info(p.new_spec.kind)
-    names = kind_info.weight_names(p.new_spec.params) if kind_info is not None else None
+    names = weight_names_of(p.new_spec.kind, p.new_spec.params)
     return Edit(_name(row), op, weights=weights, args=args, names=tuple(names or ()))
 
 

@@ -23,7 +23,7 @@ from kstep.errors import BadInput
 from kstep.io import h5safe
 from kstep.io.keras0 import keras0_param_names
 from kstep.ir import Fact, LayerSpec, ModelSpec, Source, WeightRef
-from kstep.kinds import KINDS, info
+from kstep.kinds import KINDS, info, weight_names_of
 from kstep.semantics import Semantics
 
 
@@ -54,8 +54,7 @@ def stored_from_group(group: h5py.Group, names: list[str], path: str, layer: str
 def expected_names(spec: LayerSpec) -> list[str] | None:
     """Canonical weight names the layer needs (KindInfo.weight_names), or None when kstep does not check the kind
     (anything is accepted)."""
-    record = info(spec.kind)
-    return None if record is None else record.weight_names(spec.params)
+    return weight_names_of(spec.kind, spec.params)
 
 
 # --- Keras 1 conversions ----------------------------------------------------------------------------------------

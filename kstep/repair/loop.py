@@ -22,7 +22,7 @@ from kstep.compare.fixes import Supplied
 from kstep.compare.once import compare_once
 from kstep.edits import AppliedFix, Edit, FixOp
 from kstep.ir import ModelFile
-from kstep.kinds import info
+from kstep.kinds import weight_names_of
 from kstep.options import CompareOptions
 from kstep.repair.accept import old_weights
 from kstep.repair.patch import apply_edits
@@ -103,9 +103,7 @@ def same_mistake(first: FirstDivergence, fix: Sequence[Edit], rows: Sequence[Row
 def _names(row: Row) -> tuple[str, ...]:
     """NEW's canonical weight names at a row (for the reports' words)."""
     assert row.new is not None
-    kind_info = info(row.new.kind)
-    names = kind_info.weight_names(row.new.params) if kind_info is not None else None
-    return tuple(names or ())
+    return tuple(weight_names_of(row.new.kind, row.new.params) or ())
 
 
 def fixable(first: FirstDivergence, h: Hypothesis | None, accept: frozenset[str]) -> bool:
