@@ -54,7 +54,7 @@ def write_atomic(path: str, suffix: str, write: Callable[[BinaryIO], None], what
         raise BadInput(f"cannot write the {what} here: {exc.strerror}", path=path) from None
     try:
         if hasattr(os, "fchmod"):  # mkstemp makes it 0600; a report gets the mode any new file would
-            os.fchmod(fd, 0o666 & ~_umask())
+            os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         refuse_special(path)  # again: the path may have become a device or FIFO while the output was written
@@ -67,7 +67,8 @@ def write_atomic(path: str, suffix: str, write: Callable[[BinaryIO], None], what
         raise
 
 
-def _umask() -> int:
+def new_file_mode() -> int:
+    """The mode any new file gets here (0o666 under the process's umask); mkstemp's files are 0600."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask

@@ -15,6 +15,7 @@ from kstep.compare.align import Item
 from kstep.compare.inputs import InputSet
 from kstep.compare.layout import to_old
 from kstep.compare.pending import static_items
+from kstep.compare.plan import kept_bytes
 from kstep.compare.probe import isolated_outputs
 from kstep.compare.trace import Trace, slice_trace, start_trace, step_trace
 from kstep.engine.executor import Executor
@@ -25,11 +26,6 @@ VIEWS_KEPT = 3
 
 LayerProgress = Callable[[int, int], None]
 """progress(layers done, layers in all) over both models' runs, called after each layer call."""
-
-
-def _view_bytes(runs: tuple[Trace, Trace]) -> int:
-    """The layer outputs one view holds (both models), in bytes."""
-    return sum(o.nbytes for trace in runs for r in trace.results for o in r.outputs)
 
 
 class FocusRuns:
@@ -81,7 +77,7 @@ class FocusRuns:
                 self.views.move_to_end(sample)
                 while len(self.views) > VIEWS_KEPT or (
                         len(self.views) > 1 and self.views_budget
-                        and sum(map(_view_bytes, self.views.values())) > self.views_budget):
+                        and sum(kept_bytes(t) for runs in self.views.values() for t in runs) > self.views_budget):
                     self.views.popitem(last=False)
         return runs
 

@@ -19,7 +19,7 @@ from kstep.analysis import Analysis
 from kstep.errors import BadInput, ExitCode, KstepError
 from kstep.io.load import open_model
 from kstep.options import CompareOptions
-from kstep.outputs import refuse_inputs, refuse_special
+from kstep.outputs import new_file_mode, refuse_inputs, refuse_special
 from kstep.repair.loop import Outcome, Stop, compare, run_rounds
 from kstep.repair.patch import find_layer
 from kstep.write.formats import check_name, check_writable, write_fixed
@@ -147,10 +147,8 @@ def _write_and_verify(req: FixRequest, outcome: Outcome, lines: list[str]) -> Fi
         with open_model(req.new, req.options.weights_new, dict(req.options.assume_new)) as mf:
             notes = write_fixed(mf, req.options.weights_new, outcome.edits, tmp, arch_tmp, outcome.supplied)
             json_model = mf.format.startswith("json")
-        mask = os.umask(0)
-        os.umask(mask)
         for t in temps:  # mkstemp made them 0600: FIXED gets the mode any new file would
-            os.chmod(t, 0o666 & ~mask)
+            os.chmod(t, new_file_mode())
         if json_model:  # FIXED is the weights file; the architecture is --arch-out's, or NEW's own
             model, options = arch_tmp or req.new, dataclasses.replace(req.options, weights_new=tmp)
         else:
