@@ -8,11 +8,14 @@ config, whose constructor takes the canonical name. Anything else is `CannotWrit
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 from kstep.edits import Edit
 from kstep.errors import BadInput
 from kstep.io.canon import RENAMES
+from kstep.ir import ModelFile
+from kstep.repair.patch import find_path
+from kstep.semantics import Generation
 
 DIM_ORDERING = {"channels_first": "th", "channels_last": "tf"}
 """Keras 1's spelling of a data_format value."""
@@ -35,22 +38,15 @@ def _name(entry: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) else entry.get("name") if isinstance(entry.get("name"), str) else None
 
 
-def _matches(model_config: Any, key: str) -> Iterator[dict[str, Any]]:
-    for entry in layer_entries(model_config):
-        name = _name(entry)
-        if name is None:
-            continue
-        if key == name or (key.startswith(name + "@") and key[len(name) + 1:].isdigit()):
-            yield entry
-        elif key.startswith(name + "/") or (key.startswith(name + "@") and "/" in key):
-            rest = key.split("/", 1)[1] if key.startswith(name + "/") else key[len(name):].split("/", 1)[1]
-            yield from _matches(entry, rest)
-
-
-def layer_config(model_config: Any, key: str, path: str) -> dict[str, Any]:
-    """The stored config dict of the layer a key names (NAME, NAME@k, OUTER/INNER)."""
-    entry = next(_matches(model_config, key), None)
-    cfg = entry.get("config") if entry is not None else None
+def layer_config(model_config: Any, names: list[str], key: str, path: str) -> dict[str, Any]:
+    """The stored config dict of the layer at `names` (outermost first, as kstep.repair.patch.find_path resolves
+    the key NAME, NAME@k or OUTER/INNER), found by name in each model's stored layer list."""
+    current: Any = model_config
+    for name in names:
+        current = next((e for e in layer_entries(current) if _name(e) == name), None)
+        if current is None:
+            break
+    cfg = current.get("config") if isinstance(current, dict) else None
     if not isinstance(cfg, dict):
         raise CannotWrite(f"kstep fix cannot find layer '{key}' in the stored model config", path=path)
     return cfg
@@ -73,15 +69,17 @@ def stored_item(cfg: dict[str, Any], key: str, value: Any, modern: bool, path: s
                       f"'{cfg.get('name')}' (no stored key spells it)", path=path)
 
 
-def apply_config_edits(model_config: Any, edits: list[Edit], modern: bool, path: str) -> list[str]:
-    """Set every config edit in the stored model config (in place); the changes as words ('bn1: epsilon 1e-05 ->
-    0.001')."""
+def apply_config_edits(model_config: Any, edits: list[Edit], mf: ModelFile) -> list[str]:
+    """Set every config edit in NEW's stored model config (in place; `mf`: NEW opened); the changes as words
+    ('bn1: epsilon 1e-05 -> 0.001'). A key the config lacks is added only for tf.keras 2 / Keras 3."""
+    modern = mf.semantics.generation in (Generation.TF_KERAS, Generation.KERAS3)
     changes = []
     for edit in edits:
         if not edit.is_config:
             continue
-        cfg = layer_config(model_config, edit.layer, path)
-        stored_key, value = stored_item(cfg, edit.key, edit.value, modern, path)
+        names = [spec.name for spec in find_path(mf.model, edit.layer)]
+        cfg = layer_config(model_config, names, edit.layer, mf.path)
+        stored_key, value = stored_item(cfg, edit.key, edit.value, modern, mf.path)
         changes.append(f"{edit.layer}: {stored_key} {cfg.get(stored_key)!r} -> {value!r}")
         cfg[stored_key] = value
     return changes

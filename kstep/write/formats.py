@@ -64,10 +64,6 @@ def check_name(mf: ModelFile, weights_path: str | None, out: str) -> None:
                           + "; name FIXED so", path=out)
 
 
-def _modern(mf: ModelFile) -> bool:
-    return mf.semantics.generation in (Generation.TF_KERAS, Generation.KERAS3)
-
-
 def _config_attr(f: h5py.File, edits: Sequence[Edit], mf: ModelFile, notes: list[str]) -> None:
     """Edit the root `model_config` attribute, keeping its string type."""
     if not any(e.is_config for e in edits):
@@ -75,7 +71,7 @@ def _config_attr(f: h5py.File, edits: Sequence[Edit], mf: ModelFile, notes: list
     raw = f.attrs["model_config"]
     text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
     doc = json.loads(text)
-    notes.extend(apply_config_edits(doc, list(edits), _modern(mf), mf.path))
+    notes.extend(apply_config_edits(doc, list(edits), mf))
     new_text = json.dumps(doc)
     info = h5py.check_string_dtype(f.attrs.get_id("model_config").dtype)
     encoding = info.encoding if info is not None else "utf-8"
@@ -137,7 +133,7 @@ def write_fixed(mf: ModelFile, weights_path: str | None, edits: Sequence[Edit], 
                 doc = json.loads(fh.read())
             if isinstance(doc, str):  # a JSON string holding the document (json.dump(model.to_json(), f))
                 doc = json.loads(doc)
-            notes.extend(apply_config_edits(doc, list(edits), _modern(mf), mf.path))
+            notes.extend(apply_config_edits(doc, list(edits), mf))
             with open(arch_out, "w", encoding="utf-8") as fh:
                 json.dump(doc, fh)
     return notes
@@ -150,7 +146,7 @@ def _write_zip(mf: ModelFile, edits: Sequence[Edit], out: str, notes: list[str],
         for info in zin.infolist():
             if info.filename == "config.json" and any(e.is_config for e in edits):
                 doc: Any = json.loads(zin.read(info))
-                notes.extend(apply_config_edits(doc, list(edits), True, mf.path))
+                notes.extend(apply_config_edits(doc, list(edits), mf))
                 zout.writestr(info, json.dumps(doc).encode("utf-8"))
             elif info.filename == "model.weights.h5" and any(not e.is_config for e in edits):
                 zout.writestr(info, _patched_member(zin.read(info), mf, edits, notes, supplied))
