@@ -88,7 +88,7 @@ def _normalize_assume(assume: dict[str, str]) -> dict[str, str]:
     return assume
 
 
-def _weights_group(f: h5py.File, path: str) -> h5py.Group:
+def weights_group(f: h5py.File, path: str) -> h5py.Group:
     """The group holding `layer_names`: the root of a weights file, or `model_weights` of a full model."""
     if h5safe.attr_list(f, "layer_names", path) is None:
         mw = h5safe.child(f, "model_weights", path, "group")
@@ -112,7 +112,7 @@ def _open_h5(path: str, weights: str | None, assume: dict[str, str], attach: boo
         if len(config_text) > MAX_CONFIG_BYTES:
             raise BadInput("model_config is larger than 64 MiB", path=path)
         config = parse_json(config_text, "model_config", path)
-        group = _weights_group(f, path)
+        group = weights_group(f, path)
         layer_names = h5safe.attr_list(group, "layer_names", path)
         if layer_names is None:
             raise BadInput("has a model_config but no model_weights/layer_names: saved without weights?", path=path)
@@ -142,7 +142,7 @@ def _open_json(path: str, weights: str | None, assume: dict[str, str], attach: b
         raise BadInput("is an architecture without weights: pass the weights file with --weights", path=path)
     f = h5safe.open_h5(weights)
     try:
-        group = _weights_group(f, weights)
+        group = weights_group(f, weights)
         layer_names = h5safe.attr_list(group, "layer_names", weights)
         if layer_names is None:  # a Keras 0.x save_weights file has nb_layers instead (kstep.io.keras0)
             layer_names = keras0_layer_names(f, weights)

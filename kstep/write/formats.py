@@ -22,6 +22,7 @@ import h5py
 
 from kstep.compare.fixes import Supplied
 from kstep.edits import Edit
+from kstep.io.load import weights_group
 from kstep.ir import ModelFile, ModelSpec
 from kstep.semantics import Generation
 from kstep.write.configs import CannotWrite, apply_config_edits
@@ -83,16 +84,12 @@ def _config_attr(f: h5py.File, edits: Sequence[Edit], mf: ModelFile, notes: list
         f.attrs.create("model_config", encoded, dtype=h5py.string_dtype(encoding, len(encoded)))
 
 
-def _weights_root(f: h5py.File) -> str:
-    return "/model_weights" if "layer_names" not in f.attrs and "model_weights" in f else "/"
-
-
 def _patch_h5(path: str, mf: ModelFile, edits: Sequence[Edit], legacy: bool, notes: list[str],
               config_attr: bool, supplied: Supplied | None) -> None:
     with h5py.File(path, "r+") as f:
         if config_attr:
             _config_attr(f, edits, mf, notes)
-        stored = weight_edits(mf, edits, _weights_root(f) if legacy else None, supplied)
+        stored = weight_edits(mf, edits, weights_group(f, mf.path).name if legacy else None, supplied)
         write_weights(f, stored, mf.path)
         note = update_state(f, LEGACY_OPTIMIZER if legacy else KERAS3_OPTIMIZER, stored, _weight_names(mf.model))
         if note:
