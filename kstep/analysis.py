@@ -256,6 +256,11 @@ class FirstDivergence:
     sample: int | None = None
     samples_diverging: int = 0
 
+    @property
+    def explanation(self) -> Hypothesis | None:
+        """The verified hypothesis that names the cause (None when nothing explains the gap)."""
+        return next((h for h in self.hypotheses if h.explains and h.code == self.cause), None)
+
 
 @dataclass
 class SampleVerdict:

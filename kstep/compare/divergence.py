@@ -120,7 +120,7 @@ def name_the_others(first: FirstDivergence | None, rows: Sequence[Row]) -> None:
     transform = SAME_MISTAKE[first.cause]
     others = [r.new.key for r in rows[first.row + 1:] if r.new is not None
               and any(w.verdict.transform is transform for w in r.weights)]
-    explained = next((h for h in first.hypotheses if h.explains and h.code == first.cause), None)
+    explained = first.explanation
     if others and explained is not None and "same fix applies" not in explained.action:
         explained.action += f"; the same fix applies to {', '.join(others)} (weights {WeightVerdict.up_to(transform)})"
 

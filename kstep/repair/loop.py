@@ -69,11 +69,6 @@ def compare(old: str, new: str, ref: str, ref_new: str | None, options: CompareO
     return compare_once(old, new, ref, ref_new, options, command, patch)
 
 
-def explaining(first: FirstDivergence) -> Hypothesis | None:
-    """The hypothesis that names the first divergence's cause."""
-    return next((h for h in first.hypotheses if h.explains and h.code == first.cause), None)
-
-
 def same_mistake(first: FirstDivergence, fix: Sequence[Edit], rows: Sequence[Row]) -> list[Edit]:
     """The first divergence's fix extended to every later layer whose weights show the same transform."""
     transform = SAME_MISTAKE.get(first.cause or "")
@@ -133,7 +128,7 @@ def run_rounds(old: str, new: str, ref: str, ref_new: str | None, options: Compa
             return Outcome(edits, applied, analysis, stop, rounds=round_no, supplied=supplied)
         if first.reason is Reason.UNSUPPORTED:
             return Outcome(edits, applied, analysis, Stop.UNSUPPORTED, rounds=round_no, supplied=supplied)
-        h = explaining(first)
+        h = first.explanation
         if not fixable(first, h, accept):
             return Outcome(edits, applied, analysis, Stop.NO_FIX, blocker=h, rounds=round_no, supplied=supplied)
         assert h is not None

@@ -52,7 +52,7 @@ def fix_offer(analysis: Analysis | None, running: bool = False) -> FixOffer | st
     if first is None:
         return f"no divergence{so_far}: nothing to fix"
     where = first.new_layer or first.old_layer or "?"
-    h = next((h for h in first.hypotheses if h.explains and h.code == first.cause), None)
+    h = first.explanation
     if h is None:
         return f"no verified fix here{so_far}: the first divergence {where} has no verified cause"
     if h.unfixable:
