@@ -69,9 +69,10 @@ def sparkline(a: Analysis, width: int = 72) -> str:
 
 def sparkline_caption(a: Analysis) -> str:
     """What the sparkline shows, with its range."""
-    values = [p.max_abs for p in points(a) if p.max_abs is not None and p.max_abs > 0 and math.isfinite(p.max_abs)]
+    pts = points(a)
+    values = [p.max_abs for p in pts if p.max_abs is not None and p.max_abs > 0 and math.isfinite(p.max_abs)]
     span = f"{min(values):.1e} .. {max(values):.1e}" if values else "all 0"
-    layers = len(points(a))
+    layers = len(pts)
     return f"log max |Δ| along depth, {layers} layers in OLD's order ({span}; ' ' = 0, '!' = inf/NaN)"
 
 

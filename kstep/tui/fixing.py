@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from kstep.analysis import Analysis
+from kstep.report.fixes import fixability
 
 DOUBLE_SUFFIXES = (".weights.h5",)
 """Name endings kept whole when FIXED's name is made ('x.weights.h5' -> 'x.fixed.weights.h5': Keras reads the
@@ -56,7 +57,7 @@ def fix_offer(analysis: Analysis | None, running: bool = False) -> FixOffer | st
     if h is None:
         return f"no verified fix here{so_far}: the first divergence {where} has no verified cause"
     if h.unfixable:
-        return f"{h.code} at {where}: kstep fix cannot write this into NEW's file: {h.unfixable}"
+        return f"{h.code} at {where}: {fixability(h)}"
     if not h.edits:
         return f"no verified fix here: {h.code} at {where} is not an edit of NEW's file"
     return FixOffer(where, h.code, h.title, tuple(e.describe() for e in h.edits), h.before, h.after)
