@@ -39,6 +39,15 @@ async def settle(pilot: Pilot, done=None, tries: int = 200) -> None:
     raise AssertionError("the app never settled")
 
 
+async def until(pilot: Pilot, condition, tries: int = 100) -> bool:
+    """Let the app run (0.02 s at a time, up to `tries` times) until `condition()` holds; whether it did."""
+    for _ in range(tries):
+        await pilot.pause(0.02)
+        if condition():
+            return True
+    return False
+
+
 async def fetched(pilot: Pilot, tries: int = 300) -> None:
     """Wait until the Activations tab has no fetch running (its accessor runs in a worker)."""
     for _ in range(tries):

@@ -15,7 +15,7 @@ from kstep.tui.screens.samples import SamplesScreen
 from kstep.tui.widgets.detail_pane import DetailPane
 from kstep.tui.widgets.layer_table import LayerTable
 from tests.tui import sample_analysis as sample
-from tests.tui.helpers import build, fetched, main_screen, pilot_test, screen_without_colour, settle
+from tests.tui.helpers import build, fetched, main_screen, pilot_test, screen_without_colour, settle, until
 from tests.tui.test_launch import _hues
 
 WORST_FIRST = ["7", "2", "11", "6", "1", "10", "0", "4", "8", "3", "9", "5"]
@@ -94,10 +94,7 @@ async def test_a_slow_sample_shows_progress_and_never_blocks():
         await pilot.press("right_curly_bracket")
         await fetched(pilot)
         main_screen(pilot).view_sample(5)
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if "computing sample 5…: layer calls 3/10 of both models" in head(pilot):
-                break
+        await until(pilot, lambda: "computing sample 5…: layer calls 3/10 of both models" in head(pilot))
         assert "computing sample 5…: layer calls 3/10 of both models" in head(pilot)
         await pilot.press("j")
         assert main_screen(pilot).query_one(LayerTable).cursor_row == 2  # the UI answers while the worker runs
@@ -151,10 +148,7 @@ async def test_t_reruns_with_progress_then_shows_the_new_verdicts():
         pilot.app.screen.query_one("#rtol").focus()
         await pilot.press("enter")
         screen = main_screen(pilot)
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if screen.progress is not None:
-                break
+        await until(pilot, lambda: screen.progress is not None)
         state = str(screen.query_one("#run-state").render())
         assert screen.running and re.search(r"re-judging: compare [0-3]/11", state), state
         fake.go.set()
@@ -187,10 +181,7 @@ async def test_moving_on_abandons_the_sample_being_computed():
         await pilot.press("right_curly_bracket")
         await fetched(pilot)
         main_screen(pilot).view_sample(5)
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if "computing sample 5" in head(pilot):
-                break
+        await until(pilot, lambda: "computing sample 5" in head(pilot))
         await pilot.press("right_curly_bracket")
         await fetched(pilot)
         assert stopped == ["FetchCancelled"] and "sample 6 7/12" in head(pilot)
