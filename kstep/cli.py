@@ -14,9 +14,10 @@ import json
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from kstep import __version__
+from kstep.convert.command import add_convert_parser, cmd_convert
 from kstep.errors import ExitCode, InternalError, KstepError, UsageError, printable
 from kstep.options import DEBUG_HELP, CompareOptions, add_compare_options, parse_assume, report_command
 from kstep.outputs import refuse_inputs, write_atomic
@@ -24,7 +25,7 @@ from kstep.outputs import refuse_inputs, write_atomic
 if TYPE_CHECKING:
     from kstep.analysis import Analysis
 
-COMMANDS = ("inspect", "dump", "report", "fix")
+COMMANDS = ("inspect", "dump", "report", "fix", "convert")
 DEBUG_ENV = "KSTEP_DEBUG"
 """Set (to anything but '' or '0'), the same as --debug: an internal error (exit 4) prints its traceback."""
 
@@ -102,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--report", metavar="FILE", help="write the report here (md/json/html by suffix or --format); "
                                                     "default: Markdown on stdout")
     f.add_argument("--format", choices=tuple(FORMATS), help="the report's format (default: from --report's suffix)")
+
+    add_convert_parser(sub, tuple(FORMATS))
     return parser
 
 
@@ -118,14 +121,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_dump(args: argparse.Namespace) -> int:
     """`kstep dump MODEL INPUT -o OUT.npz`: every layer's output of one run through kstep's engine."""
-    import zipfile
-
     import numpy as np
 
     from kstep.engine.executor import Executor
     from kstep.errors import BadInput
     from kstep.io.inputs import read_reference
     from kstep.io.load import open_model
+    from kstep.io.npyfile import save_npz
 
     refuse_inputs(args.output, [args.model, args.input, args.weights])
     with open_model(args.model, args.weights, parse_assume(args.assume)) as mf:
@@ -169,13 +171,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
     if args.profile:
         print(f"{total:10.6f} s  engine total", file=sys.stderr)
 
-    def write(fh: Any) -> None:  # np.savez's layout, without its keywords (a layer named `file` or `allow_pickle`)
-        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for key, array in arrays.items():
-                with zf.open(key + ".npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
-
-    write_atomic(args.output, ".npz", write)
+    write_atomic(args.output, ".npz", lambda fh: save_npz(fh, arrays))
     for result in unsupported:
         print(printable(f"{args.model}: layer '{result.key}' ({result.layer.class_name}) is unsupported: "
                         f"{result.unsupported}; upstream layers were written, downstream ones were not"),
@@ -364,6 +360,8 @@ def _main(argv: list[str], debug: bool) -> int:
                 return int(cmd_report(args, argv))
             if args.command == "fix":
                 return int(cmd_fix(args, argv))
+            if args.command == "convert":
+                return int(cmd_convert(args, argv))
         raise UsageError(f"unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)})")
     except KstepError as exc:
         print(exc.line(), file=sys.stderr)

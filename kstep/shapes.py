@@ -33,7 +33,7 @@ def model_weight_bytes(model: ModelSpec) -> int:
     return total
 
 
-class _ZeroWeights(Executor):
+class ZeroWeights(Executor):
     """An executor whose weights are zeros of each stored weight's (canonical) shape; float ones in the compute
     dtype, as `Executor.cast` would make them."""
 
@@ -67,7 +67,7 @@ def output_shapes(mf: ModelFile, limit: int = LIMIT_BYTES) -> tuple[dict[str, li
     reason = None
     try:
         with np.errstate(all="ignore"):  # zero weights may divide by zero (the values are never shown)
-            for result in _ZeroWeights(mf).step(feeds):
+            for result in ZeroWeights(mf).step(feeds):
                 if result.outputs:
                     shapes[result.key] = [[None] + list(o.shape[1:]) for o in result.outputs]  # batch axis free
                 elif result.unsupported and reason is None:

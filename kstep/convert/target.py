@@ -51,6 +51,13 @@ class Target(str, Enum):
         return by_ext
 
 
+class Layout(str, Enum):
+    """`--layout`: move image models to channels_last (the default) or keep the original ordering."""
+
+    CHANNELS_LAST = "channels_last"
+    KEEP = "keep"
+
+
 class NotExpressible(KstepError):
     """A layer (or configuration) the target format cannot express exactly: nothing is written (exit 3)."""
 

@@ -175,3 +175,12 @@ def check_npz(zf: zipfile.ZipFile, path: str) -> dict[str, Member | None]:
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
         raise BadInput(f"is not a readable .npz archive ({exc})", path=path) from None
     return members
+
+
+def save_npz(fh: IO[bytes], arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's layout (one `KEY.npy` member per array, stored), without its keywords, so a key such as `file` or
+    `allow_pickle` (a layer or input name) is written like any other; never pickles."""
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, array in arrays.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
