@@ -1,7 +1,9 @@
 """Provides the baking pass for Keras-1-only layer kinds: each becomes the standard tf.keras 2 layers that compute
 the same (keras-formats.md §4.8 for Merge): Merge modes as Add/Multiply/Average/Maximum/Concatenate/Dot (cos as
 Dot(normalize=True)), MaxoutDense as Dense + Reshape + GlobalMaxPooling1D, Highway as two Dense layers and
-Subtract/Multiply/Add. The last layer of each replacement keeps the original name, so the graph and the
+Subtract/Multiply/Add,
+ParametricSoftplus and SReLU as kstep.convert.keras1_activations composes them. The last layer of each
+replacement keeps the original name, so the graph and the
 comparison's alignment still find it.
 """
 
@@ -9,12 +11,11 @@ from __future__ import annotations
 
 from kstep.convert.annotate import Annotations
 from kstep.convert.graph import call_key, derived, new_layer, replace_with_chain, walk
+from kstep.convert.keras1_activations import parametric_softplus, srelu
 from kstep.convert.target import NotExpressible
 from kstep.ir import LayerSpec, ModelSpec, TensorRef
 
 _ELEMENTWISE = {"sum": "Add", "mul": "Multiply", "ave": "Average", "max": "Maximum"}
-_REFUSED = {"ParametricSoftplus": "no standard layer computes alpha * softplus(beta * x) per feature",
-            "SReLU": "no standard layer computes an S-shaped ReLU with learned thresholds"}
 
 
 def _dot_shape(shapes: tuple[tuple[int, ...], ...], axes) -> tuple[int, ...]:
@@ -103,9 +104,11 @@ def _highway(model: ModelSpec, spec: LayerSpec, done: list[str]) -> None:
 def bake_keras1_kinds(model: ModelSpec, ann: Annotations, done: list[str]) -> None:
     """Every Keras-1-only kind of `model` (nested models too) replaced by standard layers, or refused by name."""
     for prefix, holder, spec in walk(model):
-        if spec.kind in _REFUSED:
-            raise NotExpressible(spec.name, f"Keras 1 {spec.kind}: {_REFUSED[spec.kind]}")
-        if spec.kind == "Merge":
+        if spec.kind == "ParametricSoftplus":
+            parametric_softplus(holder, spec, ann, prefix, done)
+        elif spec.kind == "SReLU":
+            srelu(holder, spec, ann, prefix, done)
+        elif spec.kind == "Merge":
             _merge(holder, spec, ann, prefix, done)
         elif spec.kind == "MaxoutDense":
             _maxout(holder, spec, done)

@@ -21,7 +21,7 @@ from kstep.compare.layout import PLAIN, Tag, axis_to_new, dense_rows_to_old, ima
 from kstep.convert.annotate import Annotations
 from kstep.convert.graph import call_key, derived, insert_before, new_layer, swap_weights, walk
 from kstep.convert.target import NotExpressible
-from kstep.ir import LayerSpec, ModelSpec
+from kstep.ir import LayerCall, LayerSpec, ModelSpec, TensorRef
 from kstep.kinds import ConvForm, Family, info
 
 CF, CL = image("channels_first"), image("channels_last")
@@ -135,8 +135,7 @@ def bake_layout(model: ModelSpec, ann: Annotations, done: list[str]) -> None:
         if spec.kind == "Model":
             _move_nested_inputs(spec, first.in_tags)
         elif record is not None and record.conv_form is ConvForm.LOCAL:
-            raise NotExpressible(spec.name, "a locally connected layer's kernel rows follow its data_format; kstep "
-                                            "does not move them", "use --layout keep")
+            _island(holder, spec, rank, first.out_shapes[0], done)
         elif spec.wrapped or (record is not None and record.family is Family.RECURRENT):
             raise NotExpressible(spec.name, f"kstep does not move a {spec.kind} over a channels_first feature map",
                                  "use --layout keep")
@@ -170,6 +169,23 @@ def bake_layout(model: ModelSpec, ann: Annotations, done: list[str]) -> None:
     if moved:
         done.append(f"data_format channels_first -> channels_last on {len(moved)} layer(s): {', '.join(moved[:8])}"
                     + (", ..." if len(moved) > 8 else ""))
+
+
+def _island(model: ModelSpec, spec: LayerSpec, rank: int, out_shape: tuple[int, ...], done: list[str]) -> None:
+    """Keep `spec` channels_first (its kernel rows follow that order) between a Permute to channels_first before it
+    and one back to channels_last after it; everything else reads the moved layout."""
+    _permute_to_first(model, spec, rank, done)
+    k = len(out_shape) - 2
+    after = new_layer(model, f"{spec.name}_to_channels_last", "Permute", {"dims": (*range(2, k + 2), 1)})
+    for other in model.layers:
+        for call in other.calls:
+            call.inputs = [TensorRef(after.name, r.call, r.tensor) if r.layer == spec.name else r
+                           for r in call.inputs]
+    model.outputs = [TensorRef(after.name, r.call, r.tensor) if r.layer == spec.name else r for r in model.outputs]
+    after.calls = [LayerCall([TensorRef(spec.name, c, 0)]) for c in range(len(spec.calls))]
+    model.layers.insert(model.layers.index(spec) + 1, after)
+    done.append(f"{spec.name}: kept channels_first (a locally connected kernel's rows follow that order) between "
+                f"Permutes; {after.name} moves its output back to channels_last")
 
 
 def _move_prelu(spec: LayerSpec, rank: int, done: list[str]) -> None:

@@ -9,6 +9,7 @@ from kstep.compare.cause_padding import Window, theano_padding
 from kstep.compare.effective import flip_spatial
 from kstep.convert.annotate import Annotations
 from kstep.convert.graph import call_key, derived, insert_before, new_layer, swap_weights, walk
+from kstep.convert.pool_regions import split_pool
 from kstep.convert.target import NotExpressible
 from kstep.ir import LayerSpec, ModelSpec
 from kstep.kinds import info
@@ -63,12 +64,10 @@ def bake_padding(model: ModelSpec, sem: Semantics, ann: Annotations, done: list[
             found = pad
         if found is None:
             continue
-        if found.window is Window.MAX_POOL:
-            raise NotExpressible(spec.name, "Theano's 'same' max pooling leaves the padded cells out of the max; "
-                                            "no standard layer of the target pads that way")
-        if found.window is Window.AVG_POOL and not sem.avg_pool_same_counts_padding:
-            raise NotExpressible(spec.name, "Theano's 'same' average pooling leaves the padded cells out of the "
-                                            "mean; no standard layer of the target averages that way")
+        if found.window is Window.MAX_POOL or (found.window is Window.AVG_POOL
+                                               and not sem.avg_pool_same_counts_padding):
+            split_pool(holder_model, spec, shape, done)
+            continue
         rank = len(found.theano)
         params: dict = {"padding": found.theano}
         if rank > 1:

@@ -22,13 +22,9 @@ from tests.conftest import FIXTURES, LEGACY, need_shared
 
 MANIFESTS = (LEGACY / "cases", FIXTURES / "legacy")
 REFUSED = {
-    "k1/advanced_activations": "ParametricSoftplus",
     "k1/lambda": "Lambda",
     "k2/lambda": "Lambda",
-    "k1/pool2d_tf": "max pooling",
-    "k2/pool2d_cl": "max pooling",
     "k1/convlstm2d_th": "ConvLSTM2D",
-    "k1/locally_connected": "locally connected",
     "k1/td_dense_bn_modes": "mode 2",
 }
 
