@@ -57,7 +57,9 @@ class CompareOptions:
     forced: OLDNAME -> NEWNAME pairs (--map). pre_old/pre_new: input transforms. noise: run the float64 twins.
     assume_old/assume_new: --assume overrides per side. weights_old/weights_new: weights of an architecture .json.
     samples: the reference samples compared, a Python slice (A, B) of the sample axis (None = all; --samples).
-    max_memory: the comparison's memory budget in bytes (--max-memory).
+    max_memory: the comparison's memory budget in bytes (--max-memory). outputs_only: judge each layer by what it
+    computes, not by how its weights are stored, and let layers present in NEW only wait for the next aligned row to
+    agree (`kstep convert`'s check: OUT may spell a layer as several standard ones).
     """
 
     atol: float | None = None
@@ -73,6 +75,7 @@ class CompareOptions:
     weights_new: str | None = None
     samples: tuple[int | None, int | None] | None = None
     max_memory: int = DEFAULT_MAX_MEMORY
+    outputs_only: bool = False
 
     def with_tolerance(self, atol: float | None, rtol: float) -> CompareOptions:
         """The same options under another global tolerance (the debugger's `t`)."""

@@ -213,7 +213,7 @@ class Comparison:
     def _kept_judge(self, i: int, ot: Trace, nt: Trace, samples: np.ndarray) -> RowJudge:
         """Row i's judge, started and fed from kept runs of the first chunk (samples: their absolute indices)."""
         o, n = self.pairs[i]
-        judge = RowJudge(i, o, n, self._tolerance(o, n))
+        judge = RowJudge(i, o, n, self._tolerance(o, n), weights=not self.options.outputs_only)
         ro, rn = (ot.by_key.get(o.key) if o else None), (nt.by_key.get(n.key) if n else None)
         co, cn = (computed(ot, ro) if ro is not None else None), (computed(nt, rn) if rn is not None else None)
         if needs_weights(co, cn):
@@ -290,7 +290,7 @@ class Comparison:
     # -- diagnosis ---------------------------------------------------------------------------------------------
     def _search(self) -> DivergenceSearch:
         """A new first-divergence search under the current options (inputs compared under their rtol)."""
-        return DivergenceSearch(self.diffs, self._layer_causes, self._input_causes)
+        return DivergenceSearch(self.diffs, self._layer_causes, self._input_causes, self.options.outputs_only)
 
     def _sample_of(self, row: int) -> int:
         """The sample a row's diagnosis runs on: the first whose comparison fails there (else the first)."""

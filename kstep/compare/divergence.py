@@ -53,13 +53,16 @@ class DivergenceSearch:
     """The search state: `first` (None until found) and `ended` (found, or no more rows to look at)."""
 
     def __init__(self, inputs_differing: Sequence[InputDiff], diagnose_layer: LayerDiagnosis,
-                 diagnose_inputs: InputDiagnosis):
+                 diagnose_inputs: InputDiagnosis, hold_new_only: bool = False):
+        """hold_new_only: every layer present in NEW only waits, like an explicit padding, for the next aligned row
+        to agree (CompareOptions.outputs_only)."""
         self.inputs_differing = list(inputs_differing)
         self.diagnose_layer = diagnose_layer
         self.diagnose_inputs = diagnose_inputs
         self.first: FirstDivergence | None = None
         self.ended = False
         self.held: Row | None = None  # a one-side padding row waiting for the next aligned row to agree
+        self.hold_new_only = hold_new_only
 
     def feed(self, row: Row) -> FirstDivergence | None:
         """Look at the next judged row (a no-op once the search has ended); the first divergence once found."""
@@ -92,6 +95,9 @@ class DivergenceSearch:
                 return None
             if side.kind in PADDING_KINDS and self.held is None:
                 self.held = row
+                return None
+            if self.hold_new_only and row.old is None:
+                self.held = self.held or row
                 return None
             return _architecture(self.held or row)
         held, self.held = self.held, None

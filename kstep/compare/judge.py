@@ -118,10 +118,11 @@ class RowJudge:
     the module docstring for the order of the verdicts."""
 
     def __init__(self, index: int, old_item: Item | None, new_item: Item | None, tolerance: Tolerance,
-                 skip_same: bool = True):
-        """skip_same: no isolated re-run for a layer that is OLD's computation exactly (`same_computation`)."""
+                 skip_same: bool = True, weights: bool = True):
+        """skip_same: no isolated re-run for a layer that is OLD's computation exactly (`same_computation`).
+        weights: compare the pair's weights (False: outputs only, CompareOptions.outputs_only)."""
         self.index, self.old_item, self.new_item, self.tolerance = index, old_item, new_item, tolerance
-        self.skip_same = skip_same
+        self.skip_same, self.weights = skip_same, weights
         self.base = Row(index, static_side(old_item), static_side(new_item), PENDING)
         self.comparable = False
         self.level = False
@@ -161,7 +162,7 @@ class RowJudge:
         in_tags = (o.in_tag, n.in_tag) if o.in_tag is not None and n.in_tag is not None else None
         rank = o.in_rank if in_tags is not None else o.outputs[0].ndim
         row.config_diff = config_diff(o.spec.params, n.spec.params, rank, row.layout != "same", in_tags)
-        if needs_weights(o, n):
+        if self.weights and needs_weights(o, n):
             row.weights = compare_weights(o.spec, list(o.weights), o.semantics, o.in_tag or PLAIN,
                                           n.spec, list(n.weights), n.semantics, n.in_tag or PLAIN,
                                           weight_tolerance(self.tolerance))

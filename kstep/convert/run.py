@@ -84,7 +84,7 @@ def run_convert(req: ConvertRequest) -> ConvertResult:
             workdir = tempfile.mkdtemp(prefix="kstep-convert-")
             try:
                 ref = req.check or write_feeds(random_feeds(mf.model), workdir)
-                options = CompareOptions(assume_old=dict(req.assume), weights_old=req.weights)
+                options = CompareOptions(assume_old=dict(req.assume), weights_old=req.weights, outputs_only=True)
                 analysis = compare_once(req.model, tmp, ref, None, options, list(req.command))
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
