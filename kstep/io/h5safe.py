@@ -5,7 +5,9 @@ storage or virtual sources are refused (reading them would read other local file
 bytes, numpy.bytes_, str, fixed-length `|S` arrays or object arrays depending on the writer's h5py; `attr_str`
 and `attr_list` accept all of them, and `attr_list` joins Keras's chunked `NAME0`, `NAME1`, ... attributes.
 Before anything is read, a dataset's declared size, chunk size and stored size are checked against the file, and a
-deflate stream that inflates past its chunk is refused (`check_dataset`, or `check_dataset_id` on a low-level id);
+deflate stream that inflates past its chunk is refused (`check_dataset`, or `check_dataset_id` on a low-level id;
+a contiguous dataset in this file is known from its address and header message types, anything else asks its
+creation property list);
 `reader` (`reader_at`, given the dataset's path) loads a checked dataset later without keeping it open; `dtype_of`
 remembers the few datatypes a file uses (asked once per dataset);
 `object_key` lets a walk over groups enter each object once, however many hard links lead to it.
