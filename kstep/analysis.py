@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kstep.edits import AppliedFix, Edit
+from kstep.errors import ExitCode
 
 
 class Status(StrEnum):
@@ -325,3 +326,16 @@ class Analysis:
     @property
     def agree(self) -> bool:
         return self.first_divergence is None and not any(r.status == UNSUPPORTED for r in self.rows)
+
+
+def exit_code(analysis: Analysis) -> ExitCode:
+    """The verdict's exit code, the same for every command that compares (report, fix, convert): DIVERGE when the
+    first divergence is anything but an unsupported layer (the models part at or before it), else UNSUPPORTED when
+    the comparison met a layer kstep cannot execute (as the first divergence, or as a row past which nothing could
+    be compared: differing inputs whose effect had not shown before it), else OK."""
+    first = analysis.first_divergence
+    if first is not None and first.reason != Reason.UNSUPPORTED:
+        return ExitCode.DIVERGE
+    if first is not None or any(row.status == UNSUPPORTED for row in analysis.rows):
+        return ExitCode.UNSUPPORTED
+    return ExitCode.OK

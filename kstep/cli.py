@@ -180,12 +180,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def exit_code_for(analysis: Analysis) -> int:
-    """`report`'s exit code: DIVERGE, else UNSUPPORTED when it stopped at an unsupported layer, else OK."""
-    if analysis.first_divergence is not None and analysis.first_divergence.reason != "unsupported":
-        return ExitCode.DIVERGE
-    if analysis.first_divergence is not None:
-        return ExitCode.UNSUPPORTED
-    return ExitCode.OK
+    """`report`'s exit code: `kstep.analysis.exit_code` (one rule for every comparing command)."""
+    from kstep.analysis import exit_code
+
+    return exit_code(analysis)
 
 
 def run_comparison(args: argparse.Namespace, argv: list[str]) -> Analysis:

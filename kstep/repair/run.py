@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable
 
-from kstep.analysis import Analysis
+from kstep.analysis import Analysis, exit_code
 from kstep.errors import BadInput, ExitCode, KstepError
 from kstep.io.load import open_model
 from kstep.options import CompareOptions
@@ -78,12 +78,8 @@ def check_outputs(req: FixRequest) -> None:
 
 
 def _exit_for(outcome: Outcome, analysis: Analysis) -> ExitCode:
-    if analysis.agree:
-        return ExitCode.OK
-    if outcome.stop is Stop.UNSUPPORTED or (analysis.first_divergence is not None
-                                           and analysis.first_divergence.reason == "unsupported"):
-        return ExitCode.UNSUPPORTED
-    return ExitCode.DIVERGE
+    """The final analysis's verdict (`kstep.analysis.exit_code`, the rule `report` uses too)."""
+    return exit_code(analysis)
 
 
 def why_stopped(outcome: Outcome) -> str:

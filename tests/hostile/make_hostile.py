@@ -480,6 +480,21 @@ def _external_storage(d):
     return Case(p, "external storage")
 
 
+def _external_storage_with_address(d):
+    """External storage whose layout message also holds an address in this file (bytes patched): H5Dget_offset
+    then answers, and HDF5 still reads the external file; only the header's external-file-list message tells."""
+    case = _external_storage(d)
+    data = bytearray(case.model.read_bytes())
+    undefined = bytes([3, 1]) + b"\xff" * 8  # a version-3 contiguous layout message with no address
+    assert data.count(undefined) == 1
+    at = data.find(undefined) + 2
+    data[at:at + 8] = (2048).to_bytes(8, "little")
+    case.model.write_bytes(bytes(data))
+    with h5py.File(case.model, "r") as f:
+        assert f["model_weights/dense/dense/kernel:0"].id.get_offset() == 2048
+    return case
+
+
 def _virtual(d):
     src = valid_model(d, "source.h5")
     p = write_model(d / "virtual.h5", model_config())
@@ -569,12 +584,13 @@ def _arch_weights_missing(d):
 
 BAD_MODELS = {f.__name__.strip("_"): f for f in [
     _empty, _random, _random_with_hdf5_signature, _truncated, _not_keras, _weights_only, _invalid_json, _deep_json,
-    _deep_json_objects, _deep_param, _config_not_object, _cycle, _missing_layer, _malformed_io_ref, _reshape_target_junk,
-    _duplicate_names, _missing_weights,
-    _missing_dataset, _extra_weights, _wrong_kernel_shape, _wrong_bias_shape, _weight_not_numbers, _absurd_units,
+    _deep_json_objects, _deep_param, _config_not_object, _cycle, _missing_layer, _malformed_io_ref,
+    _reshape_target_junk, _duplicate_names, _missing_weights, _missing_dataset, _extra_weights, _wrong_kernel_shape,
+    _wrong_bias_shape, _weight_not_numbers, _absurd_units,
     _absurd_reshape, _absurd_repeat, _absurd_upsampling, _absurd_padding, _absurd_input, _huge_declared_dataset,
     _external_link, _external_link_group, _external_link_root, _soft_link_dangling, _soft_link_loop,
-    _external_storage, _virtual, _directory, _missing_path, _fifo_model, _device_model, _zip_bomb, _zip_lying_size,
+    _external_storage, _external_storage_with_address, _virtual, _directory, _missing_path, _fifo_model,
+    _device_model, _zip_bomb, _zip_lying_size,
     _zip_traversal, _zip_bad_config, _zip_garbage, _arch_invalid_json, _arch_deep_json, _arch_weights_random,
     _arch_weights_fifo, _arch_weights_missing]}
 

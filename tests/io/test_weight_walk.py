@@ -14,7 +14,7 @@ import pytest
 from kstep.cli import main
 from kstep.describe import describe, to_text
 from kstep.errors import BadInput
-from kstep.io import h5safe, load
+from kstep.io import h5safe, layer_groups, load
 from kstep.io.layer_groups import stored_by_layer
 from kstep.io.load import open_model
 from kstep.io.weights import Stored, stored_from_group
@@ -25,9 +25,21 @@ class Counter:
     """Counts calls of h5py's low-level object and attribute openers (every high-level access goes through them)."""
 
     def __init__(self, monkeypatch):
-        self.calls = {"h5o.open": 0, "h5d.open": 0, "h5a.open": 0}
-        for mod, name in ((h5py.h5o, "open"), (h5py.h5d, "open"), (h5py.h5a, "open")):
+        self.calls = {"h5o.open": 0, "h5d.open": 0, "h5a.open": 0, "h5a.get_info": 0, "h5o.get_info": 0,
+                      "link checks": 0, "property lists": 0}
+        for mod, name in ((h5py.h5o, "open"), (h5py.h5d, "open"), (h5py.h5a, "open"), (h5py.h5a, "get_info"),
+                          (h5py.h5o, "get_info")):
             monkeypatch.setattr(mod, name, self._wrap(getattr(mod, name), f"{mod.__name__.split('.')[-1]}.{name}"))
+        # (methods of h5py's ids cannot be wrapped: the link-type question of one path, and asking a dataset's
+        # creation property list, are counted at kstep's functions that make them)
+        monkeypatch.setattr(layer_groups, "_hard_or_soft", self._wrap(layer_groups._hard_or_soft, "link checks"))
+        storage = h5safe._storage
+
+        def counted_storage(did):
+            out = storage(did)
+            self.calls["property lists"] += out[0] is not None
+            return out
+        monkeypatch.setattr(h5safe, "_storage", counted_storage)
 
     def _wrap(self, fn, key):
         def counted(*args, **kwargs):
@@ -40,7 +52,9 @@ class Counter:
 def test_inspect_opens_each_dataset_once_and_reads_none(n, tmp_path, monkeypatch):
     """A chain of n/2 Dense(2) (two datasets each, under a subgroup) and n/2 Activation layers: inspect opens each
     dataset once and no group (was: every group, subgroup and dataset, then every dataset again to read it for
-    the output shapes), reads each layer's weight_names once, and reads no array (the shapes are metadata-only)."""
+    the output shapes), opens only the weight_names that hold names, asks each link below a layer once and no
+    dataset's creation property list, and reads no array (the shapes are metadata-only). The bound is in calls,
+    not seconds: each HDF5 call costs 2-60 us (benchmarks/many_layers.py hdf5-costs)."""
     path = mb.chain_h5(tmp_path / "chain.h5", n)
 
     def no_read(*args, **kwargs):
@@ -50,10 +64,16 @@ def test_inspect_opens_each_dataset_once_and_reads_none(n, tmp_path, monkeypatch
     counter = Counter(monkeypatch)
     with open_model(str(path)) as mf:
         doc = describe(mf)
-    datasets, layers = n, n + 1  # n/2 Dense x 2; the layers and the input
+    datasets, layers, dense = n, n + 1, n // 2  # n/2 Dense x 2; the layers and the input
     assert doc["shapes_note"] is None and doc["model"]["outputs"][0]["shape"] == [None, 2]
-    assert counter.calls["h5o.open"] + counter.calls["h5d.open"] <= datasets + 10, counter.calls
-    assert counter.calls["h5a.open"] <= layers + 20, counter.calls
+    calls = counter.calls
+    assert calls["h5o.open"] + calls["h5d.open"] <= datasets + 10, calls
+    # weight_names: sized by its info; opened only where it holds names (a weightless layer's is 0 bytes)
+    assert calls["h5a.get_info"] <= layers + 10 and calls["h5a.open"] <= dense + 20, calls
+    # links: the weights group's in one iteration; below a layer, one question per link (subgroup, kernel, bias)
+    assert calls["link checks"] <= 3 * dense + 10, calls
+    # a contiguous dataset's storage: its address and its header's message types, no creation property list
+    assert calls["h5o.get_info"] <= datasets + 10 and calls["property lists"] == 0, calls
 
 
 def _stored(by_layer):
@@ -70,6 +90,9 @@ def _odd_layouts(path):
         g = mw["d4"]  # weight names as a variable-length string array (an h5py >= 3 writer)
         del g.attrs["weight_names"]
         g.attrs.create("weight_names", ["d4/kernel:0", "d4/bias:0"], dtype=h5py.string_dtype())
+        g = mw["a1"]  # a weightless layer's names as a null dataspace (h5py.Empty): no names, on both paths
+        del g.attrs["weight_names"]
+        g.attrs["weight_names"] = h5py.Empty("S1")
         g = mw["d0"]  # a soft link on the path
         g["alias"] = h5py.SoftLink(g.name + "/d0")
         g.attrs["weight_names"] = np.array([b"alias/kernel:0", b"d0/bias:0"])
@@ -169,3 +192,15 @@ def test_remembered_dtypes_equal_h5pys(tmp_path):
             for kind in order:
                 did = f[f"d{kinds.index(kind)}"].id
                 assert h5safe.dtype_of(did.get_type()) == did.dtype == np.dtype(kind), kind
+
+
+def test_walk_keeps_the_metadata_cache_at_its_size(tmp_path):
+    """HDF5's adaptive metadata cache grows on a low hit rate, and a walk that reads each layer's headers once has
+    one: 4,000 layers grew it from 2 to 8 MiB (50,000 layers: the process 180 MiB instead of 118, and slower). The
+    walk turns that increase off; the cache stays at its initial size."""
+    path = mb.chain_h5(tmp_path / "chain.h5", 4000)
+    with h5py.File(path, "r") as f:
+        initial = f.id.get_mdc_config().initial_size
+        mw = f["model_weights"]
+        stored_by_layer(mw, h5safe.attr_list(mw, "layer_names", str(path)), str(path))
+        assert f.id.get_mdc_size()[0] <= initial
