@@ -83,7 +83,8 @@ class Comparison:
             raise
         try:
             self.inputs = InputSet(self.old, self.new, ref_path, ref_new_path, self.options.pre_old,
-                                   self.options.pre_new, self.options.samples)
+                                   self.options.pre_new, self.options.samples, self.options.more_refs,
+                                   self.options.resize)
         except BaseException:
             self.close()
             raise

@@ -58,7 +58,9 @@ class InputSet:
 
     def __init__(self, old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,
                  pre_old: Sequence[Transform] = (), pre_new: Sequence[Transform] = (),
-                 select: tuple[int | None, int | None] | None = None):
+                 select: tuple[int | None, int | None] | None = None, more: Sequence[str] = (),
+                 resize: tuple[int, int] | None = None):
+        """more: further REF image paths (the batch's further samples); resize: (H, W) for image REFs."""
         self.notes: list[str] = []
         self.pre_old, self.pre_new = tuple(pre_old), tuple(pre_new)
         self.old_names = [r.layer for r in old.model.inputs]
@@ -66,8 +68,9 @@ class InputSet:
         if len(self.old_names) != len(self.new_names):
             raise BadInput(f"OLD has {len(self.old_names)} inputs and NEW has {len(self.new_names)}; kstep pairs "
                            "inputs by position")
-        self.old_set = open_samples(ref_path, old.model, self.notes, select)
-        self.new_set = open_samples(ref_new_path, new.model, self.notes, select) if ref_new_path else None
+        self.old_set = open_samples(ref_path, old.model, self.notes, select, more, resize)
+        self.new_set = (open_samples(ref_new_path, new.model, self.notes, select, resize=resize) if ref_new_path
+                        else None)
         if self.new_set is not None and self.new_set.count != self.old_set.count:
             raise BadInput(f"the reference has {self.old_set.count} samples and --ref-new {self.new_set.count}",
                            path=ref_new_path)
