@@ -11,7 +11,7 @@ differ (a NEW preprocessed otherwise than OLD), which the first-divergence searc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from kstep.compare.trace import consumers
 from kstep.errors import BadInput
 from kstep.io.samples import open_samples
 from kstep.ir import ModelFile
+
+if TYPE_CHECKING:
+    from kstep.options import CompareOptions
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,13 @@ class InputSet:
         else:
             new_rank = {n: rank[o] for o, n in zip(self.old_names, self.new_names)}
         self.tags_new = {n: input_tag(consumers(new.model, n), new_rank[n]) for n in self.new_names}
+
+    @classmethod
+    def from_options(cls, old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,
+                     options: CompareOptions) -> InputSet:
+        """The set as `options` asks: each side's --pre-*, --samples, more REF images, --resize."""
+        return cls(old, new, ref_path, ref_new_path, options.pre_old, options.pre_new, options.samples,
+                   options.more_refs, options.resize)
 
     def bytes_per_sample(self) -> int:
         """Bytes one sample of the reference(s) holds as stored."""

@@ -8,13 +8,14 @@ decoded: readable by Pillow, at most Pillow's MAX_IMAGE_PIXELS (nothing is alloc
 channel (RGBA, LA, a palette with transparency), 8 bits per channel (16-bit and 32-bit refused), and one size for the
 whole batch that fits the model's declared input (or `--resize HxW`, nearest-neighbour). Each image is then read as
 Keras's `load_img` does: Pillow's convert('RGB') (convert('L') for a 1-channel model), then the resize, then a float32
-array (H, W, C) put in the model's input layout (C, H, W for a channels_first input; the same rule the comparison
-uses, kstep.compare.layout.input_tag). No EXIF rotation is applied (load_img applies none); an animated image gives
+array (H, W, C) put in the model's input layout (C, H, W for a channels_first input; `channels_first`, the rule
+the comparison uses). No EXIF rotation is applied (load_img applies none); an animated image gives
 its first frame.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
 import struct
@@ -27,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from kstep.errors import BadInput, UsageError
-from kstep.ir import ModelSpec
+from kstep.ir import LayerSpec, ModelSpec
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".pnm")
 """File names read as images: a directory's entries are chosen by these (case-insensitive)."""
@@ -47,12 +48,37 @@ def looks_like_image(path: str, head: bytes) -> bool:
 
 
 def pillow() -> Any:
-    """PIL.Image, imported now; BadInput (one line naming the extra) when Pillow is not installed."""
+    """PIL.Image, imported now (an optional dependency: imported by name, only when an image is read); BadInput
+    (one line naming the extra) when Pillow is not installed."""
     try:
-        from PIL import Image
+        return importlib.import_module("PIL.Image")
     except ImportError:
         raise BadInput(f"reading images needs Pillow, which is not installed: {EXTRA}") from None
-    return Image
+
+
+def channels_first(model: ModelSpec, name: str) -> bool:
+    """Whether input `name` of `model` is laid out channels_first: the first layer reading it (into nested models)
+    that has a data_format says so, or a BatchNormalization(axis=1). The rule of kstep.compare.layout.input_tag on
+    kstep.compare.trace.consumers, which io cannot import (it lies above io); tests/io/test_images.py checks the two
+    agree on every committed model."""
+    for spec in _readers(model, name):
+        fmt = spec.params.get("data_format")
+        if fmt in ("channels_first", "channels_last"):
+            return fmt == "channels_first"
+        if spec.kind == "BatchNormalization" and spec.params.get("axis") == 1:
+            return True
+    return False
+
+
+def _readers(model: ModelSpec, name: str) -> list[LayerSpec]:
+    """The layers reading layer `name`'s output, in config order; a nested model is followed by its own readers."""
+    out = []
+    for spec in model.layers:
+        if any(r.layer == name for call in spec.calls for r in call.inputs):
+            out.append(spec)
+            if spec.kind == "Model" and spec.inner is not None and spec.inner.inputs:
+                out.extend(_readers(spec.inner, spec.inner.inputs[0].layer))
+    return out
 
 
 class Channels(Enum):
@@ -83,9 +109,6 @@ class Want:
 
 def want_of(model: ModelSpec, name: str, path: str, notes: list[str]) -> Want:
     """What input `name` of `model` takes of an image, from its declared shape and its layout tag."""
-    from kstep.compare.layout import input_tag  # the layout rule the comparison itself uses (no engine maths)
-    from kstep.compare.trace import consumers
-
     declared = model.layer(name).params.get("batch_input_shape")
     if declared is None or len(tuple(declared)) not in (3, 4):
         shown = "no declared shape" if declared is None else f"shape {tuple(declared)}"
@@ -94,7 +117,7 @@ def want_of(model: ModelSpec, name: str, path: str, notes: list[str]) -> Want:
     dims = tuple(declared)[1:]
     if len(dims) == 2:
         return Want(dims[0], dims[1], 1, Channels.NONE)
-    first = input_tag(consumers(model, name), 4).fmt == "channels_first"
+    first = channels_first(model, name)
     c, h, w = (dims[0], dims[1], dims[2]) if first else (dims[2], dims[0], dims[1])
     if c is None:
         notes.append(f"{path}: input '{name}' declares no channel count; images read as RGB (3 channels)")
@@ -121,7 +144,7 @@ def image_paths(path: str, more: Sequence[str], notes: list[str]) -> tuple[str, 
     chosen = [os.path.join(path, n) for n in names if n.lower().endswith(SUFFIXES) and not n.startswith(".")]
     chosen = [p for p in chosen if os.path.isfile(p)]
     if not chosen:
-        raise BadInput(f"holds no image files ({', '.join(SUFFIXES)})", path=path)
+        raise BadInput(f"is a directory with no image files ({', '.join(SUFFIXES)})", path=path)
     skipped = len(names) - len(chosen)
     notes.append(f"{path}: {len(chosen)} images in name order" + (f" ({skipped} other entries skipped)"
                                                                     if skipped else ""))

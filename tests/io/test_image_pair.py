@@ -48,8 +48,8 @@ def test_names_the_preset_that_closes_the_gap(capsys):
 
 def test_feeds_equal_keras_and_so_do_the_predictions(tmp_path):
     """The PNG through kstep (each side's layout, then its preset) is what Keras's load_img + img_to_array +
-    preprocess_input made, to the bit: OLD's NCHW caffe and NEW's NHWC tf; kstep's engine on those feeds gives each Keras's
-    own predictions."""
+    preprocess_input made, to the bit: OLD's NCHW caffe and NEW's NHWC tf; kstep's engine on those feeds gives
+    each Keras's own predictions."""
     with open_model(OLD, attach=False) as old, open_model(NEW, attach=False) as new:
         inputs = InputSet(old, new, PNG, None, (parse("caffe"),), (parse("tf"),))
         try:

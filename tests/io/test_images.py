@@ -20,13 +20,17 @@ from PIL import Image, ImageFile
 
 from kstep.cli import main
 from kstep.compare.inputs import InputSet
-from kstep.errors import BadInput, UsageError
+from kstep.compare.layout import input_tag
+from kstep.compare.trace import consumers
+from kstep.errors import BadInput, KstepError, UsageError
+from kstep.io.images import channels_first
 from kstep.io.inputs import read_reference
 from kstep.io.load import open_model
 from kstep.io.samples import open_samples
 from kstep.ir import LayerCall, LayerSpec, ModelSpec, TensorRef
 
-PAIR = Path(__file__).parents[1] / "fixtures" / "pairs" / "channels_first_to_last_correct"  # 8x8 RGB, NCHW/NHWC
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+PAIR = FIXTURES / "pairs" / "channels_first_to_last_correct"  # 8x8 RGB, OLD NCHW, NEW NHWC
 
 
 def _model(shape: tuple, fmt: str | None = None, inputs: int = 1) -> ModelSpec:
@@ -250,7 +254,7 @@ def test_batch_and_directory_refusals(tmp_path):
         open_samples(str(d), model)
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "x.txt").write_text("x")
-    with pytest.raises(BadInput, match="holds no image files"):
+    with pytest.raises(BadInput, match="is a directory with no image files"):
         open_samples(str(tmp_path / "e"), model)
     with pytest.raises(UsageError, match="is a directory"):
         open_samples(str(d), model, None, None, [a])
@@ -286,3 +290,23 @@ def test_without_pillow_one_line_naming_the_extra(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err.strip()
     assert code == 2 and err == "reading images needs Pillow, which is not installed: pip install 'kstep[images]'"
     assert main(["report", str(PAIR / "old.h5"), str(PAIR / "new.h5"), str(PAIR / "ref.npy"), "--no-noise"]) == 0
+
+
+def test_io_layout_rule_is_the_comparisons():
+    """kstep.io.images.channels_first (io cannot import kstep.compare) decides every image-shaped input of every
+    committed model file as the comparison's input_tag does, on both layouts."""
+    seen = {True: 0, False: 0}
+    for path in sorted(FIXTURES.rglob("*.h5")) + sorted(FIXTURES.rglob("*.keras")):
+        try:
+            mf = open_model(str(path), attach=False)
+        except KstepError:
+            continue  # weights-only files, hostile cases
+        with mf:
+            for ref in mf.model.inputs:
+                shape = mf.model.layer(ref.layer).params.get("batch_input_shape")
+                if shape is None or len(tuple(shape)) != 4:
+                    continue
+                want = input_tag(consumers(mf.model, ref.layer), 4).fmt == "channels_first"
+                assert channels_first(mf.model, ref.layer) == want, (path, ref.layer)
+                seen[want] += 1
+    assert seen[True] >= 5 and seen[False] >= 5, seen
