@@ -71,3 +71,11 @@ def test_debugger_form_and_its_preflight(capsys):
     assert "input_preprocessing" in capsys.readouterr().out
     pre = preflight(OLD, NEW, PNG, None, CompareOptions())
     assert any("1 image read as RGB" in n for n in pre.notes)
+
+
+def test_dump_takes_the_png(tmp_path, capsys):
+    """`kstep dump MODEL cat.png`: the image in the model's own layout (OLD NCHW, NEW NHWC), every layer written."""
+    for model, conv1 in ((OLD, (1, 4, 12, 16)), (NEW, (1, 12, 16, 4))):
+        assert main(["dump", model, PNG, "-o", str(tmp_path / "out.npz")]) == 0
+        assert np.load(tmp_path / "out.npz")["conv1"].shape == conv1
+    assert "1 image read as RGB" in capsys.readouterr().err
