@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Step INPUT through MODEL with kstep's numpy engine and write every layer's "
                                    "output to OUT.npz (keys NAME, NAME:i, NAME@k, OUTER/INNER).")
     d.add_argument("model", metavar="MODEL")
-    d.add_argument("input", metavar="INPUT", help=".npy (single input, batch axis included) or .npz keyed by "
-                                                  "input layer name")
+    d.add_argument("input", metavar="INPUT", help=".npy (single input, batch axis included), .npz keyed by "
+                                                  "input layer name, or an image or a directory of images")
     d.add_argument("-o", "--output", required=True, metavar="OUT.npz")
     d.add_argument("--weights", metavar="W.h5")
     d.add_argument("--dtype", choices=("float32", "float64"), default="float32")

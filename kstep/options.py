@@ -60,6 +60,8 @@ class CompareOptions:
     max_memory: the comparison's memory budget in bytes (--max-memory). outputs_only: judge each layer by what it
     computes, not by how its weights are stored, and let layers present in NEW only wait for the next aligned row to
     agree (`kstep convert`'s check: OUT may spell a layer as several standard ones).
+    more_refs: further REF paths after the first (image files: the batch's further samples).
+    resize: (H, W) every image REF is resized to, nearest-neighbour (--resize HxW); None: images are not resized.
     """
 
     atol: float | None = None
@@ -76,6 +78,8 @@ class CompareOptions:
     samples: tuple[int | None, int | None] | None = None
     max_memory: int = DEFAULT_MAX_MEMORY
     outputs_only: bool = False
+    more_refs: tuple[str, ...] = ()
+    resize: tuple[int, int] | None = None
 
     def with_tolerance(self, atol: float | None, rtol: float) -> CompareOptions:
         """The same options under another global tolerance (the debugger's `t`)."""
@@ -106,7 +110,9 @@ class CompareOptions:
                    assume_new=MappingProxyType(assume["new"]), weights_old=args.weights_old,
                    weights_new=args.weights_new,
                    samples=None if args.samples is None else parse_samples(args.samples),
-                   max_memory=DEFAULT_MAX_MEMORY if args.max_memory is None else parse_size(args.max_memory))
+                   max_memory=DEFAULT_MAX_MEMORY if args.max_memory is None else parse_size(args.max_memory),
+                   more_refs=tuple(args.more_refs),
+                   resize=None if args.resize is None else parse_resize(args.resize))
 
 
 def parse_samples(text: str) -> tuple[int | None, int | None]:
@@ -124,6 +130,20 @@ def parse_samples(text: str) -> tuple[int | None, int | None]:
         raise UsageError(f"--samples {text!r}: expected A:B, A:, :B or K (sample indices, Python slice; "
                          "write --samples=-K: for a negative start)") from None
     return k, (None if k == -1 else k + 1)
+
+
+MAX_SIDE = 65_535
+"""The largest side --resize accepts, in pixels (PNG's and JPEG's own limits are 2**31 - 1 and 65,535)."""
+
+
+def parse_resize(text: str) -> tuple[int, int]:
+    """--resize: 'HxW' (height by width in pixels, e.g. 224x224) -> (H, W); UsageError unless both are whole
+    numbers in 1..MAX_SIDE."""
+    h, sep, w = text.strip().lower().partition("x")
+    if not (sep and h.strip().isdigit() and w.strip().isdigit() and 1 <= int(h) <= MAX_SIDE
+            and 1 <= int(w) <= MAX_SIDE):
+        raise UsageError(f"--resize {text!r}: expected HxW, height by width in pixels (1..{MAX_SIDE}), e.g. 224x224")
+    return int(h), int(w)
 
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d{1,3}))?\s*([a-z]*)\s*", re.IGNORECASE)
@@ -152,7 +172,10 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
     """The arguments `kstep report` and the app `kstep OLD NEW REF` share."""
     p.add_argument("old", metavar="OLD", help="the reference model file (e.g. saved by Keras 1.2.2)")
     p.add_argument("new", metavar="NEW", help="the migrated model file")
-    p.add_argument("ref", metavar="REF", help="reference input: .npy, or .npz keyed by input name")
+    p.add_argument("ref", metavar="REF", help="reference input: .npy, .npz keyed by input name, or an image "
+                                              "(PNG, JPEG, ...: needs pip install 'kstep[images]')")
+    p.add_argument("more_refs", metavar="IMAGE", nargs="*",
+                   help="more images, one sample each (or give REF as one directory: its images in name order)")
     p.add_argument("--atol", type=float, help=f"absolute tolerance, finite and >= 0 (default: "
                                               f"max({tol_text(MIN_ATOL)}, {tol_text(NOISE_FACTOR)}x each layer's "
                                               "float32 noise measured by a float64 re-run))")
@@ -179,6 +202,9 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", metavar="SIZE",
                    help="memory budget of the comparison: weights and live activations, e.g. 512MiB, 1.5G, 800MB "
                         "(default 2GiB)")
+    p.add_argument("--resize", metavar="HxW",
+                   help="resize image REFs to H x W pixels, nearest-neighbour (default: an image must already have "
+                        "the model's input size)")
     p.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
 

@@ -62,9 +62,10 @@ def preflight(old: str, new: str, ref: str, ref_new: str | None = None,
     mf_old = check_model(old, options.weights_old, options.assume_old)
     mf_new = check_model(new, options.weights_new, options.assume_new)
     notes: list[str] = []
-    open_samples(ref, mf_old.model, notes, options.samples).close()  # headers and the selection, no data read
+    # headers and the selection, no data read (no pixel decoded)
+    open_samples(ref, mf_old.model, notes, options.samples, options.more_refs, options.resize).close()
     if ref_new:
-        open_samples(ref_new, mf_new.model, notes, options.samples).close()
+        open_samples(ref_new, mf_new.model, notes, options.samples, resize=options.resize).close()
     n_old, n_new = len(mf_old.model.inputs), len(mf_new.model.inputs)
     if n_old != n_new:
         raise BadInput(f"OLD has {n_old} inputs and NEW has {n_new}; kstep pairs inputs by position")

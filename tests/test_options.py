@@ -171,3 +171,28 @@ def test_samples_and_max_memory_bad_values_exit_2(capsys):
         assert main(["report", *argv, *extra]) == 2
         out, err = capsys.readouterr()
         assert out == "" and len(err.splitlines()) == 1 and err.startswith(flag)
+
+
+@pytest.mark.parametrize(("value", "size"), [("224x224", (224, 224)), ("480X640", (480, 640)), (" 8 x 12 ", (8, 12)),
+                                             ("1x65535", (1, 65535))])
+def test_resize_is_height_by_width(value, size):
+    """--resize HxW: (H, W) in pixels, any case of the x, spaces around the numbers allowed; None without it."""
+    assert _options("--resize", value).resize == size
+    assert _options().resize is None
+
+
+@pytest.mark.parametrize("value", ["224", "224x", "x224", "0x224", "224x0", "-1x5", "2.5x3", "65536x1", "axb",
+                                   "3x4x5"])
+def test_malformed_resize_is_a_usage_error(value):
+    """--resize must be two whole numbers 1..65535 joined by an x."""
+    with pytest.raises(UsageError, match="--resize"):
+        _options("--resize", value)
+
+
+def test_more_refs_are_the_batch_after_the_first():
+    """REF followed by more paths: the first stays `ref` (every command reads it), the rest are more_refs, in order;
+    options after them still parse."""
+    args = build_app_parser().parse_args(["a.h5", "b.h5", "1.png", "2.png", "3.png", "--resize", "4x4"])
+    options = CompareOptions.from_args(args)
+    assert args.ref == "1.png" and options.more_refs == ("2.png", "3.png") and options.resize == (4, 4)
+    assert _options().more_refs == ()

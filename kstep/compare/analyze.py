@@ -82,8 +82,7 @@ class Comparison:
                 self.new.close()
             raise
         try:
-            self.inputs = InputSet(self.old, self.new, ref_path, ref_new_path, self.options.pre_old,
-                                   self.options.pre_new, self.options.samples)
+            self.inputs = InputSet.from_options(self.old, self.new, ref_path, ref_new_path, self.options)
         except BaseException:
             self.close()
             raise

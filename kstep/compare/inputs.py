@@ -11,7 +11,7 @@ differ (a NEW preprocessed otherwise than OLD), which the first-divergence searc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from kstep.compare.trace import consumers
 from kstep.errors import BadInput
 from kstep.io.samples import open_samples
 from kstep.ir import ModelFile
+
+if TYPE_CHECKING:
+    from kstep.options import CompareOptions
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,9 @@ class InputSet:
 
     def __init__(self, old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,
                  pre_old: Sequence[Transform] = (), pre_new: Sequence[Transform] = (),
-                 select: tuple[int | None, int | None] | None = None):
+                 select: tuple[int | None, int | None] | None = None, more: Sequence[str] = (),
+                 resize: tuple[int, int] | None = None):
+        """more: further REF image paths (the batch's further samples); resize: (H, W) for image REFs."""
         self.notes: list[str] = []
         self.pre_old, self.pre_new = tuple(pre_old), tuple(pre_new)
         self.old_names = [r.layer for r in old.model.inputs]
@@ -66,8 +71,9 @@ class InputSet:
         if len(self.old_names) != len(self.new_names):
             raise BadInput(f"OLD has {len(self.old_names)} inputs and NEW has {len(self.new_names)}; kstep pairs "
                            "inputs by position")
-        self.old_set = open_samples(ref_path, old.model, self.notes, select)
-        self.new_set = open_samples(ref_new_path, new.model, self.notes, select) if ref_new_path else None
+        self.old_set = open_samples(ref_path, old.model, self.notes, select, more, resize)
+        self.new_set = (open_samples(ref_new_path, new.model, self.notes, select, resize=resize) if ref_new_path
+                        else None)
         if self.new_set is not None and self.new_set.count != self.old_set.count:
             raise BadInput(f"the reference has {self.old_set.count} samples and --ref-new {self.new_set.count}",
                            path=ref_new_path)
@@ -79,6 +85,13 @@ class InputSet:
         else:
             new_rank = {n: rank[o] for o, n in zip(self.old_names, self.new_names)}
         self.tags_new = {n: input_tag(consumers(new.model, n), new_rank[n]) for n in self.new_names}
+
+    @classmethod
+    def from_options(cls, old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,
+                     options: CompareOptions) -> InputSet:
+        """The set as `options` asks: each side's --pre-*, --samples, more REF images, --resize."""
+        return cls(old, new, ref_path, ref_new_path, options.pre_old, options.pre_new, options.samples,
+                   options.more_refs, options.resize)
 
     def bytes_per_sample(self) -> int:
         """Bytes one sample of the reference(s) holds as stored."""

@@ -13,21 +13,35 @@ map: mapped pages would count in the process's RSS, and a file rewritten while o
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, cast
+from typing import Mapping, Protocol, Sequence, cast
 
 import numpy as np
 
-from kstep.errors import BadInput
+from kstep.errors import BadInput, UsageError
 from kstep.io.h5safe import check_regular_file
+from kstep.io.images import looks_like_image, open_images
 from kstep.io.npyfile import Header, check_npz, npy_header
 from kstep.ir import ModelSpec
 
 PIECE = 4 * 2**20  # bytes read from a file or stream at a time (a transient copy of a stream's piece)
 READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+class Source(Protocol):
+    """One input's samples as stored: `rows` of `shape` (one sample) and `dtype`, read by ranges of samples."""
+
+    rows: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def read(self, a: int, b: int) -> np.ndarray: ...
+
+    def close(self) -> None: ...
 
 
 class _Source:
@@ -76,6 +90,9 @@ class _Source:
                 raise EOFError(f"ended {len(view) - done} bytes early")
             done += got
 
+    def close(self) -> None:
+        self.fh.close()
+
 
 @dataclass(frozen=True)
 class SampleSet:
@@ -91,7 +108,7 @@ class SampleSet:
     total: int
     sample_shapes: Mapping[str, tuple[int, ...]]
     dtypes: Mapping[str, np.dtype]
-    _sources: Mapping[str, _Source] = field(repr=False, compare=False)
+    _sources: Mapping[str, Source] = field(repr=False, compare=False)
     _archive: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
 
     def read(self, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -108,7 +125,7 @@ class SampleSet:
     def close(self) -> None:
         """Close the files (again: nothing)."""
         for src in self._sources.values():
-            src.fh.close()
+            src.close()
         if self._archive is not None:
             self._archive.close()
 
@@ -120,25 +137,38 @@ class SampleSet:
 
 
 def open_samples(path: str, model: ModelSpec, notes: list[str] | None = None,
-                 select: tuple[int | None, int | None] | None = None) -> SampleSet:
+                 select: tuple[int | None, int | None] | None = None, more: Sequence[str] = (),
+                 resize: tuple[int, int] | None = None) -> SampleSet:
     """Open the reference input for `model` after checking every header; `select` = (A, B) keeps samples A:B
-    (Python slice semantics, negative from the end). `notes` collects what kstep changed or chose (batch axis added,
-    samples selected). BadInput when the file does not fit the model."""
+    (Python slice semantics, negative from the end). `path` is an .npy, an .npz, an image file (with `more` image
+    files: the batch's further samples) or a directory of images (kstep.io.images; `resize` = (H, W) for images).
+    `notes` collects what kstep changed or chose (batch axis added, samples selected, how images were read).
+    BadInput when the file does not fit the model."""
     notes = notes if notes is not None else []
-    check_regular_file(path)
     names = tuple(ref.layer for ref in model.inputs)
+    if os.path.isdir(path):
+        return _images(path, more, model, resize, notes, select)
+    check_regular_file(path)
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(6)
+            magic = fh.read(12)
     except OSError as exc:
         raise BadInput(f"cannot read: {exc.strerror}", path=path) from None
-    if magic == b"\x93NUMPY":
+    array = magic.startswith((b"\x93NUMPY", b"PK"))
+    if more and array:
+        raise UsageError(f"several REF paths are image files only; {path} is an array file (give one .npy/.npz)")
+    if more or (not array and looks_like_image(path, magic)):
+        return _images(path, more, model, resize, notes, select)
+    if resize is not None:
+        raise UsageError(f"--resize applies to image references; {path} is not an image")
+    if magic.startswith(b"\x93NUMPY"):
         if len(names) != 1:
             raise BadInput(f"the model has {len(names)} inputs ({', '.join(names)}); give an .npz keyed by "
                            "input name", path=path)
         return _open(path, model, names, _npy(path), None, notes, select)
     if not magic.startswith(b"PK"):
-        raise BadInput("is not a readable .npy/.npz array file (neither .npy magic nor a zip archive)", path=path)
+        raise BadInput("is not a readable .npy/.npz array file or image (no .npy magic, not a zip archive, not an "
+                       "image format)", path=path)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
@@ -148,6 +178,15 @@ def open_samples(path: str, model: ModelSpec, notes: list[str] | None = None,
     except BaseException:
         zf.close()
         raise
+
+
+def _images(path: str, more: Sequence[str], model: ModelSpec, resize: tuple[int, int] | None, notes: list[str],
+            select: tuple[int | None, int | None] | None) -> SampleSet:
+    """Image file(s) or a directory of images as the set (kstep.io.images): every header checked, nothing decoded."""
+    name, src = open_images(path, more, model, resize, notes)
+    start, stop = _selection(select, src.rows, path, notes)
+    return SampleSet(path, (name,), stop - start, start, src.rows, MappingProxyType({name: src.shape}),
+                     MappingProxyType({name: src.dtype}), MappingProxyType({name: src}))
 
 
 _Opened = dict[str, tuple[io.BufferedIOBase, int, Header, str]]  # input name -> (file, data base, header, what)
