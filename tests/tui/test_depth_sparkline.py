@@ -31,10 +31,12 @@ def test_same_series_as_the_markdown_report_with_the_selected_cell_marked():
 
 
 def test_the_mark_is_a_shape_not_only_a_colour():
-    """The marked cell is bracketed in the plain text (what NO_COLOR leaves) and reversed."""
-    text = sparkline_text(sample.sample(), 1, 78)
-    at = len(LABEL) + mark(text.plain) + 1
-    assert any("reverse" in str(span.style) and span.start <= at < span.end for span in text.spans)
+    """The marked cell is bracketed in the plain text (what NO_COLOR leaves), its glyph unchanged."""
+    a = sample.sample()
+    text = sparkline_text(a, 1, 78)
+    at = len(LABEL) + mark(text.plain)
+    assert text.plain[at:at + 3] == "[" + sparkline(a)[1] + "]"
+    assert any("bold" in str(span.style) and span.start <= at < span.end for span in text.spans)
 
 
 def test_many_rows_share_cells_and_the_mark_follows_its_bucket():

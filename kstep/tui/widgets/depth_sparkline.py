@@ -1,7 +1,8 @@
 """Provides `DepthSparkline`: one row under the verdict line, the error along depth at a glance — the Markdown
 report's sparkline (log10 max |Δ| per compared layer in OLD's order, kstep.report.profile.spark_cells, fitted to
-the width here) with the selected row's cell between brackets and in reverse video, so the mark reads without
-colour (NO_COLOR); colour only adds each cell's status. Followed by the range it spans."""
+the width here) with the selected row's cell between bold brackets (its glyph unchanged: reversing a block would
+invert its level), so the mark reads without colour (NO_COLOR); colour only adds each cell's status. Followed by the
+range it spans."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def sparkline_text(analysis: Analysis | None, selected: int | None, width: int) 
     for cell in cells:
         style = render.STATUS_STYLE.get(cell.status, "")
         if selected in cell.rows:
-            out.append_text(Text.assemble("[", (cell.char, f"{style} reverse"), "]"))
+            out.append_text(Text.assemble(("[", "bold"), (cell.char, style), ("]", "bold")))
         else:
             out.append(cell.char, style=style)
     if len(out) + len(tail) <= width:
