@@ -306,6 +306,31 @@ class SampleSet:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Heatmaps:
+    """The first divergent layer's output on one sample, as three small maps of its worst channel (filled by
+    kstep.compare.heatmap, which documents the shapes; the HTML report draws them). Maps are rows of floats, at
+    most 64 x 64 cells, NaN/inf kept. sample: absolute index; channel: the channel drawn (None: a vector, no
+    channel axis); fixed: for a volume, the indices on the spatial axes before the drawn plane; shape: the plane
+    (height, width) before downsampling (a vector or sequence: one row); step: the block size downsampled by (OLD
+    and NEW: block means, |Δ|: block maxima); lo/hi: the finite range of OLD and NEW together (one scale for
+    both); delta_max: the largest finite |Δ| cell (|Δ|'s scale is 0..delta_max)."""
+
+    row: int
+    layer: str
+    sample: int
+    channel: int | None
+    fixed: tuple[int, ...]
+    shape: tuple[int, int]
+    step: tuple[int, int]
+    old: tuple[tuple[float, ...], ...]
+    new: tuple[tuple[float, ...], ...]
+    delta: tuple[tuple[float, ...], ...]
+    lo: float
+    hi: float
+    delta_max: float
+
+
 @dataclass
 class Analysis:
     """Everything one comparison found. Rows are in OLD's execution order, NEW-only rows where they align."""
@@ -322,6 +347,7 @@ class Analysis:
     complete: bool = True  # False while the TUI's worker is still filling rows
     samples: SampleSet = field(default_factory=SampleSet)
     fixes: list[AppliedFix] = field(default_factory=list)  # `kstep fix`: what was applied to NEW (OLD vs FIXED)
+    heatmaps: Heatmaps | None = None  # the first divergent layer's worst channel on its sample (HTML report)
 
     @property
     def agree(self) -> bool:

@@ -18,20 +18,12 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from kstep import __version__
-from kstep.analysis import (
-    Analysis,
-    FirstDivergence,
-    Hypothesis,
-    Reason,
-    Row,
-    SampleSet,
-    SampleVerdict,
-    Tolerance,
-)
+from kstep.analysis import Analysis, FirstDivergence, Hypothesis, Reason, Row, SampleSet, SampleVerdict, Tolerance
 from kstep.compare import diagnose, input_causes
 from kstep.compare.align import Item, align
 from kstep.compare.divergence import DivergenceSearch, find_first, name_the_others
 from kstep.compare.focus import FocusRuns, activation_arrays
+from kstep.compare.heatmap import Heatmaps, first_heatmaps
 from kstep.compare.inputs import InputDiff, InputSet, differing
 from kstep.compare.judge import Computed, RowInput, RowJudge, judge_row, layer_level, needs_weights
 from kstep.compare.layout import to_old
@@ -94,6 +86,7 @@ class Comparison:
         self.diffs: list[InputDiff] = []
         self.search = self._search()
         self.verdicts: list[SampleVerdict] = []
+        self.heatmaps: Heatmaps | None = None  # the first divergence's maps (kstep.compare.heatmap), once finished
         self.collector = VerdictCollector(self.inputs.count, self.inputs.first)
         self.done = False
         self.old_trace: Trace | None = None  # the first chunk's runs, while kept
@@ -133,7 +126,7 @@ class Comparison:
         with the rows, so the first rows (and a first divergence) are known long before a big model has finished."""
         with self.lock:  # a restart starts from nothing
             self.rows, self.judges, self.done, self.noise = [], [], False, {}
-            self.row_sample, self.verdicts = {}, []
+            self.row_sample, self.verdicts, self.heatmaps = {}, [], None
             self.focus.clear()
             self.collector = VerdictCollector(self.inputs.count, self.inputs.first)
         align_notes: list[str] = []
@@ -277,6 +270,8 @@ class Comparison:
                 first.sample = self._sample_of(first.row)
                 first.samples_diverging = row.propagated.samples_beyond if row.propagated is not None else 0
         self.verdicts = self.collector.result()
+        self.heatmaps = first_heatmaps(first, self.rows, self.pairs, (self.old_trace, self.new_trace),
+                                       self.inputs.first, self.focus)
 
     def _tolerance(self, o: Item | None, n: Item | None) -> Tolerance:
         names = [x for item in (o, n) if item is not None for x in (item.key, item.name)]
@@ -395,5 +390,5 @@ class Comparison:
             return Analysis(old=self.old_info, new=self.new_info, kstep_version=__version__, command=self.command,
                             tolerance=shown_tolerance(self.options.atol, self.options.rtol), rows=rows,
                             first_divergence=self.search.first, verdicts=self.verdicts, input_notes=list(self.notes),
-                            complete=self.done, samples=self.sample_set)
+                            complete=self.done, samples=self.sample_set, heatmaps=self.heatmaps)
 

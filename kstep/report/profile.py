@@ -44,36 +44,60 @@ def points(a: Analysis) -> list[Point]:
             for r in a.rows if r.propagated is not None]
 
 
-def sparkline(a: Analysis, width: int = 72) -> str:
+@dataclass(frozen=True)
+class SparkCell:
+    """One character of the sparkline and the rows (Row.index, OLD's order) it stands for (several beyond the
+    width); status: the most severe of their statuses (the debugger colours by it; the glyph says the level)."""
+
+    char: str
+    rows: tuple[int, ...]
+    status: Status
+
+
+SEVERITY = {s: i for i, s in enumerate(Status)}
+
+
+def spark_cells(a: Analysis, width: int = 72) -> list[SparkCell]:
     """log10 max |Δ| along depth in Unicode blocks, one block per layer (several per block beyond `width`, the
     largest shown); ' ' for exactly 0, '!' for inf/NaN. Empty when nothing was compared."""
-    values = [p.max_abs for p in points(a)]
-    if not values:
-        return ""
-    per = max(1, math.ceil(len(values) / width))
-    buckets = [values[i:i + per] for i in range(0, len(values), per)]
-    worst = [max((v for v in b if v is not None), default=None, key=lambda v: (math.isnan(v), v)) for b in buckets]
+    pts = points(a)
+    if not pts or width < 1:
+        return []
+    per = max(1, math.ceil(len(pts) / width))
+    buckets = [pts[i:i + per] for i in range(0, len(pts), per)]
+    worst = [max((p.max_abs for p in b if p.max_abs is not None), default=None,
+                 key=lambda v: (math.isnan(v), v)) for b in buckets]
     finite = [math.log10(v) for v in worst if v is not None and v > 0 and math.isfinite(v)]
     lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
     out = []
-    for v in worst:
+    for v, bucket in zip(worst, buckets):
         if v is None or v == 0:
-            out.append(" " if v == 0 else "·")
+            char = " " if v == 0 else "·"
         elif not math.isfinite(v):
-            out.append("!")
+            char = "!"
         else:
             level = 0 if hi == lo else int((math.log10(v) - lo) / (hi - lo) * (len(BLOCKS) - 1) + 0.5)
-            out.append(BLOCKS[level])
-    return "".join(out)
+            char = BLOCKS[level]
+        out.append(SparkCell(char, tuple(p.index for p in bucket), max((p.status for p in bucket),
+                                                                         key=SEVERITY.__getitem__)))
+    return out
+
+
+def sparkline(a: Analysis, width: int = 72) -> str:
+    """The sparkline as one string (`spark_cells`' characters)."""
+    return "".join(c.char for c in spark_cells(a, width))
+
+
+def spark_range(a: Analysis) -> str:
+    """The finite, non-zero max |Δ| range the sparkline spans ('all 0' when there is none)."""
+    values = [p.max_abs for p in points(a) if p.max_abs is not None and p.max_abs > 0 and math.isfinite(p.max_abs)]
+    return f"{min(values):.1e} .. {max(values):.1e}" if values else "all 0"
 
 
 def sparkline_caption(a: Analysis) -> str:
     """What the sparkline shows, with its range."""
-    pts = points(a)
-    values = [p.max_abs for p in pts if p.max_abs is not None and p.max_abs > 0 and math.isfinite(p.max_abs)]
-    span = f"{min(values):.1e} .. {max(values):.1e}" if values else "all 0"
-    layers = len(pts)
-    return f"log max |Δ| along depth, {layers} layers in OLD's order ({span}; ' ' = 0, '!' = inf/NaN)"
+    layers = len(points(a))
+    return f"log max |Δ| along depth, {layers} layers in OLD's order ({spark_range(a)}; ' ' = 0, '!' = inf/NaN)"
 
 
 # --- the SVG chart -----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import html
 from kstep.analysis import GLYPHS, Analysis
 from kstep.errors import printable
 from kstep.report.fixes import changes, fixability, fixes_verdict
+from kstep.report.heatmap import svg_heatmaps, where
 from kstep.report.profile import svg_chart
 from kstep.report.samples import counts, summary_line, top, worst_verdicts
 from kstep.report.to_markdown import num, samples_text, shape
@@ -74,6 +75,10 @@ def to_html(a: Analysis) -> str:
         out += ["<h2>Error along depth</h2>", f"<figure>{chart}<figcaption>Each layer's excess over its relative "
                 "tolerance, max(|Δ| − rtol·|old|), propagated (solid) and isolated (dashed); a point above the "
                 "shaded atol band fails. Hover a marker for its layer.</figcaption></figure>"]
+    maps = svg_heatmaps(a.heatmaps)
+    if maps and a.heatmaps is not None:
+        out += [f"<figure>{maps}<figcaption>The first divergence's output: {where(a.heatmaps)}. OLD and NEW share "
+                "one colour scale, |Δ| has its own from 0; magenta cells are NaN or inf.</figcaption></figure>"]
     f = a.first_divergence
     if f is None:
         out.append("<h2>Verdict: the models agree within tolerance</h2>" if a.agree else

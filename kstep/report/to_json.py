@@ -13,6 +13,7 @@ from kstep.analysis import (
     Analysis,
     FileInfo,
     FirstDivergence,
+    Heatmaps,
     Hypothesis,
     Row,
     SampleSet,
@@ -106,12 +107,21 @@ def _row(r: Row) -> dict:
             "note": r.note}
 
 
-def _first(f: FirstDivergence | None) -> dict | None:
+def _maps(m: Heatmaps | None) -> dict | None:
+    """Where the HTML report's heatmaps were taken and their scales (the cells themselves stay in the HTML)."""
+    if m is None:
+        return None
+    return {"row": m.row, "layer": m.layer, "sample": m.sample, "channel": m.channel, "fixed": list(m.fixed),
+            "shape": list(m.shape), "step": list(m.step), "cells": [len(m.old), len(m.old[0]) if m.old else 0],
+            "lo": _num(m.lo), "hi": _num(m.hi), "delta_max": _num(m.delta_max)}
+
+
+def _first(f: FirstDivergence | None, maps: Heatmaps | None) -> dict | None:
     if f is None:
         return None
     return {"row": f.row, "layer_old": f.old_layer, "layer_new": f.new_layer, "reason": f.reason, "cause": f.cause,
             "summary": f.summary, "sample": f.sample, "samples_diverging": f.samples_diverging,
-            "hypotheses": [_hyp(h) for h in f.hypotheses]}
+            "hypotheses": [_hyp(h) for h in f.hypotheses], "heatmaps": _maps(maps)}
 
 
 def _verdict(v: SampleVerdict) -> dict:
@@ -140,7 +150,7 @@ def to_dict(a: Analysis) -> dict:
         "agree": a.agree,
         "samples": _samples(a.samples),
         "summary": summary_line(a) if a.complete and a.verdicts else None,
-        "first_divergence": _first(a.first_divergence),
+        "first_divergence": _first(a.first_divergence, a.heatmaps),
         "fixes": [_fix(f) for f in a.fixes],
         "verdicts": [_verdict(v) for v in a.verdicts],
         "layers": [_row(r) for r in a.rows],

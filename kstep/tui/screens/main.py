@@ -1,9 +1,9 @@
-"""Provides `MainScreen`: the files, the verdict line, the aligned layer table, the detail tabs and the key bar.
+"""Provides `MainScreen`: the files, the verdict line, the error along depth, the layer table, the tabs, the key bar.
 
 It owns the analysis worker (a thread pulling snapshots from the compare side through a `runner.Gate`; `t` restarts
-it on the re-judging source, so a re-run shows its progress like the first run), applies each snapshot, selects
-the first divergence once the analysis reaches it, keeps the sample in view (`{ }`, the Samples view `S`) and runs
-every key's action (x's dialog: kstep.tui.screens.fix).
+it on the re-judging source, so a re-run shows its progress like the first run), applies each snapshot, selects the
+first divergence once the analysis reaches it, keeps the sample in view (`{ }`, the Samples view `S`) and runs every
+key's action (x's dialog: kstep.tui.screens.fix).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from kstep.tui.screens.fix import open_fix
 from kstep.tui.screens.help import HelpScreen
 from kstep.tui.screens.samples import SamplesScreen
 from kstep.tui.screens.tolerance import ToleranceDialog
+from kstep.tui.widgets.depth_sparkline import DepthSparkline
 from kstep.tui.widgets.detail_pane import DetailPane
 from kstep.tui.widgets.file_header import FileHeader
 from kstep.tui.widgets.key_bar import KeyBar
@@ -56,8 +57,7 @@ class MainScreen(Screen):
         self.raw: Analysis | None = None  # as the compare side sent it
         self.analysis: Analysis | None = None  # as shown (re-judged when the user set a tolerance)
         self.progress: Progress | None = None
-        self.running = True
-        self.paused = False
+        self.running, self.paused = True, False
         self.error: str | None = None
         self.isolated = False
         self.tolerance: tuple[float, float] | None = None
@@ -73,6 +73,7 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         yield FileHeader(id="files")
         yield VerdictBar(id="verdict")
+        yield DepthSparkline(id="depth")
         yield LayerTable(id="layers")
         yield DetailPane(self.config.activations, id="detail")
         yield SearchBar(id="search")
@@ -128,8 +129,7 @@ class MainScreen(Screen):
     def on_analysis_updated(self, message: AnalysisUpdated) -> None:
         if message.generation != self.generation:
             return
-        self.progress = message.progress
-        self.paused = message.paused
+        self.progress, self.paused = message.progress, message.paused
         # i's pass runs over a complete analysis: it is running until its final snapshot
         self.running = not message.final and (not message.analysis.complete or message.generation == self.isolating)
         self.raw = message.analysis
@@ -169,8 +169,9 @@ class MainScreen(Screen):
                                         self.error, self.sample, self.rejudging is not None)
 
     def _redraw_detail(self) -> None:
-        table = self.query_one(LayerTable)
-        self.query_one(DetailPane).show(self.analysis, table.selected_row(), self.isolated, self.sample_in_view())
+        row = self.query_one(LayerTable).selected_row()
+        self.query_one(DepthSparkline).show(self.analysis, row)
+        self.query_one(DetailPane).show(self.analysis, row, self.isolated, self.sample_in_view())
 
     def sample_in_view(self) -> int | None:
         """The sample the Activations tab shows (render.sample_in_view)."""
@@ -381,8 +382,7 @@ class MainScreen(Screen):
         if self.analysis is None:  # restarted while the dialog was open
             self._say("nothing to export yet", timeout=2)
             return
-        fmt, path = result
-        job = partial(write_report, export, self.analysis, fmt, path)
+        job = partial(write_report, export, self.analysis, *result)
         self.run_worker(lambda: self.post_message(job()), thread=True, group="export", name="export")
 
     def on_export_finished(self, message: ExportFinished) -> None:
