@@ -96,13 +96,8 @@ def tf_keras_config(spec: LayerSpec, keras3: bool = False) -> dict[str, Any]:
 
 
 def trainable_flags(spec: LayerSpec) -> list[bool]:
-    """Per weight of the layer (in its weight order): does training update it (tf.keras lists a layer's and a
-    model's trainable weights before the others)?"""
-    if spec.kind == "Model":
-        assert spec.inner is not None
-        return [spec.trainable and t for inner in spec.inner.layers for t in trainable_flags(inner)]
-    if spec.wrapped:
-        return [spec.trainable and t for inner in spec.wrapped for t in trainable_flags(inner)]
+    """Per weight of a layer that is not a model or wrapper (in its weight order): does training update it? tf.keras
+    lists a layer's and a model's trainable weights before the others."""
     record = info(spec.kind)
     flags = [w.trainable for w in record.weights if w.when is None or spec.params.get(w.when, True)] \
         if record is not None and record.weights is not None else []

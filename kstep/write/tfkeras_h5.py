@@ -1,7 +1,9 @@
 """Provides `write_tf_keras_h5`: a target-ready ModelSpec (kstep.convert.target) -> a legacy HDF5 model file laid out
 as tf_keras 2.21's `model.save("x.h5")` writes one, which `tf_keras.models.load_model(path, compile=False)` loads.
 
-The file (tf_keras/src/saving/legacy/hdf5_format.py, `save_model_to_hdf5` and `save_weights_to_hdf5_group`):
+Layers are listed in the order tf.keras rebuilds them in (kstep.write.graph_order), which it pairs them with the
+stored weights by. The file (tf_keras/src/saving/legacy/hdf5_format.py, `save_model_to_hdf5`,
+`save_weights_to_hdf5_group`):
 - root attributes `keras_version` ("2.21.0"), `backend` ("tensorflow") and `model_config` (JSON: Sequential when the
   model is a plain chain from one InputLayer, else Functional with tf.keras 2 inbound nodes
   `[[layer, node, tensor, kwargs], ...]` per call, a nested model's first call being its node 1); no
@@ -23,8 +25,9 @@ import h5py
 import numpy as np
 
 from kstep.convert.target import NotExpressible
-from kstep.ir import LayerCall, LayerSpec, ModelSpec, TensorRef
+from kstep.ir import LayerCall, LayerSpec, ModelSpec, TensorRef, WeightRef
 from kstep.kinds import weight_names_of
+from kstep.write.graph_order import graph_order
 from kstep.write.layer_config import check_activations, plain, record_of, tf_keras_config, trainable_flags
 
 KERAS_VERSION = "2.21.0"
@@ -79,7 +82,7 @@ def model_entry(model: ModelSpec, name: str) -> dict[str, Any]:
             "name": name, "layers": [input_config(model.layers[0])] + [layer_entry(s) for s in model.layers[1:]]}}
     by_name = {spec.name: spec for spec in model.layers}
     layers = []
-    for spec in model.layers:
+    for spec in graph_order(model):
         entry = input_config(spec) if spec.kind == "InputLayer" else layer_entry(spec)
         entry["name"] = spec.name
         entry["inbound_nodes"] = [inbound_node(spec, call, by_name) for call in spec.calls]
@@ -137,24 +140,30 @@ def saved_layers(model: ModelSpec) -> list[LayerSpec]:
     """The layers tf_keras lists in `layer_names`: `model.layers` (a Sequential's has no InputLayer)."""
     if is_chain(model):
         return model.layers[1:]
-    return list(model.layers)
+    return graph_order(model)
 
 
-def weight_names(spec: LayerSpec, scope: str) -> list[str]:
-    """tf_keras's variable names of a layer's weights, in its weight order, under the name scope `scope`."""
+def leaves(spec: LayerSpec, scope: str, trainable: bool = True) -> list[tuple[str, WeightRef, bool]]:
+    """(tf_keras variable name under the name scope `scope`, weight, trainable) of every weight of a layer, wrapped
+    and nested layers walked in tf.keras's order."""
+    trainable = trainable and spec.trainable
     if spec.kind == "Model":
         assert spec.inner is not None
-        return [n for inner in saved_layers(spec.inner) for n in weight_names(inner, inner.name)]
+        return [leaf for inner in saved_layers(spec.inner) for leaf in leaves(inner, inner.name, trainable)]
     if spec.kind == "Bidirectional":
-        return [n for inner in spec.wrapped for n in weight_names(inner, f"{scope}/{inner.name}")]
+        return [leaf for inner in spec.wrapped for leaf in leaves(inner, f"{scope}/{inner.name}", trainable)]
     if spec.kind == "TimeDistributed":
-        return weight_names(spec.wrapped[0], scope) if spec.wrapped else []
+        return leaves(spec.wrapped[0], scope, trainable) if spec.wrapped else []
+    if not spec.weights:
+        return []
     names = weight_names_of(spec.kind, spec.params) or _unchecked_names(spec)
     if len(names) != len(spec.weights):
-        names = [f"weight_{i}" for i in range(len(spec.weights))]
+        raise NotExpressible(spec.name, f"{spec.kind} has {len(spec.weights)} weights; tf.keras 2 names "
+                                        f"{len(names)} for it")
     cell = CELLS.get(spec.kind)
     prefix = f"{scope}/{cell}" if cell else scope
-    return [f"{prefix}/{n}:0" for n in names]
+    return [(f"{prefix}/{n}:0", w, trainable and t)
+            for n, w, t in zip(names, spec.weights, trainable_flags(spec))]
 
 
 def _unchecked_names(spec: LayerSpec) -> list[str]:
@@ -176,13 +185,9 @@ def _unchecked_names(spec: LayerSpec) -> list[str]:
 def weight_arrays(spec: LayerSpec, scope: str) -> list[tuple[str, np.ndarray]]:
     """(variable name, array) of every weight of the layer in tf.keras's order: `layer.weights`, the trainable ones
     first (which moves a nested model's BatchNormalization statistics after every trainable weight)."""
-    names = weight_names(spec, scope)
-    flags = trainable_flags(spec)
-    if not len(names) == len(flags) == len(spec.weights):
-        raise NotExpressible(spec.name, f"{spec.kind} has {len(spec.weights)} weights; tf.keras 2 names "
-                                        f"{len(names)} for it")
-    order = [i for i, t in enumerate(flags) if t] + [i for i, t in enumerate(flags) if not t]
-    return [(names[i], np.asarray(spec.weights[i].load())) for i in order]
+    found = leaves(spec, scope)
+    ordered = [leaf for leaf in found if leaf[2]] + [leaf for leaf in found if not leaf[2]]
+    return [(name, np.asarray(ref.load())) for name, ref, _ in ordered]
 
 
 def _weights_group(group: h5py.Group, arrays: list[tuple[str, np.ndarray]]) -> None:
