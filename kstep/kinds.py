@@ -81,9 +81,9 @@ class Spelling:
     (weight index, axis). tensor_kwargs: the names under which a call's tensors after the first are passed.
     unwrap: params the reader makes 1-tuples that the target takes as their one value (UpSampling1D's size).
     extra: keys only this target's config holds (kept by the reader from its files), with the value that computes
-    what tf.keras 2 does without them (TRAINING_ONLY: any value; it only matters in training); the tf.keras writer
-    refuses other values. fill: keys the target's config must hold, with the value written when the params lack
-    them."""
+    what tf.keras 2 does without them; the tf.keras writer refuses other values. TRAINING_ONLY (in `unstated` or
+    `extra`): any value, it only matters in training. fill: keys the target's config must hold, with the value
+    written when the params lack them."""
 
     missing: str | None = None
     renames: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -217,7 +217,9 @@ def _table() -> dict[str, KindInfo]:
         KindInfo("Activation", core, defaults=_defaults(activation="linear"), passes_mask=True, keeps_layout=True),
         KindInfo("Dropout", core, defaults=_defaults(rate=0.0), passes_mask=True, keeps_layout=True, identity=True),
         *(KindInfo(f"SpatialDropout{r}D", core, rank=r, spatial=SpatialParams.LAYOUT, passes_mask=True,
-                   keeps_layout=True, identity=True, tf_keras=_spell(unstated=_LAST_1D.get(r))) for r in (1, 2, 3)),
+                   keeps_layout=True, identity=True, tf_keras=_spell(unstated=_LAST_1D.get(r)),
+                   keras3=_spell(unstated={"trainable": TRAINING_ONLY, "noise_shape": TRAINING_ONLY}))
+          for r in (1, 2, 3)),
         *(KindInfo(k, core, passes_mask=True, keeps_layout=True, identity=True)
           for k in ("GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity")),
         KindInfo("Flatten", core),

@@ -42,7 +42,7 @@ def unstate(spec: LayerSpec, params: dict[str, Any], spelling: Spelling, target:
         if key not in params:
             continue
         value = params.pop(key)
-        if _plain(value) != _plain(only):
+        if only != TRAINING_ONLY and _plain(value) != _plain(only):
             raise NotExpressible(spec.name, f"{spec.kind} with {key}={_plain(value)!r}: {target} computes only "
                                             f"{key}={_plain(only)!r}")
 
