@@ -39,10 +39,15 @@ class Case:
 
 def cases() -> list[Case]:
     """Every modern fixture kstep reads (tests/fixtures/modern: tf_keras 2.21 and Keras 3.15 files; the ones its
-    manifest marks unsupported are in modern/unsupported, not listed), converted to both targets."""
+    manifest marks unsupported are in modern/unsupported, not listed) and the reader fixtures that are one model file
+    (modern/reader: a Keras 3 .keras archive), converted to both targets."""
     manifest = json.loads((MODERN / "manifest.json").read_text())
-    return [Case(c["name"], f"modern/{c['model']}", f"modern/{c['input']}", f"modern/{c['expected']}", target)
-            for c in manifest["cases"] for target in Target]
+    reader = json.loads((MODERN / "reader" / "reader.json").read_text())
+    found = [(c["name"], f"modern/{c['model']}", f"modern/{c['input']}", f"modern/{c['expected']}")
+             for c in manifest["cases"]]
+    found += [(f"reader/{c['name']}", f"modern/reader/{c['model']}", f"modern/reader/{c['input']}",
+               f"modern/reader/{c['expected']}") for c in reader["cases"] if c.get("model")]
+    return [Case(*c, target=target) for c in found for target in Target]
 
 
 def convert(model: Path, out: Path, target: Target) -> None:
