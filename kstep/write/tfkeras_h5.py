@@ -41,12 +41,16 @@ CELLS = {"SimpleRNN": "simple_rnn_cell", "LSTM": "lstm_cell", "GRU": "gru_cell"}
 
 
 def write_tf_keras_h5(model: ModelSpec, path: str) -> None:
-    """Write `model` to `path` (a new HDF5 file). Everything is computed and checked before the file is opened, so a
-    NotExpressible leaves nothing behind."""
+    """Write `model` to `path` (a new HDF5 file). The config and every weight's name are made and checked before the
+    file is opened, so a NotExpressible leaves nothing behind; arrays are read one at a time while writing."""
     entry = model_entry(model, model.name)
     text = json.dumps(entry)
     layers = saved_layers(model)
-    weights = [(spec.name, weight_arrays(spec, spec.name)) for spec in layers]
+    for spec in layers:
+        if "/" in spec.name:
+            raise NotExpressible(spec.name, "tf.keras stores a layer's weights in an HDF5 group named after the "
+                                            "layer, and '/' would nest it")
+    weights = [(spec.name, weight_order(spec, spec.name)) for spec in layers]
     with h5py.File(path, "w") as f:
         _str_attr(f, "keras_version", KERAS_VERSION)
         _str_attr(f, "backend", BACKEND)
@@ -182,18 +186,17 @@ def _unchecked_names(spec: LayerSpec) -> list[str]:
     return []
 
 
-def weight_arrays(spec: LayerSpec, scope: str) -> list[tuple[str, np.ndarray]]:
-    """(variable name, array) of every weight of the layer in tf.keras's order: `layer.weights`, the trainable ones
+def weight_order(spec: LayerSpec, scope: str) -> list[tuple[str, WeightRef]]:
+    """(variable name, weight) of every weight of the layer in tf.keras's order: `layer.weights`, the trainable ones
     first (which moves a nested model's BatchNormalization statistics after every trainable weight)."""
     found = leaves(spec, scope)
-    ordered = [leaf for leaf in found if leaf[2]] + [leaf for leaf in found if not leaf[2]]
-    return [(name, np.asarray(ref.load())) for name, ref, _ in ordered]
+    return [(n, w) for n, w, t in found if t] + [(n, w) for n, w, t in found if not t]
 
 
-def _weights_group(group: h5py.Group, arrays: list[tuple[str, np.ndarray]]) -> None:
-    _str_list(group, "weight_names", [n for n, _ in arrays])
-    for name, array in arrays:
-        group.create_dataset(name, data=array)
+def _weights_group(group: h5py.Group, weights: list[tuple[str, WeightRef]]) -> None:
+    _str_list(group, "weight_names", [n for n, _ in weights])
+    for name, ref in weights:
+        group.create_dataset(name, data=np.asarray(ref.load()))
 
 
 def _str_attr(obj: h5py.Group, key: str, value: str) -> None:
