@@ -79,15 +79,17 @@ def is_chain(model: ModelSpec) -> bool:
                and not spec.calls[0].kwargs for prev, spec in zip(layers, layers[1:]))
 
 
-def model_entry(model: ModelSpec, name: str) -> dict[str, Any]:
-    """`{class_name, config}` of a (nested) model called `name`."""
+def model_entry(model: ModelSpec, name: str, frozen: bool = False) -> dict[str, Any]:
+    """`{class_name, config}` of a (nested) model called `name`; `frozen`: inside a model that is not trainable,
+    whose layers tf.keras saves (and reloads) as not trainable, which decides the order of its weights."""
     if is_chain(model):
         return {"class_name": "Sequential", "config": {
-            "name": name, "layers": [input_config(model.layers[0])] + [layer_entry(s) for s in model.layers[1:]]}}
+            "name": name, "layers": [input_config(model.layers[0])] + [layer_entry(s, frozen)
+                                                                         for s in model.layers[1:]]}}
     by_name = {spec.name: spec for spec in model.layers}
     layers = []
     for spec in graph_order(model):
-        entry = input_config(spec) if spec.kind == "InputLayer" else layer_entry(spec)
+        entry = input_config(spec) if spec.kind == "InputLayer" else layer_entry(spec, frozen)
         entry["name"] = spec.name
         entry["inbound_nodes"] = [inbound_node(spec, call, by_name) for call in spec.calls]
         layers.append(entry)
@@ -105,13 +107,15 @@ def input_config(spec: LayerSpec) -> dict[str, Any]:
         "ragged": False, "name": spec.name}}
 
 
-def layer_entry(spec: LayerSpec) -> dict[str, Any]:
+def layer_entry(spec: LayerSpec, frozen: bool = False) -> dict[str, Any]:
     """`{class_name, config}` of one layer (a nested model: its own model entry)."""
     if spec.kind == "Model":
         assert spec.inner is not None
-        return model_entry(spec.inner, spec.name)
+        return model_entry(spec.inner, spec.name, frozen or not spec.trainable)
     check_activations(spec, ACTIVATIONS, "tf.keras 2")
-    return {"class_name": spec.kind, "config": tf_keras_config(spec)}
+    config = tf_keras_config(spec)
+    config["trainable"] = config["trainable"] and not frozen
+    return {"class_name": spec.kind, "config": config}
 
 
 def node_index(ref: TensorRef, by_name: dict[str, LayerSpec]) -> int:
