@@ -228,7 +228,8 @@ def _table() -> dict[str, KindInfo]:
         KindInfo("RepeatVector", core),
         KindInfo("Masking", core, defaults=_defaults(mask_value=0.0), keeps_layout=True),
         KindInfo("Embedding", core, defaults=_defaults(mask_zero=False), weights=(Weight("embeddings"),),
-                 shapes=ws.embedding, tf_keras=_spell(from_weights={"input_dim": (0, 0)}), keras3=_QUANTIZED_K3),
+                 shapes=ws.embedding, keras3=_QUANTIZED_K3,  # Keras 1's dropout= acted in training only
+                 tf_keras=_spell(from_weights={"input_dim": (0, 0)}, unstated={"dropout": TRAINING_ONLY})),
         KindInfo("Rescaling", core, defaults=_defaults(offset=0.0), keeps_layout=True),
         KindInfo("Normalization", core, keeps_layout=True, weights=None),
         KindInfo("CenterCrop", core, keras3=_spell(extra={"data_format": "channels_last"})),

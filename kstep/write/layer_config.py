@@ -88,6 +88,7 @@ def tf_keras_config(spec: LayerSpec, keras3: bool = False) -> dict[str, Any]:
         if index >= len(spec.weights):
             raise NotExpressible(spec.name, f"{spec.kind} needs weight {index} to state {key}; it has none")
         params[key] = int(spec.weights[index].shape[axis])
+    params.pop("dtype", None)  # Keras 1's input_dtype (the model input's, read as `dtype`), not the layer's
     config: dict[str, Any] = {"name": spec.name, "trainable": spec.trainable, "dtype": _dtype(spec)}
     config.update(params)
     if record.family is Family.WRAPPERS:

@@ -56,7 +56,7 @@ def test_written_file_agrees_and_keeps_the_config(case: Case, tmp_path, capsys):
     except NotExpressible as exc:
         assert not out.exists() and list(tmp_path.iterdir()) == []
         assert exc.exit_code == ExitCode.UNSUPPORTED and "\n" not in exc.line()
-        pytest.skip(f"refused: {exc.line()}")
+        return  # a refusal is the outcome; tests/write/test_convert_verified.py checks it is the recorded one
     with open_model(str(model)) as before, open_model(str(out)) as after:
         old, new = _layers(before.model), _layers(after.model)
         assert sorted(old) == sorted(new)
