@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 
-from kstep.analysis import Analysis
+from kstep.analysis import Analysis, exit_code
 from kstep.compare.once import compare_once
 from kstep.convert.bake import Baked, bake
 from kstep.convert.check_input import random_feeds, write_feeds
@@ -62,13 +62,6 @@ def check_output(req: ConvertRequest) -> None:
         raise BadInput(f"cannot write OUT here: the directory {directory} does not exist", path=req.output)
 
 
-def exit_for(analysis: Analysis) -> ExitCode:
-    """The check's verdict as an exit code (the same rule as `kstep report`)."""
-    if analysis.first_divergence is None:
-        return ExitCode.OK
-    return ExitCode.UNSUPPORTED if analysis.first_divergence.reason == "unsupported" else ExitCode.DIVERGE
-
-
 def run_convert(req: ConvertRequest) -> ConvertResult:
     """Everything `kstep convert` does after parsing (see the module docstring)."""
     from kstep.write.targets import write_target
@@ -89,7 +82,7 @@ def run_convert(req: ConvertRequest) -> ConvertResult:
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             analysis.new = dataclasses.replace(analysis.new, path=req.output)
-            code = exit_for(analysis)
+            code = exit_code(analysis)
             lines = [f"{len(baked.transforms)} transform(s):"] + [f"  {t}" for t in baked.transforms]
             lines.append("inference only: no training configuration or optimizer state is written")
             on = f"on {req.check}" if req.check else "on a seeded random input"
