@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 
 from kstep.analysis import Stats
-from kstep.compare.layout import Tag, input_tag, to_new, to_old
+from kstep.compare.layout import Tag, input_tag, moved_input_tag, to_new, to_old
 from kstep.compare.metrics import compare_arrays
 from kstep.compare.preprocess import Transform, apply_all
 from kstep.compare.tolerance import input_tolerance
@@ -85,6 +85,11 @@ class InputSet:
         else:
             new_rank = {n: rank[o] for o, n in zip(self.old_names, self.new_names)}
         self.tags_new = {n: input_tag(consumers(new.model, n), new_rank[n]) for n in self.new_names}
+        if self.new_set is None:
+            for o, n in zip(self.old_names, self.new_names):
+                declared = new.model.layer(n).params.get("batch_input_shape")
+                self.tags_new[n] = moved_input_tag(self.tags_old[o], self.tags_new[n],
+                                                   (None, *self.old_set.sample_shapes[o]), declared)
 
     @classmethod
     def from_options(cls, old: ModelFile, new: ModelFile, ref_path: str, ref_new_path: str | None,

@@ -87,6 +87,22 @@ def input_tag(consumers: list[LayerSpec], rank: int) -> Tag:
     return PLAIN
 
 
+def moved_input_tag(old: Tag, new: Tag, old_shape: tuple, new_declared: tuple | None) -> Tag:
+    """NEW's input tag when its readers do not say (PLAIN, e.g. a Permute reads it) but its declared shape (batch
+    axis first) is OLD's image shape (batch axis first) in the other channel order and not OLD's own: that order.
+    Else `new` unchanged."""
+    if new != PLAIN or old.kind != "image" or not new_declared or len(new_declared) != len(old_shape):
+        return new
+    as_last = (old_shape[0], *old_shape[2:], old_shape[1])  # OLD's channels_first shape, channels moved last
+    as_first = (old_shape[0], old_shape[-1], *old_shape[1:-1])  # OLD's channels_last shape, channels moved first
+    moved = as_last if old.fmt == "channels_first" else as_first
+    fits = all(d is None or d == m for d, m in zip(new_declared[1:], moved[1:]))
+    same = all(d is None or d == o for d, o in zip(new_declared[1:], old_shape[1:]))
+    if fits and not same:
+        return image("channels_last" if old.fmt == "channels_first" else "channels_first")
+    return new
+
+
 def _flat_perm(tag: Tag) -> np.ndarray:
     """Index array: position i of a 'chw'-ordered flat vector holds element perm[i] of the 'hwc'-ordered one."""
     hw = int(np.prod(tag.spatial)) if tag.spatial else 1

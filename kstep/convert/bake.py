@@ -2,7 +2,8 @@
 list of transforms applied, each a line for the summary. The passes run in this order on a clone (MODEL's own
 description is never edited): refusals (nothing expressible is attempted), Keras-1-only kinds, Theano kernel flips,
 the layout move (unless `--layout keep`), then, on the moved layout, transposed convolutions placed as MODEL's
-Keras placed them and Theano's 'same' padding.
+Keras placed them and Theano's 'same' padding, and last any layer still declared channels_first run channels_last
+between Permutes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from kstep.convert.annotate import annotate
 from kstep.convert.graph import clone_model
 from kstep.convert.keras1 import bake_keras1_kinds
-from kstep.convert.layout import bake_layout
+from kstep.convert.layout import bake_cf_leftovers, bake_layout
 from kstep.convert.refuse import refusals
 from kstep.convert.target import Layout, Target
 from kstep.convert.theano import bake_flips, bake_padding
@@ -47,4 +48,6 @@ def bake(mf: ModelFile, target: Target, layout: Layout = Layout.CHANNELS_LAST) -
         bake_layout(model, ann, done)
     bake_transposed(model, mf.semantics, TARGET_SEMANTICS[target], ann, done)
     bake_padding(model, mf.semantics, ann, done)
+    if layout is Layout.CHANNELS_LAST:
+        bake_cf_leftovers(model, done)
     return Baked(model, tuple(done))

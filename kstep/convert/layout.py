@@ -12,14 +12,27 @@ TensorFlow runs no channels_first convolution on CPU). Every layout-dependent pa
 - any other layer that reads a feature map as a plain tensor (Reshape, Permute, Dense on a map, ...) gets a Permute
   back to channels_first before it, so it reads exactly what it read before.
 Layers kstep cannot move exactly (locally connected layers and wrappers over channels_first maps, ConvLSTM) are
-refused by name; `--layout keep` leaves the model as it was.
+refused by name; `--layout keep` leaves the model as it was. A layer declared channels_first that reads something
+else than a moved map (e.g. a Conv1D reading a sequence input's steps as channels) is run channels_last between
+Permutes (`bake_cf_leftovers`), so TensorFlow's CPU kernels can run it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from kstep.compare.layout import PLAIN, Tag, axis_to_new, dense_rows_to_old, image
 from kstep.convert.annotate import Annotations
-from kstep.convert.graph import call_key, derived, insert_before, new_layer, swap_weights, walk
+from kstep.convert.graph import (
+    call_key,
+    derived,
+    fresh_name,
+    insert_before,
+    new_layer,
+    replace_with_chain,
+    swap_weights,
+    walk,
+)
 from kstep.convert.target import NotExpressible
 from kstep.ir import LayerCall, LayerSpec, ModelSpec, TensorRef
 from kstep.kinds import ConvForm, Family, info
@@ -173,10 +186,18 @@ def bake_layout(model: ModelSpec, ann: Annotations, done: list[str]) -> None:
 
 def _island(model: ModelSpec, spec: LayerSpec, rank: int, out_shape: tuple[int, ...], done: list[str]) -> None:
     """Keep `spec` channels_first (its kernel rows follow that order) between a Permute to channels_first before it
-    and one back to channels_last after it; everything else reads the moved layout."""
+    and one back to channels_last after it; everything else reads the moved layout. `spec` keeps its name (its
+    output is compared with MODEL's in the same layout)."""
     _permute_to_first(model, spec, rank, done)
     k = len(out_shape) - 2
-    after = new_layer(model, f"{spec.name}_to_channels_last", "Permute", {"dims": (*range(2, k + 2), 1)})
+    after = _permute_after(model, spec, f"{spec.name}_to_channels_last", (*range(2, k + 2), 1))
+    done.append(f"{spec.name}: kept channels_first (a locally connected kernel's rows follow that order) between "
+                f"Permutes; {after.name} moves its output back to channels_last")
+
+
+def _permute_after(model: ModelSpec, spec: LayerSpec, name: str, dims: tuple[int, ...]) -> LayerSpec:
+    """A Permute(`dims`) on every output of `spec`, read by everything that read `spec` (and the model's outputs)."""
+    after = new_layer(model, name, "Permute", {"dims": dims})
     for other in model.layers:
         for call in other.calls:
             call.inputs = [TensorRef(after.name, r.call, r.tensor) if r.layer == spec.name else r
@@ -184,8 +205,7 @@ def _island(model: ModelSpec, spec: LayerSpec, rank: int, out_shape: tuple[int, 
     model.outputs = [TensorRef(after.name, r.call, r.tensor) if r.layer == spec.name else r for r in model.outputs]
     after.calls = [LayerCall([TensorRef(spec.name, c, 0)]) for c in range(len(spec.calls))]
     model.layers.insert(model.layers.index(spec) + 1, after)
-    done.append(f"{spec.name}: kept channels_first (a locally connected kernel's rows follow that order) between "
-                f"Permutes; {after.name} moves its output back to channels_last")
+    return after
 
 
 def _move_prelu(spec: LayerSpec, rank: int, done: list[str]) -> None:
@@ -199,3 +219,51 @@ def _move_prelu(spec: LayerSpec, rank: int, done: list[str]) -> None:
         spec.params["shared_axes"] = [axis_to_new(int(a), rank, CF, CL) for a in shared]
     done.append(f"{spec.name}: PReLU alpha moved to channels_last")
 
+
+
+_LEFTOVER_SKIP = frozenset({"Flatten"})
+
+
+def bake_cf_leftovers(model: ModelSpec, done: list[str]) -> None:
+    """Every layer still declared channels_first after the move (it read a tensor that was not a channels_first map,
+    so nothing moved it) runs channels_last between a Permute to channels_last before it and one back after it (a
+    global pool's output has no spatial axis: no Permute after). Its canonical kernel is layout-free, so it computes
+    exactly what it did; locally connected and recurrent layers are left to the target (their weights or steps follow
+    the order)."""
+    for _, holder, spec in walk(model):
+        record = info(spec.kind)
+        if (spec.params.get("data_format") != "channels_first" or spec.kind in _LEFTOVER_SKIP or record is None
+                or record.conv_form is ConvForm.LOCAL or record.family is Family.RECURRENT or spec.wrapped):
+            continue
+        k = next((int(d) for d in ("1", "2", "3") if spec.kind.endswith(f"{d}D")), None)
+        if k is None:
+            continue
+        if any(len(c.inputs) != 1 for c in spec.calls):
+            raise NotExpressible(spec.name, "it reads several inputs channels_first", "use --layout keep")
+        source = spec.calls[0].inputs[0].layer
+        _between_permutes(holder, spec, k)
+        done.append(f"{spec.name}: run channels_last between Permutes, the last one keeps its name (it reads "
+                    f"{source}'s axis 1 as channels; TensorFlow's CPU kernels run no channels_first {spec.kind})")
+
+
+def _between_permutes(model: ModelSpec, spec: LayerSpec, k: int) -> None:
+    """Replace channels_first `spec` (k spatial axes, one input per call) by a Permute moving channels last -> a
+    channels_last copy of it -> the inverse Permute under `spec`'s name (its output is MODEL's, in MODEL's layout;
+    a global pool's output needs no Permute back: the copy keeps the name)."""
+    last, first = (*range(2, k + 2), 1), (k + 1, *range(1, k + 1))
+    keep_name = spec.kind.startswith("Global")
+    taken = frozenset({spec.name})
+    before = new_layer(model, f"{spec.name}_to_channels_last", "Permute", {"dims": last}, taken=taken)
+    core = dataclasses.replace(spec, params={**spec.params, "data_format": "channels_last"}, calls=[])
+    if not keep_name:
+        core.name = fresh_name(model, f"{spec.name}_channels_last", taken | {before.name})
+    after = LayerSpec(name=spec.name, class_name="Permute", kind="Permute", params={"dims": first})
+    chain = [before, core] if keep_name else [before, core, after]
+
+    def build(inputs: list[TensorRef], c: int) -> list[tuple[LayerSpec, list[TensorRef]]]:
+        links: list[tuple[LayerSpec, list[TensorRef]]] = [(before, inputs)]
+        for prev, layer in zip(chain, chain[1:]):
+            links.append((layer, [TensorRef(prev.name, c, 0)]))
+        return links
+
+    replace_with_chain(model, spec, build)

@@ -20,9 +20,11 @@ from kstep.analysis import Analysis, exit_code
 from kstep.compare.once import compare_once
 from kstep.convert.bake import Baked, bake
 from kstep.convert.check_input import random_feeds, write_feeds
+from kstep.convert.graph import walk
 from kstep.convert.target import Layout, Target
 from kstep.errors import BadInput, ExitCode
 from kstep.io.load import open_model
+from kstep.ir import ModelSpec
 from kstep.options import CompareOptions
 from kstep.outputs import new_file_mode, refuse_inputs, refuse_special
 
@@ -83,7 +85,8 @@ def run_convert(req: ConvertRequest) -> ConvertResult:
                 shutil.rmtree(workdir, ignore_errors=True)
             analysis.new = dataclasses.replace(analysis.new, path=req.output)
             code = exit_code(analysis)
-            lines = [f"{len(baked.transforms)} transform(s):"] + [f"  {t}" for t in baked.transforms]
+            lines = [f"{_count(mf.model)} layer(s) in MODEL -> {_count(baked.model)} in OUT; "
+                     f"{len(baked.transforms)} transform(s):"] + [f"  {t}" for t in baked.transforms]
             lines.append("inference only: no training configuration or optimizer state is written")
             on = f"on {req.check}" if req.check else "on a seeded random input"
             if code is ExitCode.OK or req.keep_on_diverge:
@@ -94,6 +97,10 @@ def run_convert(req: ConvertRequest) -> ConvertResult:
                            else "does NOT agree with MODEL (--keep-on-diverge)")
                 lines.append(f"wrote {req.output} ({req.target.value}): re-read from disk, it {verdict} {on}")
                 return ConvertResult(analysis, baked.transforms, req.output, code, lines)
+            if code is ExitCode.UNSUPPORTED:
+                lines.append(f"the check {on} met a layer kstep cannot execute, so it could not prove OUT: nothing "
+                             "written (--keep-on-diverge keeps it; --report FILE says where)")
+                return ConvertResult(analysis, baked.transforms, None, code, lines)
             lines.append(f"OUT, re-read from disk, does not agree with MODEL {on}: nothing written "
                          "(--keep-on-diverge keeps it; --report FILE says where)")
             return ConvertResult(analysis, baked.transforms, None, code, lines)
@@ -103,6 +110,11 @@ def run_convert(req: ConvertRequest) -> ConvertResult:
             for t in temps:
                 if os.path.exists(t):
                     os.unlink(t)
+
+
+def _count(model: ModelSpec) -> int:
+    """Layers of `model`, nested models' layers included (a nested model counts as one more)."""
+    return sum(1 for _ in walk(model))
 
 
 def _temp_beside(path: str, suffix: str) -> str:

@@ -88,7 +88,7 @@ def model_entry(model: ModelSpec, name: str, top: bool = False) -> dict[str, Any
                 "build_config": {"input_shape": shape}}
     by_name = {spec.name: spec for spec in model.layers}
     layers = []
-    for spec in graph_order(model):
+    for spec in model.layers:
         entry = input_entry(spec) if spec.kind == "InputLayer" else layer_entry(spec)
         entry["name"] = spec.name
         entry["inbound_nodes"] = [inbound_node(spec, call, by_name) for call in spec.calls]

@@ -1,8 +1,9 @@
 """Provides `write_tf_keras_h5`: a target-ready ModelSpec (kstep.convert.target) -> a legacy HDF5 model file laid out
 as tf_keras 2.21's `model.save("x.h5")` writes one, which `tf_keras.models.load_model(path, compile=False)` loads.
 
-Layers are listed in the order tf.keras rebuilds them in (kstep.write.graph_order), which it pairs them with the
-stored weights by. The file (tf_keras/src/saving/legacy/hdf5_format.py, `save_model_to_hdf5`,
+The weights' `layer_names` follow the order tf.keras rebuilds the layers in (kstep.write.graph_order), which it pairs
+them with the stored weights by; the config keeps the model's own layer order (tf.keras's from_config does not
+depend on it, and readers that execute in config order, kstep's own, keep MODEL's order). The file (tf_keras/src/saving/legacy/hdf5_format.py, `save_model_to_hdf5`,
 `save_weights_to_hdf5_group`):
 - root attributes `keras_version` ("2.21.0"), `backend` ("tensorflow") and `model_config` (JSON: Sequential when the
   model is a plain chain from one InputLayer, else Functional with tf.keras 2 inbound nodes
@@ -88,7 +89,7 @@ def model_entry(model: ModelSpec, name: str, frozen: bool = False) -> dict[str, 
                                                                          for s in model.layers[1:]]}}
     by_name = {spec.name: spec for spec in model.layers}
     layers = []
-    for spec in graph_order(model):
+    for spec in model.layers:
         entry = input_config(spec) if spec.kind == "InputLayer" else layer_entry(spec, frozen)
         entry["name"] = spec.name
         entry["inbound_nodes"] = [inbound_node(spec, call, by_name) for call in spec.calls]

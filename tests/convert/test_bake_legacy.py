@@ -15,6 +15,7 @@ import pytest
 from kstep.compare.layout import to_old
 from kstep.convert.annotate import annotate
 from kstep.convert.bake import TARGET_SEMANTICS, bake
+from kstep.convert.graph import walk
 from kstep.convert.target import NotExpressible, Target
 from kstep.engine.executor import Executor
 from kstep.io.load import open_model
@@ -55,6 +56,9 @@ def test_baked_model_reproduces_the_original_keras_outputs(root, case):
                 bake(mf, Target.TF_KERAS)
             return
         baked = bake(mf, Target.TF_KERAS)
+        left = [spec.name for _, _, spec in walk(baked.model) if spec.params.get("data_format") == "channels_first"
+                and spec.kind != "Flatten" and "LocallyConnected" not in spec.kind]
+        assert not left, f"still channels_first after --layout channels_last (TensorFlow's CPU cannot run): {left}"
         source_tags = annotate(mf)
         target = dataclasses.replace(mf, semantics=TARGET_SEMANTICS[Target.TF_KERAS], model=baked.model)
         target_tags = annotate(target)
