@@ -198,7 +198,7 @@ def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     """`kstep report OLD NEW REF`: the comparison's report on stdout or in -o FILE."""
     from kstep.report import format_for, write_report
 
-    inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
+    inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new, *args.more_refs]
     if args.output:
         refuse_inputs(args.output, inputs)
     analysis = run_comparison(args, argv)
@@ -218,7 +218,7 @@ def cmd_fix(args: argparse.Namespace, argv: list[str]) -> int:
     from kstep.repair.run import FixRequest, run_fix
     from kstep.report import format_for, write_report
 
-    inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new]
+    inputs = [args.old, args.new, args.ref, args.ref_new, args.weights_old, args.weights_new, *args.more_refs]
     if args.report:
         refuse_inputs(args.report, inputs + [args.output, args.arch_out])
     req = FixRequest(args.old, args.new, args.ref, args.ref_new, CompareOptions.from_args(args),

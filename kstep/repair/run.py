@@ -57,7 +57,8 @@ class FixResult:
 def check_outputs(req: FixRequest) -> None:
     """Refuse outputs before any work: a device/FIFO/directory, an input (also through links), a missing
     directory, -o equal to --arch-out."""
-    inputs = [req.old, req.new, req.ref, req.ref_new, req.options.weights_old, req.options.weights_new]
+    inputs = [req.old, req.new, req.ref, req.ref_new, req.options.weights_old, req.options.weights_new,
+              *req.options.more_refs]
     for out in (req.output, req.arch_out):
         if out is None:
             continue

@@ -79,3 +79,16 @@ def test_dump_takes_the_png(tmp_path, capsys):
         assert main(["dump", model, PNG, "-o", str(tmp_path / "out.npz")]) == 0
         assert np.load(tmp_path / "out.npz")["conv1"].shape == conv1
     assert "1 image read as RGB" in capsys.readouterr().err
+
+
+def test_output_onto_any_image_of_the_batch_is_refused(tmp_path, capsys):
+    """-o (report) and --report (fix) onto the second image of the batch: exit 2, the image untouched."""
+    import shutil
+
+    second = tmp_path / "second.png"
+    shutil.copyfile(PNG, second)
+    before = second.read_bytes()
+    assert main(["report", OLD, NEW, PNG, str(second), "-o", str(second)]) == 2
+    assert main(["fix", OLD, NEW, PNG, str(second), "-o", str(tmp_path / "fixed.h5"), "--report", str(second)]) == 2
+    assert "input" in capsys.readouterr().err
+    assert second.read_bytes() == before
