@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--weights", metavar="W.h5")
     d.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     d.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE")
+    d.add_argument("--resize", metavar="HxW", help="resize an image INPUT to H x W pixels, nearest-neighbour")
     d.add_argument("--profile", action="store_true", help="print each layer's seconds and the total on stderr")
     d.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
@@ -128,11 +129,13 @@ def cmd_dump(args: argparse.Namespace) -> int:
     from kstep.io.inputs import read_reference
     from kstep.io.load import open_model
     from kstep.io.npyfile import save_npz
+    from kstep.options import parse_resize
 
+    resize = None if args.resize is None else parse_resize(args.resize)
     refuse_inputs(args.output, [args.model, args.input, args.weights])
     with open_model(args.model, args.weights, parse_assume(args.assume)) as mf:
         notes: list[str] = []
-        feeds = read_reference(args.input, mf.model, notes, warn_nonfinite=True)
+        feeds = read_reference(args.input, mf.model, notes, warn_nonfinite=True, resize=resize)
         for note in notes:
             print(printable(note if note.startswith("warning") else f"note: {note}"), file=sys.stderr)
         arrays: dict[str, np.ndarray] = {}

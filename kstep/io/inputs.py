@@ -16,12 +16,12 @@ from kstep.ir import ModelSpec
 
 
 def read_reference(path: str, model: ModelSpec, notes: list[str] | None = None,
-                   warn_nonfinite: bool = False) -> dict[str, np.ndarray]:
+                   warn_nonfinite: bool = False, resize: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
     """Read the reference input for `model`; `notes` collects what kstep changed (batch axis added) and, with
     `warn_nonfinite`, a `warning: ...` note per input holding NaN or Inf (allowed: they propagate as they would
-    in Keras)."""
+    in Keras); `resize` = (H, W) for an image or a directory of images (nearest-neighbour)."""
     notes = notes if notes is not None else []
-    with open_samples(path, model, notes) as samples:
+    with open_samples(path, model, notes, resize=resize) as samples:
         feeds = samples.read(0, samples.count)
     for name, x in feeds.items():
         if warn_nonfinite and x.dtype.kind == "f" and not np.isfinite(x).all():

@@ -3,7 +3,8 @@ as tf_keras 2.21's `model.save("x.h5")` writes one, which `tf_keras.models.load_
 
 The weights' `layer_names` follow the order tf.keras rebuilds the layers in (kstep.write.graph_order), which it pairs
 them with the stored weights by; the config keeps the model's own layer order (tf.keras's from_config does not
-depend on it, and readers that execute in config order, kstep's own, keep MODEL's order). The file (tf_keras/src/saving/legacy/hdf5_format.py, `save_model_to_hdf5`,
+depend on it, and readers that execute in config order, kstep's own, keep MODEL's order).
+The file (tf_keras/src/saving/legacy/hdf5_format.py, `save_model_to_hdf5`,
 `save_weights_to_hdf5_group`):
 - root attributes `keras_version` ("2.21.0"), `backend` ("tensorflow") and `model_config` (JSON: Sequential when the
   model is a plain chain from one InputLayer, else Functional with tf.keras 2 inbound nodes

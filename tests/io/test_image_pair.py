@@ -92,3 +92,22 @@ def test_output_onto_any_image_of_the_batch_is_refused(tmp_path, capsys):
     assert main(["fix", OLD, NEW, PNG, str(second), "-o", str(tmp_path / "fixed.h5"), "--report", str(second)]) == 2
     assert "input" in capsys.readouterr().err
     assert second.read_bytes() == before
+
+
+def test_dump_resizes_an_image_input(tmp_path):
+    """dump --resize HxW: the PNG scaled up 2x by pixel repetition, then back to the model's 12x16 by
+    nearest-neighbour, is the original image, so every layer's output equals the plain dump's; without --resize
+    the big image is refused (exit 2)."""
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    with Image.open(PNG) as im:
+        im.resize((im.width * 2, im.height * 2), Image.NEAREST).save(big)
+    assert main(["dump", OLD, PNG, "-o", str(tmp_path / "plain.npz")]) == 0
+    assert main(["dump", OLD, str(big), "-o", str(tmp_path / "big.npz")]) == 2
+    assert main(["dump", OLD, str(big), "--resize", "12x16", "-o", str(tmp_path / "big.npz")]) == 0
+    with np.load(tmp_path / "plain.npz") as a, np.load(tmp_path / "big.npz") as b:
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert main(["dump", OLD, PNG, "--resize", "12by16", "-o", str(tmp_path / "x.npz")]) == 2
