@@ -1,6 +1,7 @@
 """Provides `bake`: MODEL as its own Keras ran it -> a target-ready `ir.ModelSpec` (kstep.convert.target) plus the
 list of transforms applied, each a line for the summary. The passes run in this order on a clone (MODEL's own
-description is never edited): refusals (nothing expressible is attempted), Keras-1-only kinds, Theano kernel flips,
+description is never edited): refusals (nothing expressible is attempted), channels_first ConvLSTMs run
+channels_last between Permutes (before MODEL is annotated), Keras-1-only kinds, Theano kernel flips,
 the layout move (unless `--layout keep`), then, on the moved layout, transposed convolutions placed as MODEL's
 Keras placed them and Theano's 'same' padding, and last any layer still declared channels_first run channels_last
 between Permutes.
@@ -8,9 +9,11 @@ between Permutes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from kstep.convert.annotate import annotate
+from kstep.convert.convlstm import bake_convlstm_cf
 from kstep.convert.graph import clone_model
 from kstep.convert.keras1 import bake_keras1_kinds
 from kstep.convert.layout import bake_cf_leftovers, bake_layout
@@ -39,9 +42,11 @@ def bake(mf: ModelFile, target: Target, layout: Layout = Layout.CHANNELS_LAST) -
     found = refusals(mf.model, mf.semantics, target)
     if found:
         raise found[0]
-    ann = annotate(mf)
     model = clone_model(mf.model)
     done: list[str] = []
+    if layout is Layout.CHANNELS_LAST:
+        bake_convlstm_cf(model, done)
+    ann = annotate(dataclasses.replace(mf, model=model))
     bake_keras1_kinds(model, ann, done)
     bake_flips(model, mf.semantics, done)
     if layout is Layout.CHANNELS_LAST:
