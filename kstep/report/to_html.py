@@ -55,7 +55,8 @@ def to_html(a: Analysis) -> str:
                        f"<code>--assume {label.lower()}.{h(key)}=…</code>)</li>")
         out.append("</ul></li>")
     out.append(f"<li>kstep {h(a.kstep_version)}; command: <code>{h(' '.join(a.command))}</code></li>")
-    out.append(f"<li>tolerance: {h(a.tolerance.source)}, rtol {num(a.tolerance.rtol)}</li>")
+    given = f" (atol {num(a.tolerance.atol)}, rtol {num(a.tolerance.rtol)})" if a.tolerance.user_given else ""
+    out.append(f"<li>tolerance: |new − old| ≤ atol + rtol·|old|; {h(a.tolerance.source)}{given}</li>")
     for note in a.input_notes:
         out.append(f"<li>note: {h(note)}</li>")
     if a.samples.count > 1 or len(a.verdicts) > 1:
